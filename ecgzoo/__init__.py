@@ -1,0 +1,80 @@
+"""ecgzoo: a plugin-based model zoo for ECG deep learning, with explanations.
+
+    import ecgzoo
+    ecgzoo.list_models("cnnv7*")
+    model = ecgzoo.create_model("cnnv7", classes=["N", "A", "O", "~"])
+    data = ecgzoo.get_dataset("synthetic", records=100)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecgzoo.config import ConfigError
+from ecgzoo.dataset import Dataset
+from ecgzoo.explainer import Explainer
+from ecgzoo.hookspecs import hookimpl
+from ecgzoo.model import EcgModel
+from ecgzoo.plugin_spec import PluginConfig, PluginSpec
+from ecgzoo.preprocessor import Preprocessor, Requirements
+from ecgzoo.record import Record, RecordError
+from ecgzoo.registry import KINDS, PluginError, get_registry, reset_registry
+from ecgzoo.trainer import Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "PluginConfig", "PluginError", "PluginSpec",
+    "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "create", "create_explainer",
+    "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models",
+    "list_plugins", "plugin_info", "register_plugin", "reset_registry", "unregister_plugin",
+]
+
+
+def list_plugins(kind: str | None = None, pattern: str = "*") -> list[str]:
+    """Names of usable plugins of `kind` (all kinds when None) matching a shell-style pattern."""
+    return [e.name for e in get_registry().entries(kind, pattern)]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Model names matching a shell-style pattern, as in timm."""
+    return list_plugins("model", pattern)
+
+
+def create(kind: str, name: str, **config: Any) -> Any:
+    """An instance of plugin `name` of `kind`, configured by validated keyword options."""
+    return get_registry().create(kind, name, **config)
+
+
+def create_model(name: str, **config: Any) -> EcgModel:
+    return create("model", name, **config)
+
+
+def get_dataset(name: str, **config: Any) -> Dataset:
+    return create("dataset", name, **config)
+
+
+def create_preprocessor(name: str, **config: Any) -> Preprocessor:
+    return create("preprocessor", name, **config)
+
+
+def create_trainer(name: str = "trainer", **config: Any) -> Trainer:
+    return create("trainer", name, **config)
+
+
+def create_explainer(name: str, **config: Any) -> Explainer:
+    return create("explainer", name, **config)
+
+
+def plugin_info(name: str, kind: str | None = None) -> dict[str, Any]:
+    """Source, summary, options (type, default, doc) and facts of one plugin."""
+    return get_registry().info(name, kind)
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a module/object with `@ecgzoo.hookimpl` functions from code; returns its name."""
+    return get_registry().register(plugin, name)
+
+
+def unregister_plugin(name: str) -> None:
+    get_registry().unregister(name)

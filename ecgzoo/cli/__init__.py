@@ -1,0 +1,64 @@
+"""The `ecgzoo` command line. Each sub-command is one module `ecgzoo.cli.cmd_<name>`
+exposing HELP, add_arguments(parser) and main(args) -> exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ecgzoo import __version__
+from ecgzoo.config import ConfigError
+from ecgzoo.record import RecordError
+from ecgzoo.registry import PluginError
+
+#: sub-commands in the order `ecgzoo --help` lists them
+COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain")
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed without a traceback, exit code 2."""
+
+
+def _load_commands() -> dict[str, object]:
+    modules = {}
+    for name in COMMANDS:
+        try:
+            modules[name] = importlib.import_module(f"ecgzoo.cli.cmd_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"ecgzoo.cli.cmd_{name}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecgzoo", description="Train ECG rhythm classifiers and show why they decide what they decide."
+    )
+    parser.add_argument("--version", action="version", version=f"ecgzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _load_commands().items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_main", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._main(args) or 0)
+    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError) as exc:
+        print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ecgzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""`ecgzoo list [KIND]`: every plugin with its kind, source and summary; broken ones with their error."""
+
+from __future__ import annotations
+
+import argparse
+
+from ecgzoo.registry import KINDS, get_registry
+
+HELP = "list plugins (name, kind, source, summary) and any broken plugin with its error"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", nargs="?", choices=KINDS, help="only plugins of this kind")
+    p.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'cnnv7*'")
+
+
+def main(args: argparse.Namespace) -> int:
+    reg = get_registry()
+    entries = reg.entries(args.kind, args.pattern)
+    rows = [(e.name, e.kind, e.source, e.summary) for e in entries]
+    if rows:
+        widths = [max(len(r[i]) for r in rows + [("NAME", "KIND", "SOURCE", "")]) for i in range(3)]
+        print(f"{'NAME':<{widths[0]}}  {'KIND':<{widths[1]}}  {'SOURCE':<{widths[2]}}  SUMMARY")
+        for r in rows:
+            print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+    else:
+        print(f"no {args.kind or ''} plugins match {args.pattern!r}".replace("  ", " "))
+    broken = [b for b in reg.broken() if args.kind is None or b.kind in ("", args.kind)]
+    if broken:
+        print(f"\nBROKEN ({len(broken)}): these plugins could not be loaded")
+        for b in broken:
+            label = f"{b.kind} {b.name}: " if b.name else ""
+            print(f"  {label}{b.source}\n    {b.error}")
+    return 0

@@ -1,0 +1,51 @@
+"""The hooks through which every plugin, built-in or third-party, adds to ecgzoo.
+
+A plugin is any module or object with functions marked `@ecgzoo.hookimpl` and named
+after these specifications. Each hook returns a list of `PluginSpec`s, one per
+named thing the plugin provides; the kind comes from the hook.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from ecgzoo.plugin_spec import PluginSpec
+
+PROJECT = "ecgzoo"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ecgzoo_datasets() -> list[PluginSpec]:
+    """Dataset plugins: factories returning an `ecgzoo.Dataset`."""
+
+
+@hookspec
+def ecgzoo_preprocessors() -> list[PluginSpec]:
+    """Preprocessor plugins: factories returning an `ecgzoo.Preprocessor`."""
+
+
+@hookspec
+def ecgzoo_models() -> list[PluginSpec]:
+    """Model plugins: factories returning an `ecgzoo.EcgModel`."""
+
+
+@hookspec
+def ecgzoo_trainers() -> list[PluginSpec]:
+    """Trainer plugins: factories returning an `ecgzoo.Trainer`."""
+
+
+@hookspec
+def ecgzoo_explainers() -> list[PluginSpec]:
+    """Explainer plugins: factories returning an `ecgzoo.Explainer`."""
+
+
+#: plugin kind -> name of the hook that provides it
+KIND_HOOKS: dict[str, str] = {
+    "dataset": "ecgzoo_datasets",
+    "preprocessor": "ecgzoo_preprocessors",
+    "model": "ecgzoo_models",
+    "trainer": "ecgzoo_trainers",
+    "explainer": "ecgzoo_explainers",
+}

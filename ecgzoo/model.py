@@ -1,0 +1,89 @@
+"""Model interface: logits, feature maps and (where native) class activation maps.
+
+The forward pass is split as in timm: `forward_features` turns the input into a
+feature map (B, C, T'), `forward_head` pools it and applies the classifier. CAM and
+Grad-CAM work on any model that keeps this split, with no model-specific code.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def masked_mean(features: torch.Tensor, valid_length: torch.Tensor | None, input_length: int) -> torch.Tensor:
+    """Mean over time of (B, C, T') features, counting only the valid part.
+
+    `valid_length` is in input samples; it is scaled to the feature map's length
+    (T' may be shorter than the input after pooling). None: plain mean over time.
+    """
+    if valid_length is None:
+        return features.mean(dim=-1)
+    t_feat = features.shape[-1]
+    scale = t_feat / float(input_length)
+    n = torch.clamp(torch.ceil(valid_length.to(features.device, torch.float32) * scale), 1, t_feat)
+    mask = (torch.arange(t_feat, device=features.device)[None, :] < n[:, None]).to(features.dtype)
+    return (features * mask[:, None, :]).sum(dim=-1) / n[:, None].to(features.dtype)
+
+
+class EcgModel(nn.Module, abc.ABC):
+    """Base class of every model plugin.
+
+    Input: float tensor (B, in_leads, T). Output of `forward`: logits (B, num_classes).
+
+    Subclasses set `num_classes`, `in_leads`, build `self.head` (a bias-free
+    `nn.Linear` applied to the time-pooled feature map when `has_cam` is True) and
+    implement `forward_features`. `gradcam_layer` names the sub-module whose output
+    a gradient explainer should use.
+    """
+
+    num_classes: int
+    in_leads: int
+    #: True when logits are the time-mean of a class activation map (GAP + linear head, no bias)
+    has_cam: bool = False
+    #: dotted name of the layer Grad-CAM hooks (a module returning (B, C, T'))
+    gradcam_layer: str = ""
+    #: whether `forward_head` pools only over the valid (unpadded) part
+    masked_pooling: bool = False
+
+    @abc.abstractmethod
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature map (B, C, T') of an input (B, in_leads, T)."""
+
+    def forward_head(
+        self, features: torch.Tensor, valid_length: torch.Tensor | None = None, input_length: int | None = None
+    ) -> torch.Tensor:
+        """Logits (B, num_classes): global average pooling then the linear head."""
+        vl = valid_length if self.masked_pooling else None
+        pooled = masked_mean(features, vl, input_length or features.shape[-1])
+        return self.head(pooled)
+
+    def forward(self, x: torch.Tensor, valid_length: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x), valid_length, x.shape[-1])
+
+    def cam_from_features(self, features: torch.Tensor, input_length: int) -> torch.Tensor:
+        """Class activation maps (B, num_classes, input_length) from a feature map.
+
+        M_c(t) = sum_k w[c, k] f_k(t), linearly interpolated to the input length when
+        the feature map is shorter than the input.
+        """
+        if not self.has_cam:
+            raise TypeError(f"{type(self).__name__} declares no native class activation map (has_cam=False)")
+        maps = torch.einsum("ck,bkt->bct", self.head.weight, features)
+        if maps.shape[-1] != input_length:
+            maps = F.interpolate(maps, size=input_length, mode="linear", align_corners=False)
+        return maps
+
+    def forward_with_cam(
+        self, x: torch.Tensor, valid_length: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and CAM from one pass over the input."""
+        features = self.forward_features(x)
+        return self.forward_head(features, valid_length, x.shape[-1]), self.cam_from_features(features, x.shape[-1])
+
+    def cam(self, x: torch.Tensor) -> torch.Tensor:
+        """Class activation maps (B, num_classes, T), one value per input sample."""
+        return self.cam_from_features(self.forward_features(x), x.shape[-1])

@@ -1,0 +1,129 @@
+"""Conformance kit: call these from your own pytest suite to prove a plugin honours its interface.
+
+    from ecgzoo.testing import check_model_plugin
+    def test_my_model():
+        check_model_plugin("my-model", length=1000, filters=8)
+
+Each check raises AssertionError with a message saying what the plugin got wrong.
+ecgzoo runs the same checks on every reference plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecgzoo.dataset import Dataset
+from ecgzoo.explainer import Explainer
+from ecgzoo.model import EcgModel
+from ecgzoo.preprocessor import Preprocessor
+from ecgzoo.record import Record
+from ecgzoo.registry import get_registry
+
+
+def _config_round_trip(kind: str, name: str, obj: Any) -> None:
+    config = getattr(obj, "config", None)
+    assert config is not None, f"{kind} {name!r}: instance has no .config (factory must accept the config object)"
+    dumped = config.model_dump()
+    again = get_registry().create(kind, name, **dumped).config
+    assert again.model_dump() == dumped, f"{kind} {name!r}: config does not survive model_dump -> create"
+
+
+def check_model_plugin(name: str, length: int = 1024, batch: int = 2, atol: float = 1e-4, **config: Any) -> EcgModel:
+    """Shapes, dtype, determinism in eval mode, CAM identity (where declared), config round-trip."""
+    model = get_registry().create("model", name, **config)
+    assert isinstance(model, EcgModel), f"model {name!r}: factory returned {type(model).__name__}, not an EcgModel"
+    model.eval()
+    torch.manual_seed(0)
+    for t in (length, length // 2 + 7):
+        x = torch.randn(batch, model.in_leads, t)
+        with torch.no_grad():
+            logits = model(x)
+            again = model(x)
+        assert logits.shape == (batch, model.num_classes), (
+            f"model {name!r}: logits shape {tuple(logits.shape)} for input {tuple(x.shape)}, "
+            f"expected ({batch}, {model.num_classes})"
+        )
+        assert logits.dtype == torch.float32, f"model {name!r}: logits dtype {logits.dtype}, expected float32"
+        assert torch.isfinite(logits).all(), f"model {name!r}: non-finite logits"
+        assert torch.equal(logits, again), f"model {name!r}: eval-mode forward is not deterministic (dropout on?)"
+        if model.has_cam:
+            with torch.no_grad():
+                features = model.forward_features(x)
+                maps = torch.einsum("ck,bkt->bct", model.head.weight, features)
+                logits2, cam = model.forward_with_cam(x)
+            assert cam.shape == (batch, model.num_classes, t), (
+                f"model {name!r}: CAM shape {tuple(cam.shape)}, expected one value per input sample "
+                f"({batch}, {model.num_classes}, {t})"
+            )
+            assert torch.allclose(logits2, logits, atol=atol), f"model {name!r}: forward_with_cam logits differ"
+            assert torch.allclose(maps.mean(dim=-1), logits, atol=atol, rtol=1e-4), (
+                f"model {name!r}: logits are not the time-mean of the class activation map "
+                f"(max diff {(maps.mean(-1) - logits).abs().max():.3g})"
+            )
+    if model.gradcam_layer:
+        try:
+            model.get_submodule(model.gradcam_layer)
+        except AttributeError as exc:
+            raise AssertionError(f"model {name!r}: gradcam_layer {model.gradcam_layer!r} is no sub-module") from exc
+    _config_round_trip("model", name, model)
+    return model
+
+
+def check_dataset_plugin(name: str, max_records: int = 5, **config: Any) -> Dataset:
+    """Ids unique, labels among the classes, records load with the right id, label and a finite 2-D signal."""
+    data = get_registry().create("dataset", name, **config)
+    assert isinstance(data, Dataset), f"dataset {name!r}: factory returned {type(data).__name__}, not a Dataset"
+    ids = data.record_ids()
+    assert ids, f"dataset {name!r}: no records"
+    assert len(set(ids)) == len(ids), f"dataset {name!r}: record ids are not unique"
+    classes = list(data.classes)
+    assert classes and len(set(classes)) == len(classes), f"dataset {name!r}: classes {classes} empty or repeated"
+    for rid in ids[:max_records]:
+        rec = data.load(rid)
+        assert isinstance(rec, Record), f"dataset {name!r}: load({rid!r}) returned {type(rec).__name__}"
+        assert rec.record_id == rid, f"dataset {name!r}: load({rid!r}) returned record {rec.record_id!r}"
+        assert rec.label == data.label(rid), f"dataset {name!r}: record {rid!r} label differs from label()"
+        assert rec.label in classes, f"dataset {name!r}: record {rid!r} label {rec.label!r} not in {classes}"
+        assert rec.signal.dtype == np.float32, f"dataset {name!r}: record {rid!r} signal is {rec.signal.dtype}"
+        assert np.isfinite(rec.signal).all(), f"dataset {name!r}: record {rid!r} has non-finite samples"
+    _config_round_trip("dataset", name, data)
+    return data
+
+
+def check_preprocessor_plugin(name: str, record: Record, **config: Any) -> Record:
+    """Output is a new finite float32 Record with the same id and label, and a rate the step announced."""
+    step = get_registry().create("preprocessor", name, **config)
+    assert isinstance(step, Preprocessor), f"preprocessor {name!r}: factory returned {type(step).__name__}"
+    step.requires.check(record, name)
+    out = step(record)
+    assert isinstance(out, Record), f"preprocessor {name!r}: returned {type(out).__name__}, not a Record"
+    assert out.record_id == record.record_id and out.label == record.label, (
+        f"preprocessor {name!r}: record id or label changed"
+    )
+    assert out.signal.dtype == np.float32, f"preprocessor {name!r}: output dtype {out.signal.dtype}, expected float32"
+    assert np.isfinite(out.signal).all(), f"preprocessor {name!r}: non-finite output samples"
+    assert out.fs == step.output_fs(record.fs), f"preprocessor {name!r}: output rate {out.fs} != output_fs()"
+    _config_round_trip("preprocessor", name, step)
+    return out
+
+
+def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, **config: Any) -> torch.Tensor:
+    """One finite value per input sample, for the predicted class by default and for explicit targets."""
+    explainer = get_registry().create("explainer", name, **config)
+    assert isinstance(explainer, Explainer), f"explainer {name!r}: factory returned {type(explainer).__name__}"
+    model.eval()
+    attr = explainer.explain(model, x)
+    assert attr.shape == (x.shape[0], x.shape[-1]), (
+        f"explainer {name!r}: attribution shape {tuple(attr.shape)}, expected ({x.shape[0]}, {x.shape[-1]})"
+    )
+    assert torch.isfinite(attr).all(), f"explainer {name!r}: non-finite attributions"
+    predicted = model(x).argmax(dim=1)
+    explicit = explainer.explain(model, x, target=predicted)
+    assert torch.allclose(attr, explicit, atol=1e-5, rtol=1e-4), (
+        f"explainer {name!r}: default target is not the predicted class"
+    )
+    _config_round_trip("explainer", name, explainer)
+    return attr

@@ -1,0 +1,41 @@
+"""The README's examples work as written, and CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import types
+from pathlib import Path
+
+import ecgzoo
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+
+
+def _block(marker: str, lang: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\s*```{lang}\n(.*?)```", README, re.S)
+    assert match, f"README.md has no ```{lang} block after <!-- {marker} -->"
+    return match.group(1)
+
+
+def test_writing_a_plugin_example_runs():
+    module = types.ModuleType("readme_plugin_example")
+    import sys
+
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(_block("plugin-example", "python"), "README.md", "exec"), module.__dict__)
+        assert "tinynet" in ecgzoo.list_models()
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_ci_runs_the_readme_test_command():
+    cmd = _block("test-command", "bash").strip()
+    extracted = subprocess.run(
+        ["awk", '/<!-- test-command -->/{f=1; next} f && /^```bash/{g=1; next} g && /^```/{exit} g{print}', "README.md"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert extracted == cmd and "pytest" in cmd
+    assert "README.md" in (REPO / ".ci" / "run").read_text()
