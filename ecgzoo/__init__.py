@@ -2,7 +2,7 @@
 
     import ecgzoo
     ecgzoo.list_models("cnnv7*")
-    model = ecgzoo.create_model("cnnv7", classes=["N", "A", "O", "~"])
+    model = ecgzoo.create_model("cnnv7", num_classes=4)
     data = ecgzoo.get_dataset("synthetic", records=100)
 """
 
@@ -15,7 +15,7 @@ from ecgzoo.dataset import Dataset
 from ecgzoo.explainer import Explainer
 from ecgzoo.hookspecs import hookimpl
 from ecgzoo.model import EcgModel
-from ecgzoo.plugin_spec import PluginConfig, PluginSpec
+from ecgzoo.plugin_spec import ModelConfig, PluginConfig, PluginSpec
 from ecgzoo.preprocessor import Preprocessor, Requirements
 from ecgzoo.record import Record, RecordError
 from ecgzoo.registry import KINDS, PluginError, get_registry, reset_registry
@@ -24,7 +24,7 @@ from ecgzoo.trainer import Trainer
 __version__ = "0.1.0"
 
 __all__ = [
-    "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "PluginConfig", "PluginError", "PluginSpec",
+    "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
     "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "create", "create_explainer",
     "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models",
     "list_plugins", "plugin_info", "register_plugin", "reset_registry", "unregister_plugin",

@@ -45,3 +45,10 @@ class PluginConfig(pydantic.BaseModel):
     """Base for plugin configs: unknown options are errors, values are re-validated on assignment."""
 
     model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class ModelConfig(PluginConfig):
+    """Base of every model config: the run pipeline sets these two from the data."""
+
+    num_classes: int = pydantic.Field(4, ge=2, description="number of output classes (set from the dataset by `ecgzoo run`)")
+    in_leads: int = pydantic.Field(1, ge=1, description="number of input leads (channels)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ from ecgzoo.testing import check_model_plugin
 def test_register_from_code_and_create():
     ecgzoo.register_plugin(toy_plugins)
     assert "toy" in ecgzoo.list_models("to*")
-    model = ecgzoo.create_model("toy", classes=4)
+    model = ecgzoo.create_model("toy", num_classes=4)
     assert model.num_classes == 4 and model.config.width == 4 and model.plugin_name == "toy"
     assert ecgzoo.create_model("toy-cam").num_classes == 3  # alias resolves to the same plugin
     check_model_plugin("toy", length=64)
@@ -41,13 +42,13 @@ def test_unknown_option_names_plugin_field_and_valid_options():
         ecgzoo.create_model("toy", widht=8)
     msg = str(err.value)
     assert "model plugin 'toy'" in msg and "'widht'" in msg and "did you mean 'width'" in msg
-    assert "Valid options: classes, width" in msg
+    assert "Valid options: num_classes, in_leads, width" in msg
 
 
 def test_wrong_value_names_field_and_value():
     ecgzoo.register_plugin(toy_plugins)
-    with pytest.raises(ecgzoo.ConfigError, match=r"option 'classes'.*greater than or equal to 2.*got 1"):
-        ecgzoo.create_model("toy", classes=1)
+    with pytest.raises(ecgzoo.ConfigError, match=r"option 'num_classes'.*greater than or equal to 2.*got 1"):
+        ecgzoo.create_model("toy", num_classes=1)
     with pytest.raises(ecgzoo.ConfigError, match=r"option 'width'.*got 'wide'"):
         ecgzoo.create_model("toy", width="wide")
 
@@ -138,10 +139,10 @@ def test_info_shows_options_with_defaults_and_docs(capsys):
     assert info["kind"] == "model" and info["aliases"] == ["toy-cam"]
     opts = {o["name"]: o for o in info["options"]}
     assert opts["width"]["default"] == 4 and opts["width"]["doc"] == "channels of the feature map"
-    assert info["schema"]["properties"]["classes"]["minimum"] == 2
+    assert info["schema"]["properties"]["num_classes"]["minimum"] == 2
     assert cli(["info", "toy"]) == 0
     out = capsys.readouterr().out
-    assert "width    int = 4" in out and "channels of the feature map" in out
+    assert re.search(r"^  width +int = 4$", out, re.M) and "channels of the feature map" in out
     assert cli(["info", "nope"]) == 2
     assert "no plugin named 'nope'" in capsys.readouterr().err
 

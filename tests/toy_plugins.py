@@ -9,8 +9,8 @@ from torch import nn
 import ecgzoo
 
 
-class ToyConfig(ecgzoo.PluginConfig):
-    classes: int = pydantic.Field(3, ge=2, description="number of output classes")
+class ToyConfig(ecgzoo.ModelConfig):
+    num_classes: int = pydantic.Field(3, ge=2, description="number of output classes")
     width: int = pydantic.Field(4, ge=1, description="channels of the feature map")
 
 
@@ -20,9 +20,9 @@ class ToyModel(ecgzoo.EcgModel):
 
     def __init__(self, config: ToyConfig):
         super().__init__()
-        self.config, self.num_classes, self.in_leads = config, config.classes, 1
-        self.conv = nn.Conv1d(1, config.width, 5, padding=2)
-        self.head = nn.Linear(config.width, config.classes, bias=False)
+        self.config, self.num_classes, self.in_leads = config, config.num_classes, config.in_leads
+        self.conv = nn.Conv1d(config.in_leads, config.width, 5, padding=2)
+        self.head = nn.Linear(config.width, config.num_classes, bias=False)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.conv(x))
