@@ -1,0 +1,201 @@
+"""Checkpoints that never execute code when loaded: safetensors tensors + JSON metadata.
+
+One file holds everything: the model's weights as `model.<name>` tensors and a JSON
+document in the safetensors header (key `ecgzoo`) with the model plugin name and config,
+the classes and whatever else the caller passes in `meta`. Tensors and arrays anywhere
+inside `meta` (optimizer moments, RNG states) are stored as safetensors tensors and
+referenced from the JSON, so a full training state round-trips exactly. Files are written
+to a temporary name and moved into place with `os.replace`, so a crash leaves either the
+old or the new checkpoint, never half of one.
+
+This module also captures/restores the random number generators (`rng_state`,
+`set_rng_state`, `seed_everything`) that a bit-exact resume needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+
+from ecgzoo.model import EcgModel
+
+FORMAT = "ecgzoo-checkpoint"
+VERSION = 1
+_META_KEY = "ecgzoo"
+_MODEL = "model."
+_EXTRA = "meta."
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, malformed or does not match what it is used for."""
+
+
+def _encode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
+    """JSON-able copy of `obj`; tensors/arrays go to `tensors` and are replaced by references."""
+    if isinstance(obj, torch.Tensor):
+        key = f"{_EXTRA}{len(tensors)}"
+        tensors[key] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(obj, np.ndarray):
+        key = f"{_EXTRA}{len(tensors)}"
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(obj).copy())
+        return {"__ndarray__": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _encode(v, tensors, f"{where}.{k}") for k, v in obj.items()}
+        if all(isinstance(k, (str, int)) for k in obj):  # optimizer state is keyed by parameter index
+            return {"__items__": [[k, _encode(v, tensors, f"{where}.{k}")] for k, v in obj.items()]}
+        raise TypeError(f"checkpoint metadata {where}: dict keys must be str or int")
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, tensors, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, tensors, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"checkpoint metadata {where}: cannot store a {type(obj).__name__} (use JSON values, tensors or arrays)")
+
+
+def _decode(obj: Any, tensors: dict[str, torch.Tensor], path: Path) -> Any:
+    if isinstance(obj, dict):
+        for tag in ("__tensor__", "__ndarray__"):
+            if tag in obj:
+                key = obj[tag]
+                if key not in tensors:
+                    raise CheckpointError(f"{path}: metadata refers to tensor {key!r}, which the file does not hold")
+                return tensors[key] if tag == "__tensor__" else tensors[key].numpy()
+        if "__items__" in obj:
+            return {k: _decode(v, tensors, path) for k, v in obj["__items__"]}
+        if "__tuple__" in obj:
+            return tuple(_decode(v, tensors, path) for v in obj["__tuple__"])
+        return {k: _decode(v, tensors, path) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, tensors, path) for v in obj]
+    return obj
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_checkpoint(path: str | Path, model: EcgModel, meta: dict[str, Any] | None = None) -> Path:
+    """Save `model`'s weights and `meta` to one safetensors file, atomically.
+
+    `meta["model"]` / `meta["model_config"]` default to the model's plugin name and config
+    dump (set by `ecgzoo.create_model`), so `model_from_checkpoint` can rebuild it.
+    """
+    path = Path(path)
+    module = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    meta = dict(meta or {})
+    if "model" not in meta:
+        name = getattr(module, "plugin_name", None)
+        if not name:
+            raise CheckpointError(f"{path}: model has no plugin_name (create it with ecgzoo.create_model) and meta has no 'model'")
+        meta["model"] = name
+    if "model_config" not in meta:
+        config = getattr(module, "config", None)
+        meta["model_config"] = config.model_dump(mode="json") if config is not None else {}
+    # clone: safetensors refuses tensors that share memory (tied weights, views)
+    tensors = {f"{_MODEL}{k}": v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    header = {"format": FORMAT, "version": VERSION, "meta": _encode(meta, tensors, "meta")}
+    data = safetensors.torch.save(tensors, metadata={_META_KEY: json.dumps(header)})
+    write_bytes_atomic(path, data)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(model state_dict, meta) of a checkpoint written by `save_checkpoint`; never unpickles."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as f:
+            header_meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except Exception as exc:  # noqa: BLE001 - any parse failure means the same thing to the user
+        raise CheckpointError(
+            f"{path}: not a readable ecgzoo checkpoint (safetensors file expected; {type(exc).__name__}: {exc})"
+        ) from exc
+    if _META_KEY not in header_meta:
+        raise CheckpointError(f"{path}: safetensors file without ecgzoo metadata (header key {_META_KEY!r} missing)")
+    try:
+        header = json.loads(header_meta[_META_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: ecgzoo metadata is not valid JSON ({exc})") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(header.get("meta"), dict):
+        raise CheckpointError(f"{path}: metadata is not in the {FORMAT} format")
+    if header.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {header.get('version')!r}, this ecgzoo reads {VERSION}")
+    meta = _decode(header["meta"], tensors, path)
+    for key in ("model", "model_config"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: metadata lacks {key!r}")
+    state = {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
+    return state, meta
+
+
+def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> EcgModel:
+    """Rebuild the model through its plugin (`ecgzoo.create_model`) and load the weights; eval mode."""
+    from ecgzoo.registry import PluginError, get_registry
+
+    state, meta = load_checkpoint(path)
+    try:
+        model = get_registry().create("model", meta["model"], **meta["model_config"])
+    except (PluginError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild model {meta['model']!r}: {exc}") from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit model {meta['model']!r}: {exc}") from exc
+    return model.to(device).eval()
+
+
+def rng_state() -> dict[str, Any]:
+    """States of the python, numpy and torch (CPU and CUDA) generators."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+        "numpy": [np_state[0], np_state[1].astype(np.int64), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore generators captured by `rng_state` (after a checkpoint round trip)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys).astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch so a run with the same seed repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

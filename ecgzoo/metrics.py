@@ -1,0 +1,94 @@
+"""Classification metrics of the PhysioNet/CinC 2017 challenge, from one confusion matrix.
+
+Every figure (per-class precision/recall/F1, accuracy, the challenge F1) is derived from the
+confusion matrix, so ranks of a distributed run can sum their matrices and get exact metrics.
+The challenge F1 is the mean one-vs-rest F1 of the classes N, A and O; the noisy class `~`
+is classified but not averaged (REFERENCE.md section 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+#: classes the 2017 challenge averages its F1 over
+CHALLENGE_CLASSES: tuple[str, ...] = ("N", "A", "O")
+
+
+def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts; rows are true classes, columns predictions."""
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    if t.ndim != 1 or p.ndim != 1 or t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length, got shapes {t.shape} and {p.shape}")
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            bad = arr[(arr < 0) | (arr >= num_classes)][0]
+            raise ValueError(f"{name} holds class index {int(bad)}, expected 0..{num_classes - 1}")
+    return np.bincount(t.astype(np.int64) * num_classes + p.astype(np.int64), minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num/den with 0 where den is 0 (a class never predicted has precision 0, as in scikit-learn)."""
+    out = np.zeros(num.shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], classes: Sequence[str]) -> dict[str, Any]:
+    """All metrics of `classification_metrics` from a confusion matrix (rows true, columns predicted)."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    k = len(classes)
+    if cm.shape != (k, k):
+        raise ValueError(f"confusion matrix has shape {cm.shape}, expected ({k}, {k}) for classes {list(classes)}")
+    total = int(cm.sum())
+    if total == 0:
+        raise ValueError("no predictions to score (empty confusion matrix)")
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = _ratio(tp, predicted)
+    recall = _ratio(tp, support)
+    # F1 = 2TP / (2TP + FP + FN) = 2TP / (row sum + column sum): the challenge's own formula
+    f1 = _ratio(2 * tp, (support + predicted).astype(np.float64))
+
+    present = [c for c in CHALLENGE_CLASSES if c in classes]
+    if present:
+        averaged = present
+        note = f"mean F1 of {', '.join(present)} (challenge definition; other classes classified but not averaged)"
+    else:
+        averaged = list(classes)
+        note = f"classes are not N/A/O: mean F1 over all classes {', '.join(classes)}"
+    idx = [list(classes).index(c) for c in averaged]
+    return {
+        "classes": list(classes),
+        "n": total,
+        "accuracy": float(tp.sum() / total),
+        "challenge_f1": float(f1[idx].mean()),
+        "challenge_classes": averaged,
+        "challenge_f1_definition": note,
+        "challenge_precision": float(precision[idx].mean()),
+        "challenge_recall": float(recall[idx].mean()),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "per_class": {
+            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "confusion": cm.tolist(),
+    }
+
+
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str]
+) -> dict[str, Any]:
+    """Per-class precision/recall/F1 (one-vs-rest), accuracy, macro means, challenge F1 and the
+    confusion matrix (nested lists, rows true, columns predicted) of integer class predictions."""
+    return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(classes)), classes)
