@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def _encode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
     raise TypeError(f"checkpoint metadata {where}: cannot store a {type(obj).__name__} (use JSON values, tensors or arrays)")
 
 
-def _decode(obj: Any, tensors: dict[str, torch.Tensor], path: Path) -> Any:
+def _decode(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
     if isinstance(obj, dict):
         for tag in ("__tensor__", "__ndarray__"):
             if tag in obj:
@@ -129,28 +130,33 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    return load_checkpoint_bytes(path.read_bytes(), str(path))
+
+
+def load_checkpoint_bytes(data: bytes, source: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """`load_checkpoint` of a file's bytes (read once, e.g. on rank 0 and broadcast); `source` names it in errors."""
     try:
-        with safetensors.safe_open(str(path), framework="pt") as f:
-            header_meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+        tensors = safetensors.torch.load(data)
+        (n,) = struct.unpack("<Q", data[:8])
+        header_meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
     except Exception as exc:  # noqa: BLE001 - any parse failure means the same thing to the user
         raise CheckpointError(
-            f"{path}: not a readable ecgzoo checkpoint (safetensors file expected; {type(exc).__name__}: {exc})"
+            f"{source}: not a readable ecgzoo checkpoint (safetensors file expected; {type(exc).__name__}: {exc})"
         ) from exc
     if _META_KEY not in header_meta:
-        raise CheckpointError(f"{path}: safetensors file without ecgzoo metadata (header key {_META_KEY!r} missing)")
+        raise CheckpointError(f"{source}: safetensors file without ecgzoo metadata (header key {_META_KEY!r} missing)")
     try:
         header = json.loads(header_meta[_META_KEY])
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: ecgzoo metadata is not valid JSON ({exc})") from exc
+        raise CheckpointError(f"{source}: ecgzoo metadata is not valid JSON ({exc})") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(header.get("meta"), dict):
-        raise CheckpointError(f"{path}: metadata is not in the {FORMAT} format")
+        raise CheckpointError(f"{source}: metadata is not in the {FORMAT} format")
     if header.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {header.get('version')!r}, this ecgzoo reads {VERSION}")
-    meta = _decode(header["meta"], tensors, path)
+        raise CheckpointError(f"{source}: checkpoint format version {header.get('version')!r}, this ecgzoo reads {VERSION}")
+    meta = _decode(header["meta"], tensors, source)
     for key in ("model", "model_config"):
         if key not in meta:
-            raise CheckpointError(f"{path}: metadata lacks {key!r}")
+            raise CheckpointError(f"{source}: metadata lacks {key!r}")
     state = {k[len(_MODEL):]: v for k, v in tensors.items() if k.startswith(_MODEL)}
     return state, meta
 

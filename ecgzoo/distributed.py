@@ -1,0 +1,178 @@
+"""Data-parallel training with PyTorch's own engine (DistributedDataParallel + a distributed sampler).
+
+Two ways to get several processes; the trainer (`ecgzoo_plugins.trainer`) needs no other change:
+
+* `torchrun --nproc_per_node=N -m ecgzoo.cli run MODEL DATASET ...` (or any script that calls
+  `Trainer.fit`): torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT and the
+  trainer calls `setup()`, which joins the process group (nccl for CUDA, gloo for CPU).
+  Several nodes: the same command on each node with `--nnodes=M --node_rank=i
+  --rdzv_endpoint=HOST:PORT` (see README, "Training on several GPUs / nodes").
+* `launch(fn, nproc, *args)` from Python (what `ecgzoo run --nproc N` calls): spawns `nproc`
+  local processes with torch.multiprocessing, joins them into one group on 127.0.0.1 (gloo on
+  CPU, nccl on CUDA with one GPU per process) and returns rank 0's result. Every process runs
+  the whole `fn`; code that writes files asks `is_main_process()` first.
+
+The trainer shards the training set with `torch.utils.data.DistributedSampler`, lets only rank 0
+write checkpoints and metrics, and sums confusion matrices and loss totals over ranks
+(`all_reduce_sum`) so validation metrics are those of the whole validation set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+@dataclasses.dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in a (possibly one-process) group."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={value!r} is not an integer") from exc
+
+
+def backend_for(device: str) -> str:
+    """nccl for CUDA devices, gloo otherwise."""
+    return "nccl" if str(device).startswith("cuda") else "gloo"
+
+
+def setup(device: str = "cpu") -> DistContext:
+    """Join the process group that torchrun / `launch` describe in the environment (no-op alone)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
+    world = _env_int("WORLD_SIZE", 1)
+    if world <= 1:
+        return DistContext()
+    if not dist.is_available():
+        raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+    local_rank = _env_int("LOCAL_RANK", 0)
+    if backend_for(device) == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend_for(device))
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def context() -> DistContext:
+    """The current rank / world size (one process when no group is initialised)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
+    return DistContext()
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and when not distributed): the one process that writes files."""
+    return context().is_main
+
+
+def barrier() -> None:
+    if context().enabled:
+        dist.barrier()
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum of `tensor` over ranks (itself when not distributed); moved to the backend's device."""
+    if not context().enabled:
+        return tensor
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    out = tensor.detach().clone().to(device)
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out.to(tensor.device)
+
+
+def broadcast_bytes(data: bytes | None, src: int = 0) -> bytes | None:
+    """Rank `src`'s bytes (or None) on every rank, sent as a uint8 tensor (no pickling)."""
+    if not context().enabled:
+        return data
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    size = torch.tensor([-1 if data is None else len(data)], dtype=torch.int64, device=device)
+    dist.broadcast(size, src)
+    n = int(size.item())
+    if n < 0:
+        return None
+    buf = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device) if context().rank == src else torch.empty(
+        n, dtype=torch.uint8, device=device
+    )
+    dist.broadcast(buf, src)
+    return bytes(buf.cpu().numpy().tobytes())
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """One object per rank (between our own processes only; used for per-rank RNG states)."""
+    if not context().enabled:
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at the time of asking."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, fn: Callable[..., Any], nproc: int, port: int, device: str, queue: Any, args: tuple) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(nproc),
+        LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(nproc),
+    )
+    if sys.platform.startswith("linux") and os.path.exists("/sys/class/net/lo"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # stay on loopback whatever the hostname resolves to
+    setup(device)
+    try:
+        result = fn(*args)
+        if rank == 0:
+            queue.put(result)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(fn: Callable[..., Any], nproc: int, *args: Any, device: str = "cpu") -> Any:
+    """Run `fn(*args)` in `nproc` local processes joined into one group; return rank 0's result.
+
+    `fn` and `args` must be picklable (a module-level function). `device="cuda"` uses nccl and
+    one GPU per process (needs `nproc` <= number of GPUs). `nproc=1` calls `fn` directly.
+    """
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1, got {nproc}")
+    if nproc == 1:
+        return fn(*args)
+    if str(device).startswith("cuda") and torch.cuda.device_count() < nproc:
+        raise ValueError(f"nproc={nproc} CUDA processes need {nproc} GPUs, found {torch.cuda.device_count()}")
+    queue = mp.get_context("spawn").SimpleQueue()
+    ctx = mp.start_processes(
+        _worker, args=(fn, nproc, free_port(), str(device), queue, args), nprocs=nproc, join=False, start_method="spawn"
+    )
+    result = None
+    while not ctx.join(timeout=0.2):  # drain the queue while waiting: a large result must not block rank 0
+        if not queue.empty():
+            result = queue.get()
+    if not queue.empty():
+        result = queue.get()
+    return result

@@ -1,0 +1,447 @@
+"""Reference trainer `trainer`: the paper's recipe, resumable to the bit, data-parallel when asked.
+
+Defaults follow REFERENCE.md section 4: Adam at a constant 1e-3, batch size 10, 100 epochs,
+cross-entropy weighted by inverse class frequency of the training split (Keras-style: each
+record's loss times its class weight, averaged over the batch), model selection by the
+validation challenge F1 (mean F1 of N, A, O). Options add early stopping, cosine/step LR
+schedules, gradient clipping, bf16/fp16 autocast on CUDA and DistributedDataParallel
+(see `ecgzoo.distributed`).
+
+Files in `checkpoint_dir` (rank 0 only):
+  best.safetensors   weights of the best validation epoch (+ its metrics); `ecgzoo.checkpoint.model_from_checkpoint`
+  last.safetensors   full training state (weights, optimizer, scheduler, RNG of every rank, position in the
+                     epoch, history): written after every epoch and every `save_every_batches` batches
+  metrics.jsonl      one JSON line per finished epoch, flushed and fsynced as it is written
+
+Calling `fit` again with the same arguments continues from `last.safetensors` (after SIGKILL, a
+crash or Ctrl-C); with the same seed the result is bit-for-bit that of an uninterrupted run.
+Ctrl-C finishes the current batch, saves, then raises KeyboardInterrupt; a second Ctrl-C aborts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydantic
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm import tqdm
+
+import ecgzoo
+from ecgzoo import distributed
+from ecgzoo.checkpoint import (
+    CheckpointError,
+    load_checkpoint_bytes,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+    write_bytes_atomic,
+)
+from ecgzoo.metrics import metrics_from_confusion
+
+BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
+# options that may change between a run and its resumption without changing the result's meaning
+_RESUME_FREE = {"epochs", "patience", "progress", "num_workers", "resume", "device", "eval_batch_size", "save_every_batches"}
+
+
+class TrainerConfig(ecgzoo.PluginConfig):
+    epochs: int = pydantic.Field(100, ge=1, description="training epochs (paper: 100)")
+    batch_size: int = pydantic.Field(10, ge=1, description="records per training batch and process (paper: 10)")
+    lr: float = pydantic.Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3, constant)")
+    weight_decay: float = pydantic.Field(0.0, ge=0, description="Adam L2 weight decay")
+    class_weighting: Literal["inverse-frequency", "none"] = pydantic.Field(
+        "inverse-frequency", description="cross-entropy class weights: n / (classes * n_class) from the training split, or none"
+    )
+    selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss"] = pydantic.Field(
+        "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins)"
+    )
+    patience: int | None = pydantic.Field(None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)")
+    lr_schedule: Literal["constant", "cosine", "step"] = pydantic.Field(
+        "constant", description="learning-rate schedule, stepped once per epoch"
+    )
+    lr_step_size: int = pydantic.Field(30, ge=1, description="step schedule: epochs between learning-rate drops")
+    lr_gamma: float = pydantic.Field(0.1, gt=0, le=1, description="step schedule: factor of each drop")
+    grad_clip: float | None = pydantic.Field(None, gt=0, description="clip the global gradient norm to this value (None: no clipping)")
+    seed: int = pydantic.Field(0, ge=0, description="seed of python, numpy and torch generators and of the shuffling")
+    precision: Literal["fp32", "bf16", "fp16"] = pydantic.Field(
+        "fp32", description="fp32, or bf16/fp16 autocast (CUDA only; fp16 with gradient scaling)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = pydantic.Field("auto", description="auto: cuda when available, else cpu")
+    num_workers: int = pydantic.Field(0, ge=0, description="DataLoader worker processes")
+    eval_batch_size: int = pydantic.Field(64, ge=1, description="records per validation batch")
+    save_every_batches: int = pydantic.Field(
+        0, ge=0, description="also save a resumable state every N training batches (0: only after each epoch)"
+    )
+    resume: bool = pydantic.Field(True, description="continue from checkpoint_dir/last.safetensors when it exists")
+    progress: bool = pydantic.Field(True, description="show a progress bar per epoch on stderr (false: quiet)")
+
+
+def _labels_of(dataset: torch.utils.data.Dataset) -> np.ndarray:
+    """Class indices of all items: a `labels` attribute when the dataset has one, else by reading items."""
+    if isinstance(dataset, Subset):
+        return _labels_of(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+    labels = getattr(dataset, "labels", None)
+    if labels is not None and len(labels) == len(dataset):
+        return np.asarray(labels, dtype=np.int64)
+    return np.array([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Inverse-frequency weights n / (K * n_c); 0 for a class absent from the training split."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.zeros(num_classes)
+    np.divide(len(labels), num_classes * counts, out=weights, where=counts > 0)
+    return weights
+
+
+class _StopRequest:
+    """First Ctrl-C asks to stop after the current batch; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\necgzoo: stopping after this batch and saving (Ctrl-C again to abort now)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _ignore_sigint(_: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _ResumableSampler(DistributedSampler):
+    """DistributedSampler (same shuffling per epoch and rank) that can skip the batches already done."""
+
+    def __init__(self, n: int, ctx: distributed.DistContext, seed: int) -> None:
+        super().__init__(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
+        self.start = 0
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(list(super().__iter__())[self.start :])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+class ReferenceTrainer(ecgzoo.Trainer):
+    """The paper's training recipe with resumable, optionally distributed, training."""
+
+    def __init__(self, config: TrainerConfig) -> None:
+        self.config = config
+
+    # ---------------------------------------------------------------- set-up
+    def _device(self, ctx: distributed.DistContext) -> torch.device:
+        want = self.config.device
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ValueError("trainer option device='cuda' but no CUDA device is available (use device='cpu' or 'auto')")
+        use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
+        if self.config.precision != "fp32" and not use_cuda:
+            raise ValueError(
+                f"trainer option precision={self.config.precision!r} needs a CUDA device; this run trains on cpu (use precision='fp32')"
+            )
+        return torch.device("cuda", ctx.local_rank if ctx.enabled else torch.cuda.current_device()) if use_cuda else torch.device("cpu")
+
+    def _fingerprint(self, model: ecgzoo.EcgModel, classes: list[str], n_train: int, n_val: int, world: int) -> dict[str, Any]:
+        trainer = {k: v for k, v in self.config.model_dump(mode="json").items() if k not in _RESUME_FREE}
+        if self.config.lr_schedule == "cosine":
+            trainer["epochs"] = self.config.epochs
+        config = getattr(model, "config", None)
+        return {
+            "model": getattr(model, "plugin_name", type(model).__name__),
+            "model_config": config.model_dump(mode="json") if config is not None else {},
+            "classes": list(classes), "n_train": n_train, "n_val": n_val, "world_size": world, "trainer": trainer,
+        }
+
+    # ---------------------------------------------------------------- training
+    def fit(
+        self,
+        model: ecgzoo.EcgModel,
+        train: torch.utils.data.Dataset,
+        val: torch.utils.data.Dataset,
+        classes: list[str],
+        checkpoint_dir: Path,
+    ) -> list[dict[str, Any]]:
+        cfg = self.config
+        ctx = distributed.setup("cuda" if self.config.device == "cuda" else "cpu")
+        device = self._device(ctx)
+        checkpoint_dir = Path(checkpoint_dir)
+        classes = list(classes)
+        k = len(classes)
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(f"trainer needs records in both splits, got {len(train)} training and {len(val)} validation records")
+        if getattr(model, "num_classes", k) != k:
+            raise ValueError(f"model has {model.num_classes} outputs but there are {k} classes {classes}")
+        labels = _labels_of(train)
+        if labels.min() < 0 or labels.max() >= k:
+            raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
+        weights = class_weights(labels, k) if cfg.class_weighting == "inverse-frequency" else np.ones(k)
+        weight_t = torch.tensor(weights, dtype=torch.float32, device=device)
+
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+        seed_everything(cfg.seed + ctx.rank)
+        model.to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        if cfg.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+        elif cfg.lr_schedule == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
+        scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+
+        fingerprint = self._fingerprint(model, classes, len(train), len(val), ctx.world_size)
+        st: dict[str, Any] = {
+            "epoch": 0, "batch": 0, "history": [], "best_score": None, "best_epoch": None, "bad_epochs": 0,
+            "stopped_early": False, "running": {"loss_sum": 0.0, "count": 0, "confusion": [[0] * k for _ in range(k)]},
+        }
+        best_state: dict[str, torch.Tensor] | None = None
+        last_path, best_path, metrics_path = checkpoint_dir / LAST, checkpoint_dir / BEST, checkpoint_dir / METRICS
+        if ctx.is_main:
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        data = distributed.broadcast_bytes(last_path.read_bytes() if cfg.resume and ctx.is_main and last_path.is_file() else None)
+        if data is not None:
+            state, meta = load_checkpoint_bytes(data, str(last_path))
+            self._check_resumable(meta, fingerprint, last_path)
+            model.load_state_dict(state)
+            optimizer.load_state_dict(meta["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(meta["scheduler"])
+            if scaler is not None:
+                scaler.load_state_dict(meta["scaler"])
+            st.update({key: meta[key] for key in st})
+            best_data = distributed.broadcast_bytes(best_path.read_bytes() if ctx.is_main and best_path.is_file() else None)
+            if best_data is not None:
+                best_state = {n: t.to(device) for n, t in load_checkpoint_bytes(best_data, str(best_path))[0].items()}
+            set_rng_state(meta["rng"][ctx.rank])
+            if ctx.is_main:
+                write_bytes_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in st["history"]).encode())
+                if cfg.progress:
+                    print(f"ecgzoo: resuming from {last_path} (epoch {st['epoch'] + 1}, batch {st['batch']})", file=sys.stderr)
+        elif ctx.is_main:
+            write_bytes_atomic(metrics_path, b"")
+
+        net: torch.nn.Module = model
+        if ctx.enabled:
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+        def save_last(finished: bool = False) -> None:
+            rngs = distributed.all_gather_objects(rng_state())
+            if not ctx.is_main:
+                return
+            meta = {
+                **st, "kind": "training-state", "classes": classes, "finished": finished, "fingerprint": fingerprint,
+                "trainer_config": cfg.model_dump(mode="json"), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None, "rng": rngs,
+            }
+            save_checkpoint(last_path, model, meta)
+
+        done = st["stopped_early"] or st["epoch"] >= cfg.epochs
+        sampler = _ResumableSampler(len(train), ctx, cfg.seed)
+        with _StopRequest() as stop:
+            while not done:
+                epoch = st["epoch"]
+                sampler.set_epoch(epoch)
+                sampler.start = st["batch"] * cfg.batch_size
+                loader = DataLoader(
+                    train, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                    generator=torch.Generator().manual_seed(cfg.seed + epoch),
+                    worker_init_fn=_ignore_sigint if cfg.num_workers else None, pin_memory=device.type == "cuda",
+                )
+                batches = math.ceil(sampler.num_samples / cfg.batch_size)
+                bar = tqdm(
+                    total=batches * cfg.batch_size * ctx.world_size, initial=st["batch"] * cfg.batch_size * ctx.world_size,
+                    unit="rec", desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
+                    disable=not (cfg.progress and ctx.is_main), leave=True,
+                )
+                t0 = time.perf_counter()
+                seen = 0
+                net.train()
+                running = st["running"]
+                confusion = torch.tensor(running["confusion"], dtype=torch.int64)
+                for x, y, vl in loader:
+                    x, y, vl = x.to(device, non_blocking=True), y.to(device), vl.to(device)
+                    optimizer.zero_grad(set_to_none=True)
+                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                        logits = net(x, valid_length=vl)
+                    per_record = F.cross_entropy(logits.float(), y, reduction="none")
+                    loss = (per_record * weight_t[y]).mean()
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.unscale_(optimizer)
+                    else:
+                        loss.backward()
+                    if cfg.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    if scaler is not None:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    running["loss_sum"] += float(loss.detach()) * len(y)
+                    running["count"] += len(y)
+                    confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
+                    running["confusion"] = confusion.tolist()
+                    st["batch"] += 1
+                    seen += len(y)
+                    bar.update(len(y) * ctx.world_size)
+                    bar.set_postfix(loss=f"{running['loss_sum'] / running['count']:.4f}", refresh=False)
+                    stop_now = self._agree_to_stop(stop.requested)
+                    if stop_now or (cfg.save_every_batches and st["batch"] % cfg.save_every_batches == 0 and st["batch"] < batches):
+                        save_last()
+                    if stop_now:
+                        bar.close()
+                        if ctx.is_main:
+                            print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
+                        raise KeyboardInterrupt
+                seconds = time.perf_counter() - t0
+                row = self._end_epoch(model, val, classes, device, amp_dtype, weight_t, st, optimizer, ctx, seconds, seen)
+                improved = row["best"]
+                if improved:
+                    best_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
+                    if ctx.is_main:
+                        save_checkpoint(
+                            best_path, model,
+                            {"kind": "best", "classes": classes, "epoch": epoch + 1, "metrics": row.pop("_val_metrics"),
+                             "trainer_config": cfg.model_dump(mode="json")},
+                        )
+                row.pop("_val_metrics", None)
+                if scheduler is not None:
+                    scheduler.step()
+                st["history"].append(row)
+                st["epoch"], st["batch"] = epoch + 1, 0
+                st["running"] = {"loss_sum": 0.0, "count": 0, "confusion": [[0] * k for _ in range(k)]}
+                st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
+                st["stopped_early"] = cfg.patience is not None and st["bad_epochs"] >= cfg.patience
+                done = st["stopped_early"] or st["epoch"] >= cfg.epochs
+                save_last(finished=done)
+                if ctx.is_main:
+                    with open(metrics_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(row) + "\n")
+                        f.flush()
+                        os.fsync(f.fileno())
+                bar.set_postfix(
+                    loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
+                    val_f1=f"{row['val_challenge_f1']:.3f}", refresh=True,
+                )
+                bar.close()
+                if stop.requested and not done:
+                    if ctx.is_main:
+                        print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
+                    raise KeyboardInterrupt
+        if st["stopped_early"] and ctx.is_main and cfg.progress:
+            print(f"ecgzoo: early stop after epoch {st['epoch']} (best epoch {st['best_epoch']})", file=sys.stderr)
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        return list(st["history"])
+
+    @staticmethod
+    def _agree_to_stop(requested: bool) -> bool:
+        """All ranks stop at the same batch when any of them saw Ctrl-C."""
+        flag = distributed.all_reduce_sum(torch.tensor([int(requested)]))
+        return bool(flag.item())
+
+    def _check_resumable(self, meta: dict[str, Any], fingerprint: dict[str, Any], path: Path) -> None:
+        saved = meta.get("fingerprint")
+        if meta.get("kind") != "training-state" or saved is None:
+            raise CheckpointError(f"{path}: not a training state written by the trainer (remove it or set resume=false)")
+        if saved != fingerprint:
+            diffs = [f"{key}: {saved.get(key)!r} -> {fingerprint[key]!r}" for key in fingerprint if saved.get(key) != fingerprint[key]]
+            raise CheckpointError(
+                f"{path} belongs to another training ({'; '.join(diffs)}); remove it or set resume=false to start over"
+            )
+
+    def _end_epoch(
+        self, model: ecgzoo.EcgModel, val: torch.utils.data.Dataset, classes: list[str], device: torch.device,
+        amp_dtype: torch.dtype | None, weight_t: torch.Tensor, st: dict[str, Any], optimizer: torch.optim.Optimizer,
+        ctx: distributed.DistContext, seconds: float, seen: int,
+    ) -> dict[str, Any]:
+        """Reduce the epoch's training figures, score the validation split, decide whether it is the best."""
+        k = len(classes)
+        running = st["running"]
+        train_tot = distributed.all_reduce_sum(torch.tensor([running["loss_sum"], float(running["count"])], dtype=torch.float64))
+        train_cm = distributed.all_reduce_sum(torch.tensor(running["confusion"], dtype=torch.int64))
+        val_loss, val_cm = self._evaluate(model, val, k, device, amp_dtype, weight_t, ctx)
+        train_m = metrics_from_confusion(train_cm.numpy(), classes)
+        val_m = metrics_from_confusion(val_cm, classes)
+        metric = self.config.selection_metric
+        score = -val_loss if metric == "loss" else val_m[metric]
+        improved = st["best_score"] is None or score > st["best_score"]
+        if improved:
+            st["best_score"], st["best_epoch"] = score, st["epoch"] + 1
+        return {
+            "epoch": st["epoch"] + 1,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": float(train_tot[0] / train_tot[1]),
+            "train_accuracy": train_m["accuracy"],
+            "train_challenge_f1": train_m["challenge_f1"],
+            "val_loss": val_loss,
+            "val_accuracy": val_m["accuracy"],
+            "val_challenge_f1": val_m["challenge_f1"],
+            "val_macro_f1": val_m["macro_f1"],
+            "val_f1": {c: val_m["per_class"][c]["f1"] for c in classes},
+            "best": improved,
+            "seconds": round(seconds, 3),
+            "records_per_s": round(seen * ctx.world_size / seconds, 2) if seconds > 0 else None,
+            "_val_metrics": val_m,
+        }
+
+    def _evaluate(
+        self, model: ecgzoo.EcgModel, val: torch.utils.data.Dataset, k: int, device: torch.device,
+        amp_dtype: torch.dtype | None, weight_t: torch.Tensor, ctx: distributed.DistContext,
+    ) -> tuple[float, np.ndarray]:
+        """Weighted loss and confusion matrix of the whole validation split (each rank scores a shard)."""
+        shard = Subset(val, range(ctx.rank, len(val), ctx.world_size)) if ctx.enabled else val
+        loader = DataLoader(shard, batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.num_workers,
+                            worker_init_fn=_ignore_sigint if self.config.num_workers else None)
+        was_training = model.training
+        model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        cm = torch.zeros(k * k, dtype=torch.int64)
+        with torch.no_grad():
+            for x, y, vl in loader:
+                x, y, vl = x.to(device), y.to(device), vl.to(device)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    logits = model(x, valid_length=vl)
+                loss_sum += (F.cross_entropy(logits.float(), y, reduction="none") * weight_t[y]).sum().double().cpu()
+                cm += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k)
+        model.train(was_training)
+        totals = distributed.all_reduce_sum(torch.cat([loss_sum.reshape(1), torch.tensor([float(len(shard))], dtype=torch.float64)]))
+        cm = distributed.all_reduce_sum(cm)
+        return float(totals[0] / totals[1]), cm.reshape(k, k).numpy()
+
+
+@ecgzoo.hookimpl
+def ecgzoo_trainers() -> list[ecgzoo.PluginSpec]:
+    return [
+        ecgzoo.PluginSpec(
+            "trainer", ReferenceTrainer, TrainerConfig,
+            summary="paper recipe (Adam 1e-3, batch 10, 100 epochs, weighted CE, best val challenge F1); resumable, DDP",
+        )
+    ]
