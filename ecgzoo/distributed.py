@@ -4,7 +4,8 @@ Two ways to get several processes; the trainer (`ecgzoo_plugins.trainer`) needs 
 
 * `torchrun --nproc_per_node=N -m ecgzoo.cli run MODEL DATASET ...` (or any script that calls
   `Trainer.fit`): torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT and the
-  trainer calls `setup()`, which joins the process group (nccl for CUDA, gloo for CPU).
+  trainer calls `setup()`, which joins the process group (nccl for CUDA, gloo for CPU); the job
+  calls `shutdown()` once at its end.
   Several nodes: the same command on each node with `--nnodes=M --node_rank=i
   --rdzv_endpoint=HOST:PORT` (see README, "Training on several GPUs / nodes").
 * `launch(fn, nproc, *args)` from Python (what `ecgzoo run --nproc N` calls): spawns `nproc`
@@ -20,6 +21,7 @@ write checkpoints and metrics, and sums confusion matrices and loss totals over 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import socket
 import sys
@@ -130,6 +132,15 @@ def all_gather_objects(obj: Any) -> list[Any]:
     return out
 
 
+def shutdown() -> None:
+    """Leave the process group cleanly (call once at the end of a torchrun job; `launch` does it itself)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()  # free DDP/gloo objects in reference cycles while the group is still alive
+    dist.barrier()  # no rank tears the group down while another still talks to it
+    dist.destroy_process_group()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 free at the time of asking."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -149,8 +160,10 @@ def _worker(rank: int, fn: Callable[..., Any], nproc: int, port: int, device: st
         result = fn(*args)
         if rank == 0:
             queue.put(result)
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        dist.destroy_process_group()  # no barrier: the other ranks may never get there
+        raise
+    shutdown()
 
 
 def launch(fn: Callable[..., Any], nproc: int, *args: Any, device: str = "cpu") -> Any:

@@ -20,6 +20,7 @@ Ctrl-C finishes the current batch, saves, then raises KeyboardInterrupt; a secon
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -357,6 +358,11 @@ class ReferenceTrainer(ecgzoo.Trainer):
                     raise KeyboardInterrupt
         if st["stopped_early"] and ctx.is_main and cfg.progress:
             print(f"ecgzoo: early stop after epoch {st['epoch']} (best epoch {st['best_epoch']})", file=sys.stderr)
+        if ctx.enabled:
+            # the DDP wrapper sits in reference cycles; collect it while the process group is alive,
+            # else gloo may abort the process at interpreter exit
+            del net
+            gc.collect()
         if best_state is not None:
             model.load_state_dict(best_state)
         return list(st["history"])

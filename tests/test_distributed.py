@@ -1,0 +1,82 @@
+"""Data-parallel training: 2 CPU processes, gloo on loopback, DistributedDataParallel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import ecgzoo
+from ecgzoo import distributed
+from ecgzoo.checkpoint import load_checkpoint
+
+
+def _train(base: str) -> dict:
+    """Runs in every process: the same call a single-process run makes, each rank with its own folder."""
+    import test_trainer as tt
+
+    ctx = distributed.context()
+    tt.register()
+    torch.manual_seed(0)
+    net = ecgzoo.create_model("toy", num_classes=3, width=4)
+    trainer = ecgzoo.create_trainer("trainer", epochs=3, batch_size=5, lr=0.05, progress=False, device="cpu")
+    history = trainer.fit(net, tt.ToyData(30, seed=1), tt.ToyData(15, seed=2), tt.CLASSES, Path(base) / f"rank{ctx.rank}")
+    weights = torch.cat([p.detach().flatten() for p in net.parameters()])
+    gathered = distributed.all_gather_objects(weights)
+    return {"history": history, "world": ctx.world_size, "same_weights": all(torch.equal(w, weights) for w in gathered)}
+
+
+def test_two_cpu_processes_train_with_gloo_and_only_rank0_writes(tmp_path):
+    result = distributed.launch(_train, 2, str(tmp_path), device="cpu")
+    assert result["world"] == 2 and result["same_weights"], "ranks must hold identical weights"
+    history = result["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert sorted(p.name for p in (tmp_path / "rank0").iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
+    assert not (tmp_path / "rank1").exists() or not any((tmp_path / "rank1").iterdir()), "rank 1 wrote files"
+    _, meta = load_checkpoint(tmp_path / "rank0" / "best.safetensors")
+    # the 15 validation records are split 8 + 7 over the ranks and the confusion matrices summed: no record twice
+    assert meta["metrics"]["n"] == 15
+    _, last = load_checkpoint(tmp_path / "rank0" / "last.safetensors")
+    assert last["fingerprint"]["world_size"] == 2 and len(last["rng"]) == 2
+
+
+def test_single_process_context_and_launch_errors(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.setup("cpu") == distributed.DistContext(0, 1, 0)
+    assert distributed.is_main_process() and distributed.all_gather_objects(3) == [3]
+    assert distributed.launch(os.getpid, 1) == os.getpid()  # nproc=1 runs in this process
+    with pytest.raises(ValueError, match="nproc must be at least 1"):
+        distributed.launch(os.getpid, 0)
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
+        distributed.setup("cpu")
+
+
+TORCHRUN_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import test_distributed
+from ecgzoo import distributed
+print("RESULT", test_distributed._train({out!r})["history"][-1]["epoch"])
+distributed.shutdown()
+"""
+
+
+def test_torchrun_launch_uses_the_environment(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(TORCHRUN_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={distributed.free_port()}", str(script)]
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("RESULT 3") == 2  # both ranks finished the 3 epochs
+    assert (tmp_path / "rank0" / "best.safetensors").is_file() and not (tmp_path / "rank1").exists()
