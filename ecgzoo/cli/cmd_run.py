@@ -1,0 +1,38 @@
+"""`ecgzoo run MODEL DATASET`: train, evaluate, explain and report in one command."""
+
+from __future__ import annotations
+
+import argparse
+
+from ecgzoo.config import parse_assignments
+from ecgzoo.run_config import PRESETS, resolve_run_config
+
+HELP = "train MODEL on DATASET, evaluate, explain examples and write a report (run directory under runs/)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model plugin (ecgzoo list model)")
+    p.add_argument("dataset", help="dataset plugin (ecgzoo list dataset), e.g. synthetic or physionet2017")
+    p.add_argument("--preset", choices=PRESETS, default="paper",
+                   help="paper: the paper's recipe (default); quick: narrow model, 10-s crops, few epochs (minutes on a CPU)")
+    p.add_argument("--config", metavar="RUN.toml", help="options from a TOML file (keys as in --set)")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                   help="one option, e.g. trainer.epochs=5, model.masked_pooling=true, split.val_fraction=0.2 (repeatable)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (default auto: cuda when available)")
+    p.add_argument("--explainer", help="explainer plugin for the report's examples (default cam; ecgzoo list explainer)")
+    p.add_argument("--nproc", type=int, help="data-parallel training processes on this machine (DistributedDataParallel)")
+    p.add_argument("--name", help="run directory name under runs/ (an incomplete run of that name is continued)")
+    p.add_argument("--output-dir", help="folder receiving the run directory (default runs)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ecgzoo.runner import run
+
+    assignments = parse_assignments(args.assignments)
+    for key, value in (("device", args.device), ("explainer", args.explainer), ("nproc", args.nproc),
+                       ("name", args.name), ("output_dir", args.output_dir)):
+        if value is not None:
+            assignments[key] = value
+    config = resolve_run_config(args.model, args.dataset, args.preset, args.config, assignments)
+    run(args.model, args.dataset, config)
+    return 0

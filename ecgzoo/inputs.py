@@ -1,0 +1,216 @@
+"""ECG recordings given on the command line, read window by window.
+
+`open_input(path, fs=None)` returns a `SignalSource`: its sampling rate, leads and length, and
+`read(start, stop)` for one stretch, so a 24-hour Holter is classified in bounded memory.
+
+Formats:
+  * WFDB record (`rec.hea` + signal file, or the record path without suffix): rate and gain
+    from the header; read in stretches (`wfdb.rdrecord(sampfrom, sampto)`).
+  * `.mat` with a `.hea` next to it (PhysioNet 2017 layout): read as the WFDB record.
+  * `.mat` alone: the variable `val` (or the only numeric array), in mV unless `--gain` says
+    adu per mV; the rate must be given (`--fs`).
+  * `.npy`: memory-mapped, never loaded whole; (samples,), (leads, samples) or (samples, leads)
+    when the second axis is the short one; values in mV; rate from `--fs`.
+  * CSV: one column per lead, optional header row, optional first column `time` (s) from which
+    the rate is read; otherwise the rate must be given. Values in mV.
+
+A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
+nor given is an error. Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """An input file that cannot be read as an ECG; names the file and what was expected."""
+
+
+@dataclasses.dataclass
+class SignalSource:
+    """A recording to read in stretches: (leads, samples) in mV at `fs` Hz."""
+
+    path: Path
+    fs: float
+    leads: int
+    samples: int
+    _read: Callable[[int, int], np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path.suffix else self.path.name
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) as float32 (leads, n)."""
+        start, stop = max(0, start), min(self.samples, stop)
+        out = np.asarray(self._read(start, stop), dtype=np.float32)
+        if out.shape != (self.leads, stop - start):
+            raise InputError(f"{self.path}: read {out.shape} for samples {start}:{stop}, expected ({self.leads}, {stop - start})")
+        if not np.isfinite(out).all():
+            bad = int(np.argwhere(~np.isfinite(out))[0][1]) + start
+            raise InputError(f"{self.path}: non-finite value (NaN/inf) at sample {bad}")
+        return out
+
+
+def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
+    if stated is not None and given is not None and abs(stated - given) > 1e-6 * stated:
+        raise InputError(f"{path}: the file says {stated:g} Hz but --fs {given:g} was given; leave out --fs or fix the file")
+    fs = stated if stated is not None else given
+    if fs is None:
+        raise InputError(f"{path}: the sampling rate is not stored in this format; give it with --fs HZ")
+    if not fs > 0:
+        raise InputError(f"{path}: sampling rate must be positive, got {fs}")
+    return float(fs)
+
+
+def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
+    """A copy of the header without the optional base time/date fields, next to links to its signal files.
+
+    Some distributed headers (the PhysioNet 2017 sample set) write the date where WFDB expects the
+    time; the signal does not depend on those fields.
+    """
+    lines = record_path.with_suffix(".hea").read_text(encoding="utf-8", errors="replace").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
+    lines[first] = " ".join(lines[first].split()[:4])
+    tmp = tempfile.TemporaryDirectory(prefix="ecgzoo-hea-")
+    folder = Path(tmp.name)
+    (folder / record_path.with_suffix(".hea").name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for line in lines[first + 1 :]:
+        parts = line.split()
+        if parts and not line.startswith("#") and not (folder / parts[0]).exists():
+            target = (record_path.parent / parts[0]).resolve()
+            if target.is_file():
+                os.symlink(target, folder / parts[0])
+    return folder / record_path.name, tmp
+
+
+def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
+    import wfdb
+
+    keep: tempfile.TemporaryDirectory | None = None
+    try:
+        header = wfdb.rdheader(str(record_path))
+    except ValueError:
+        try:
+            record_path, keep = _without_base_time(record_path)
+            header = wfdb.rdheader(str(record_path))
+        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
+            raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
+    rate = _check_fs(shown, float(header.fs), fs)
+    n = int(header.sig_len or 0)
+    if n <= 0:
+        raise InputError(f"{shown}: WFDB header declares no samples")
+
+    def read(start: int, stop: int) -> np.ndarray:
+        _ = keep  # the fixed header's folder lives as long as this reader
+        try:
+            rec = wfdb.rdrecord(str(record_path), sampfrom=start, sampto=stop, physical=True)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({type(exc).__name__}: {exc})") from None
+        sig = rec.p_signal.T
+        units = [u.lower() for u in (rec.units or [])]
+        scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
+        return sig * scale[:, None] if len(units) == sig.shape[0] else sig
+
+    return SignalSource(shown, rate, int(header.n_sig), n, read)
+
+
+def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:
+    if arr.ndim == 1:
+        return SignalSource(path, fs, 1, arr.shape[0], lambda a, b: arr[None, a:b])
+    if arr.ndim != 2:
+        raise InputError(f"{path}: expected a 1-D signal or a 2-D (leads, samples) array, got shape {arr.shape}")
+    if layout == "samples-first" or (layout == "auto" and arr.shape[1] < arr.shape[0]):
+        return SignalSource(path, fs, arr.shape[1], arr.shape[0], lambda a, b: arr[a:b].T)
+    return SignalSource(path, fs, arr.shape[0], arr.shape[1], lambda a, b: arr[:, a:b])
+
+
+def _npy_source(path: Path, fs: float | None) -> SignalSource:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a plain numeric .npy array ({exc})") from None
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InputError(f"{path}: expected numbers, got dtype {arr.dtype}")
+    return _array_source(path, arr, _check_fs(path, None, fs))
+
+
+def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSource:
+    if path.with_suffix(".hea").is_file():
+        return _wfdb_source(path.with_suffix(""), path, fs)
+    import scipy.io
+
+    try:
+        data = scipy.io.loadmat(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.number)}
+    if "val" in arrays:
+        arr = arrays["val"]
+    elif len(arrays) == 1:
+        arr = next(iter(arrays.values()))
+    else:
+        raise InputError(f"{path}: expected a variable 'val' or a single numeric array, found {sorted(arrays) or 'none'}")
+    if "fs" in arrays and arrays["fs"].size == 1 and "val" in arrays:
+        fs = _check_fs(path, float(arrays["fs"].item()), fs)
+    arr = np.asarray(arr, dtype=np.float32).squeeze()
+    if gain:
+        arr = arr / float(gain)
+    return _array_source(path, arr, _check_fs(path, None, fs))
+
+
+def _csv_source(path: Path, fs: float | None) -> SignalSource:
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    cells = [c.strip().strip('"').lower() for c in first.replace(";", ",").split(",")]
+    try:
+        [float(c) for c in cells]
+        header = None
+    except ValueError:
+        header = cells
+    delimiter = ";" if ";" in first else ","
+    try:
+        arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): {exc}") from None
+    stated = None
+    if header and header[0] in ("time", "t", "time_s", "seconds"):
+        t = arr[:, 0]
+        arr = arr[:, 1:]
+        steps = np.diff(t)
+        if len(steps) == 0 or not np.all(steps > 0) or np.ptp(steps) > 1e-3 * steps.mean():
+            raise InputError(f"{path}: the 'time' column is not evenly spaced and increasing; cannot read a sampling rate from it")
+        stated = round(1.0 / float(steps.mean()), 6)
+    if arr.shape[1] == 0:
+        raise InputError(f"{path}: no signal columns")
+    return _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+
+
+def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:
+    """A `SignalSource` for one input path (format from its suffix; see the module doc)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".hea" or (not suffix and path.with_suffix(".hea").is_file()):
+        if not path.with_suffix(".hea").is_file():
+            raise InputError(f"{path}: WFDB header not found")
+        return _wfdb_source(path.with_suffix(""), path, fs)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if suffix == ".npy":
+        return _npy_source(path, fs)
+    if suffix == ".mat":
+        return _mat_source(path, fs, gain)
+    if suffix in (".csv", ".txt"):
+        return _csv_source(path, fs)
+    if suffix == ".dat" and path.with_suffix(".hea").is_file():
+        return _wfdb_source(path.with_suffix(""), path, fs)
+    raise InputError(f"{path}: unknown input format {suffix or '(no suffix)'}; expected a WFDB record (.hea), .mat, .npy or .csv")

@@ -1,0 +1,187 @@
+"""Classifying new recordings with a finished run, window by window when they are long.
+
+A recording no longer than the model's input is classified once. A longer one (a 24-hour
+Holter) is cut into consecutive windows of the model's input duration; each window goes
+through the run's own preprocessing and the model, a batch of windows at a time, so memory
+stays bounded by the batch whatever the recording's length (inputs are read in stretches,
+`.npy` memory-mapped). The result holds one row per window (the timeline) and the mean
+probabilities over windows.
+
+A recording at another sampling rate than the run's data is resampled by the run's
+`resample` step when the pipeline has one, else by a `resample` step put in front (and a
+message says so); the number of leads must match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecgzoo.inputs import InputError, SignalSource
+from ecgzoo.record import Record, RecordError
+from ecgzoo.run_dir import LoadedRun
+
+
+@dataclasses.dataclass
+class Window:
+    """One classified stretch of a recording (times in seconds from its start)."""
+
+    start_s: float
+    end_s: float
+    probabilities: np.ndarray | None
+    problem: str | None = None
+
+
+@dataclasses.dataclass
+class Prediction:
+    """The classification of one recording: overall and per window."""
+
+    source: str
+    fs: float
+    duration_s: float
+    classes: list[str]
+    windows: list[Window]
+    notes: list[str]
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """Mean class probabilities over the windows that could be classified."""
+        ok = [w.probabilities for w in self.windows if w.probabilities is not None]
+        return np.mean(ok, axis=0) if ok else None
+
+    @property
+    def label(self) -> str | None:
+        p = self.probabilities
+        return None if p is None else self.classes[int(p.argmax())]
+
+    def segments(self) -> list[tuple[float, float, str, int]]:
+        """Runs of consecutive windows with the same predicted class: (start_s, end_s, class, windows)."""
+        out: list[tuple[float, float, str, int]] = []
+        for w in self.windows:
+            cls = "?" if w.probabilities is None else self.classes[int(w.probabilities.argmax())]
+            if out and out[-1][2] == cls:
+                s, _, c, n = out[-1]
+                out[-1] = (s, w.end_s, c, n + 1)
+            else:
+                out.append((w.start_s, w.end_s, cls, 1))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.probabilities
+        return {
+            "input": self.source,
+            "fs": self.fs,
+            "duration_s": round(self.duration_s, 3),
+            "class": self.label,
+            "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
+            "notes": self.notes,
+            "windows": [
+                {
+                    "start_s": round(w.start_s, 3),
+                    "end_s": round(w.end_s, 3),
+                    "class": None if w.probabilities is None else self.classes[int(w.probabilities.argmax())],
+                    "probabilities": None if w.probabilities is None
+                    else {c: round(float(v), 5) for c, v in zip(self.classes, w.probabilities, strict=True)},
+                    **({"problem": w.problem} if w.problem else {}),
+                }
+                for w in self.windows
+            ],
+        }
+
+
+def pipeline_for(run: LoadedRun, fs: float) -> tuple[Callable[[Record], Record], list[str]]:
+    """The run's preprocessing for input at `fs`, with a resample step in front when needed."""
+    from ecgzoo.pipeline import Pipeline
+
+    notes: list[str] = []
+    steps = list(run.pipeline.config)
+    if abs(fs - run.input_fs) > 1e-6 * run.input_fs and not any(s["name"] == "resample" for s in steps):
+        steps = [{"name": "resample", "fs": run.input_fs}, *steps]
+        notes.append(f"input at {fs:g} Hz resampled to {run.input_fs:g} Hz, the rate the model was trained on")
+        return Pipeline(steps), notes
+    return run.pipeline, notes
+
+
+def window_bounds(samples: int, window: int) -> list[tuple[int, int]]:
+    """Consecutive [start, stop) windows covering `samples`; a short tail window is moved back to full length."""
+    if samples <= window:
+        return [(0, samples)]
+    bounds = [(a, min(a + window, samples)) for a in range(0, samples, window)]
+    a, b = bounds[-1]
+    if b - a < window // 2:
+        bounds[-1] = (samples - window, samples)
+    return bounds
+
+
+def _batches(items: list[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@torch.no_grad()
+def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu") -> Prediction:
+    """Classify one recording (window by window when it is longer than the model's input)."""
+    if source.leads != run.in_leads:
+        raise InputError(f"{source.path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
+    pipeline, notes = pipeline_for(run, source.fs)
+    window = int(round(run.input_samples / run.fs * source.fs))
+    bounds = window_bounds(source.samples, window)
+    if len(bounds) > 1:
+        notes.append(f"longer than the model's input ({run.input_samples / run.fs:g} s): {len(bounds)} windows")
+    windows: list[Window] = []
+    model = run.model.to(device).eval()
+    for batch in _batches(bounds, batch_size):
+        xs, vls, slots = [], [], []
+        for a, b in batch:
+            rid = f"{source.name}@{a / source.fs:.1f}s"
+            windows.append(Window(a / source.fs, b / source.fs, None))
+            try:
+                rec = pipeline(Record(source.read(a, b), source.fs, rid))
+            except RecordError as exc:
+                windows[-1].problem = exc.problem
+                continue
+            if rec.signal.shape != (run.in_leads, run.input_samples):
+                raise InputError(
+                    f"{source.path}: preprocessing gave shape {rec.signal.shape}, the model takes {(run.in_leads, run.input_samples)}"
+                )
+            xs.append(rec.signal)
+            vls.append(rec.valid_length)
+            slots.append(len(windows) - 1)
+        if not xs:
+            continue
+        x = torch.from_numpy(np.stack(xs)).to(device)
+        logits = model(x, valid_length=torch.tensor(vls, device=device))
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        for slot, p in zip(slots, probs, strict=True):
+            windows[slot].probabilities = p
+    failed = [w for w in windows if w.probabilities is None]
+    if failed:
+        notes.append(f"{len(failed)} of {len(windows)} window(s) could not be classified: {failed[0].problem}")
+    return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes)
+
+
+def format_time(seconds: float) -> str:
+    s = int(math.floor(seconds + 1e-9))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def describe(prediction: Prediction) -> str:
+    """Human-readable lines: class and probabilities, then the timeline for windowed recordings."""
+    p = prediction.probabilities
+    head = f"{prediction.source}: "
+    if p is None:
+        head += "not classified"
+    else:
+        head += f"{prediction.label}  (" + ", ".join(f"{c} {v:.3f}" for c, v in zip(prediction.classes, p, strict=True)) + ")"
+    lines = [head] + [f"  note: {n}" for n in prediction.notes]
+    if len(prediction.windows) > 1:
+        lines.append("  timeline (hh:mm:ss, consecutive windows of one class merged):")
+        for start, end, cls, n in prediction.segments():
+            lines.append(f"    {format_time(start)}-{format_time(end)}  {cls}  ({n} window{'s' if n > 1 else ''})")
+    return "\n".join(lines)
+

@@ -1,0 +1,223 @@
+"""The report a person reads first: data, settings, scores, training curves and explanations.
+
+`write_report` writes `report.md` into a run directory from what the run produced (info,
+resolved config, metrics, per-epoch history, figure files). Figures are written with
+`ecgzoo.run_dir.save_figure` (atomic PNGs): training curves as in the paper's figure 5 (loss
+and F1 against epoch, training and validation), the confusion matrix, and one explanation
+picture per class drawn by `ecgzoo.figures.plot_attribution` with the chosen explainer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import ecgzoo
+from ecgzoo.run_dir import save_figure, write_atomic
+
+Figure = tuple[str, str]  # (caption, path relative to the report)
+
+
+def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
+    """Loss and challenge F1 against epoch for training and validation; best epoch marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in ((ax_loss, "loss", "loss (weighted cross-entropy)"), (ax_f1, "challenge_f1", "challenge F1")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation", color="tab:orange")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    best = [h["epoch"] for h in history if h.get("best")]
+    if best:
+        for ax in (ax_loss, ax_f1):
+            ax.axvline(best[-1], color="grey", ls="--", lw=1, label=f"best epoch ({best[-1]})")
+    ax_f1.set_ylim(0, 1)
+    ax_f1.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Training curves")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(metrics: dict[str, Any]) -> Any:
+    """Confusion matrix (rows true, columns predicted) with counts and row percentages."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(metrics["confusion"], dtype=np.int64)
+    classes = metrics["classes"]
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.1 * len(classes) + 1.5))
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{cm[i, j]}\n{100 * frac[i, j]:.0f}%", ha="center", va="center",
+                    color="white" if frac[i, j] > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix ({metrics.get('split', 'evaluation')}, n={int(cm.sum())})")
+    fig.tight_layout()
+    return fig
+
+
+def write_evaluation_figures(folder: Path, metrics: dict[str, Any], history: Sequence[dict[str, Any]] | None) -> list[Figure]:
+    """Confusion matrix and (when there is a history) training curves, as PNGs under folder/figures."""
+    figures: list[Figure] = []
+    if history:
+        save_figure(folder / "figures" / "training_curves.png", plot_training_curves(history))
+        figures.append(("Training curves: loss and challenge F1 per epoch (as in the paper's figure 5)", "figures/training_curves.png"))
+    save_figure(folder / "figures" / "confusion_matrix.png", plot_confusion(metrics))
+    figures.append(("Confusion matrix", "figures/confusion_matrix.png"))
+    return figures
+
+
+def pick_examples(labels: np.ndarray, probs: np.ndarray, per_class: int) -> list[int]:
+    """Positions of up to `per_class` records per true class: confident correct ones first, then the rest."""
+    chosen: list[int] = []
+    pred = probs.argmax(1)
+    for c in range(probs.shape[1]):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) == 0:
+            continue
+        order = sorted(idx, key=lambda i: (pred[i] != c, -probs[i, c]))
+        chosen.extend(int(i) for i in order[:per_class])
+    return chosen
+
+
+def explanation_examples(
+    folder: Path, model: ecgzoo.EcgModel, prepared: Any, positions: np.ndarray, probs: np.ndarray,
+    classes: list[str], explainer_name: str, explainer_options: dict[str, Any], per_class: int, device: str,
+) -> list[Figure]:
+    """One attribution picture per class (explainer target: the predicted class) under folder/figures."""
+    from ecgzoo.figures import plot_attribution
+
+    if per_class <= 0:
+        return []
+    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
+    positions = np.asarray(positions)
+    labels = np.asarray(prepared.labels)[positions]
+    figures: list[Figure] = []
+    units = getattr(prepared, "units", None) or "a.u."
+    for k in pick_examples(labels, probs, per_class):
+        i = int(positions[k])
+        signal = np.asarray(prepared.signals[i], dtype=np.float32)
+        vl = int(prepared.valid_lengths[i])
+        x = torch.from_numpy(signal)[None].to(device)
+        attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device))
+        attribution = attribution.detach().float().cpu().numpy()[0]
+        true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
+        prob_text = ", ".join(f"{c} {p:.2f}" for c, p in zip(classes, probs[k], strict=True))
+        rid = str(prepared.record_ids[i])
+        fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl,
+                               title=f"{rid}: true {true}, predicted {pred} ({prob_text}); {explainer_name}", units=units)
+        rel = f"figures/explain_{explainer_name}_{_safe(true)}_{_safe(rid)}.png"
+        save_figure(folder / rel, fig)
+        figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel))
+    return figures
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else {"~": "noisy"}.get(ch, "_") for ch in text)
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """Per-class table, headline scores and the confusion matrix as Markdown."""
+    classes = metrics["classes"]
+    lines = [
+        f"**Challenge F1 {metrics['challenge_f1']:.3f}** ({metrics['challenge_f1_definition']}), "
+        f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, n = {metrics['n']} records.",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for c in classes:
+        m = metrics["per_class"][c]
+        lines.append(f"| {c} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    lines += ["", "Confusion matrix (rows: true class, columns: predicted):", "",
+              "| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    for c, row in zip(classes, metrics["confusion"], strict=True):
+        lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _figures_markdown(figures: Sequence[Figure]) -> str:
+    return "\n\n".join(f"![{caption}]({rel})\n\n*{caption}*" for caption, rel in figures)
+
+
+def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict[str, Any], metrics: dict[str, Any],
+                 history: Sequence[dict[str, Any]], figures: Sequence[Figure]) -> Path:
+    """report.md of a run: what data, which settings, how good, how it trained, where it looked."""
+    cfg = resolved["config"]
+    counts = ", ".join(f"{c} {n}" for c, n in info["class_counts"].items())
+    best = metrics.get("best_epoch")
+    last = history[-1] if history else {}
+    explain = [f for f in figures if "/explain_" in f[1]]
+    others = [f for f in figures if f not in explain]
+    text = f"""# ecgzoo run `{final.name}`
+
+Model **{info['model']}** trained on dataset **{info['dataset']}**; validation challenge F1
+**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}** (best epoch {best} of {len(history)}),
+in {info.get('seconds', float('nan')):.0f} s.
+
+## Data
+
+- {info['records']} records ({counts}); {info['skipped']} skipped{' (see skipped.csv)' if info['skipped'] else ''}.
+- Stratified split: {info['train_records']} training, {info['val_records']} validation records
+  (validation fraction {cfg['split']['val_fraction']}, seed {cfg['split']['seed'] if cfg['split']['seed'] is not None else cfg['seed']}; record lists in split.json).
+- Model input: {info['in_leads']} lead(s) x {info['input_samples']} samples at {info['fs']:g} Hz
+  ({info['input_samples'] / info['fs']:.1f} s); recordings read at {info['input_fs']:g} Hz.
+- Preprocessing: {' -> '.join(_step(s) for s in info['pipeline']) or '(none)'}.
+
+## Settings
+
+- Model options: `{json.dumps(cfg['model']) if cfg['model'] else '(defaults)'}`
+- Trainer `{cfg['trainer_plugin']}` options: `{json.dumps(cfg['trainer']) if cfg['trainer'] else '(defaults)'}`
+- Device {cfg['device']}, seed {cfg['seed']}, processes {cfg['nproc']}. Full resolved configuration: `config.json`;
+  versions and git commit: `environment.json`.
+
+## Validation metrics (best checkpoint)
+
+{metrics_markdown(metrics)}
+
+Last epoch: training loss {last.get('train_loss', float('nan')):.4f}, validation loss {last.get('val_loss', float('nan')):.4f}.
+Per-epoch figures: `history.json` and `checkpoints/metrics.jsonl`; per-record predictions: `predictions.csv`.
+
+{_figures_markdown(others)}
+
+## Where the network looked ({cfg['explainer']})
+
+One validation record per class (a correctly classified one where there is one), with the
+`{cfg['explainer']}` attribution for the predicted class drawn under the trace.
+
+{_figures_markdown(explain) if explain else '(no examples requested)'}
+
+## Using this run
+
+```bash
+ecgzoo predict {final} RECORD.hea            # or .mat / .npy / .csv (--fs HZ where the file does not say)
+ecgzoo evaluate {final} DATASET              # metrics and figures on other data
+```
+
+Weights: `checkpoints/best.safetensors` (safetensors + JSON metadata; loading never runs code).
+"""
+    return write_atomic(folder / "report.md", text)
+
+
+def _step(step: dict[str, Any]) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in step.items() if k != "name")
+    return f"{step['name']}({options})" if options else step["name"]

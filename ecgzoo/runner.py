@@ -1,0 +1,211 @@
+"""`ecgzoo run`: dataset -> preprocessors -> split -> train -> evaluate -> explain -> report.
+
+`run(model, dataset, config)` performs the whole job and returns the finished run directory.
+Every option is validated (including each plugin's own options) before any data is read,
+and every file lands atomically in a folder that is renamed only once the report exists
+(see `ecgzoo.run_dir`).
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import ecgzoo
+from ecgzoo.registry import get_registry
+from ecgzoo.run_config import RunConfig
+from ecgzoo.run_dir import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, default_run_name
+
+
+def _say(message: str) -> None:
+    print(f"ecgzoo: {message}", file=sys.stderr, flush=True)
+
+
+def resolve_device(device: str) -> str:
+    """cpu/cuda from auto|cpu|cuda, with a clear error when CUDA is asked for and absent."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available (use --device cpu or auto)")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def check_plugins(model: str, dataset: str, config: RunConfig) -> None:
+    """Fail before any work when a plugin name or one of its options is wrong."""
+    reg = get_registry()
+    reg.make_config(reg.resolve(model, "model"), {**config.model, "num_classes": 2, "in_leads": 1})
+    reg.make_config(reg.resolve(dataset, "dataset"), config.dataset)
+    for step in config.preprocessing or []:
+        options = {k: v for k, v in step.items() if k != "name"}
+        reg.make_config(reg.resolve(step["name"], "preprocessor"), options)
+    reg.make_config(reg.resolve(config.trainer_plugin, "trainer"), trainer_options(config, "cpu"))
+    reg.make_config(reg.resolve(config.explainer, "explainer"), config.report.explainer_options)
+    for key in ("num_classes", "in_leads"):
+        if key in config.model:
+            raise ecgzoo.ConfigError(f"model option {key!r} is set from the data by `ecgzoo run`; leave it out")
+
+
+def trainer_options(config: RunConfig, device: str) -> dict[str, Any]:
+    """The trainer's options: the run's device and seed unless the trainer table sets them."""
+    return {"device": device, "seed": config.seed, **config.trainer}
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Versions, device and git commit: what someone needs to reproduce the run."""
+    env: dict[str, Any] = {
+        "ecgzoo": ecgzoo.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": device,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "cpu_threads": torch.get_num_threads(),
+        "argv": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    try:
+        here = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            env["git_commit"] = commit.stdout.strip()
+            env["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return env
+
+
+def _build_pipeline(config: RunConfig) -> Any:
+    from ecgzoo.pipeline import Pipeline
+
+    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.default()
+
+
+def _fit(model_name: str, model_options: dict[str, Any], trainer_name: str, trainer_opts: dict[str, Any],
+         train: Any, val: Any, classes: list[str], checkpoint_dir: Path) -> list[dict[str, Any]]:
+    """Create model and trainer and fit; a module-level function so `--nproc` can spawn it."""
+    model = ecgzoo.create_model(model_name, **model_options)
+    trainer = ecgzoo.create_trainer(trainer_name, **trainer_opts)
+    return trainer.fit(model, train, val, classes, checkpoint_dir)
+
+
+@torch.no_grad()
+def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int) -> np.ndarray:
+    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    model.eval()
+    out = []
+    for x, _, vl in loader:
+        logits = model(x.to(device), valid_length=vl.to(device))
+        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
+
+
+def predictions_csv(record_ids: list[str], labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
+    """One line per record: id, true class, predicted class and the probabilities."""
+    lines = ["record,true,predicted," + ",".join(f"p_{c}" for c in classes)]
+    for rid, y, p in zip(record_ids, labels, probs, strict=True):
+        lines.append(f"{rid},{classes[int(y)]},{classes[int(p.argmax())]}," + ",".join(f"{v:.5f}" for v in p))
+    return "\n".join(lines) + "\n"
+
+
+def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
+    """Run the whole pipeline for `model` on `dataset`; return the finished run directory."""
+    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.metrics import classification_metrics
+    from ecgzoo.prepared import prepare
+    from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
+    from ecgzoo.splits import stratified_split
+
+    config = config or RunConfig()
+    check_plugins(model, dataset, config)
+    device = resolve_device(config.device)
+    model_entry = get_registry().resolve(model, "model")
+    run_dir = RunDir.create(config.output_dir, config.name or default_run_name(model_entry.name, dataset))
+    _say(f"run directory: {run_dir.final}{'  (continuing an incomplete run)' if run_dir.resumed else ''}")
+    t_start = time.perf_counter()
+    try:
+        run_dir.write_json("environment.json", environment(device))
+        data = ecgzoo.get_dataset(dataset, **config.dataset)
+        pipeline = _build_pipeline(config)
+        resolved = {"model_name": model_entry.name, "dataset_name": dataset,
+                    "config": {**config.model_dump(mode="json"), "preprocessing": pipeline.config}}
+        run_dir.write_json(CONFIG_FILE, resolved)
+
+        _say(f"preparing {dataset} ({len(data)} records) through {len(pipeline.config)} preprocessing steps")
+        prepared = prepare(data, pipeline, cache_dir=config.cache_dir, on_error=config.on_error)
+        classes = list(prepared.classes)
+        if prepared.skipped:
+            run_dir.write("skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
+        labels = np.asarray(prepared.labels)
+        present = [c for i, c in enumerate(classes) if (labels == i).any()]
+        if len(present) < 2:
+            raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least 2")
+        seed = config.split.seed if config.split.seed is not None else config.seed
+        train_idx, val_idx = stratified_split(labels, val_fraction=config.split.val_fraction, seed=seed)
+        record_ids = [str(r) for r in prepared.record_ids]
+        run_dir.write_json("split.json", {"seed": seed, "val_fraction": config.split.val_fraction,
+                                          "train": [record_ids[i] for i in train_idx], "val": [record_ids[i] for i in val_idx]})
+        in_leads, input_samples = int(prepared.signals.shape[1]), int(prepared.signals.shape[2])
+        first_raw = data.load(record_ids[0])
+        info = {
+            "model": model_entry.name, "dataset": dataset, "classes": classes, "fs": float(prepared.fs),
+            "input_fs": float(first_raw.fs), "input_samples": input_samples, "in_leads": in_leads,
+            "pipeline": pipeline.config, "records": len(record_ids), "train_records": len(train_idx),
+            "val_records": len(val_idx), "skipped": len(prepared.skipped),
+            "class_counts": {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+        }
+        run_dir.write_json(RUN_FILE, info)
+
+        model_options = {**config.model, "num_classes": len(classes), "in_leads": in_leads}
+        train_ds, val_ds = prepared.torch_dataset(train_idx), prepared.torch_dataset(val_idx)
+        topts = trainer_options(config, device)
+        _say(f"training {model_entry.name} on {len(train_idx)} records, validating on {len(val_idx)} ({device})")
+        args = (model_entry.name, model_options, config.trainer_plugin, topts, train_ds, val_ds, classes, run_dir.path("checkpoints"))
+        if config.nproc > 1:
+            from ecgzoo.distributed import launch
+
+            history = launch(_fit, config.nproc, *args, device=device)
+        else:
+            history = _fit(*args)
+        run_dir.write_json("history.json", history)
+
+        best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
+        probs = predict_dataset(best, val_ds, device, config.eval_batch_size)
+        y_val = labels[val_idx]
+        metrics = classification_metrics(y_val, probs.argmax(1), classes)
+        metrics["split"] = "validation"
+        best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
+        metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
+        run_dir.write_json(METRICS_FILE, metrics)
+        val_ids = [record_ids[i] for i in val_idx]
+        run_dir.write("predictions.csv", predictions_csv(val_ids, y_val, probs, classes))
+
+        figures = write_evaluation_figures(run_dir.work, metrics, history)
+        figures += explanation_examples(
+            run_dir.work, best, prepared, val_idx, probs, classes, config.explainer,
+            config.report.explainer_options, config.report.examples_per_class, device,
+        )
+        info["seconds"] = round(time.perf_counter() - t_start, 1)
+        run_dir.write_json(RUN_FILE, info)
+        write_report(run_dir.work, run_dir.final, info, resolved, metrics, history, figures)
+    except BaseException as exc:
+        run_dir.fail(exc)
+        _say(f"run stopped; incomplete run left in {run_dir.work} (see {run_dir.work / 'FAILED.txt'})")
+        raise
+    final = run_dir.finish()
+    _say(f"done in {time.perf_counter() - t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
+         f"accuracy {metrics['accuracy']:.3f}")
+    _say(f"run directory: {final}")
+    print(f"report: {final / 'report.md'}")
+    return final
+
