@@ -182,10 +182,23 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, device: str = "cpu") 
     ctx = mp.start_processes(
         _worker, args=(fn, nproc, free_port(), str(device), queue, args), nprocs=nproc, join=False, start_method="spawn"
     )
-    result = None
-    while not ctx.join(timeout=0.2):  # drain the queue while waiting: a large result must not block rank 0
-        if not queue.empty():
-            result = queue.get()
+    result, interrupted = None, False
+    while True:
+        try:
+            if ctx.join(timeout=0.2):
+                break
+            if not queue.empty():  # drain while waiting: a large result must not block rank 0
+                result = queue.get()
+        except KeyboardInterrupt:
+            if interrupted:  # second Ctrl-C: leave now (torch terminates the processes)
+                raise
+            interrupted = True  # the processes got the same Ctrl-C: let them save and stop
+        except mp.ProcessRaisedException as exc:
+            if interrupted and "KeyboardInterrupt" in str(exc):
+                raise KeyboardInterrupt from None
+            raise
     if not queue.empty():
         result = queue.get()
+    if interrupted:
+        raise KeyboardInterrupt
     return result

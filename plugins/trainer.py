@@ -117,7 +117,8 @@ class _StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\necgzoo: stopping after this batch and saving (Ctrl-C again to abort now)", file=sys.stderr, flush=True)
+        if distributed.is_main_process():
+            print("\necgzoo: stopping after this batch and saving (Ctrl-C again to abort now)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> _StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -317,6 +318,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                     if stop_now or (cfg.save_every_batches and st["batch"] % cfg.save_every_batches == 0 and st["batch"] < batches):
                         save_last()
                     if stop_now:
+                        distributed.barrier()  # rank 0 has written the state before any rank leaves
                         bar.close()
                         if ctx.is_main:
                             print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
@@ -352,7 +354,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
                     val_f1=f"{row['val_challenge_f1']:.3f}", refresh=True,
                 )
                 bar.close()
-                if stop.requested and not done:
+                if self._agree_to_stop(stop.requested) and not done:
+                    distributed.barrier()
                     if ctx.is_main:
                         print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
                     raise KeyboardInterrupt
@@ -430,13 +433,17 @@ class ReferenceTrainer(ecgzoo.Trainer):
         model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64)
         cm = torch.zeros(k * k, dtype=torch.int64)
+        bar = tqdm(total=len(val), unit="rec", desc="validation", file=sys.stderr, dynamic_ncols=True, leave=False,
+                   disable=not (self.config.progress and ctx.is_main))
         with torch.no_grad():
             for x, y, vl in loader:
+                bar.update(len(y) * ctx.world_size)
                 x, y, vl = x.to(device), y.to(device), vl.to(device)
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                     logits = model(x, valid_length=vl)
                 loss_sum += (F.cross_entropy(logits.float(), y, reduction="none") * weight_t[y]).sum().double().cpu()
                 cm += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k)
+        bar.close()
         model.train(was_training)
         totals = distributed.all_reduce_sum(torch.cat([loss_sum.reshape(1), torch.tensor([float(len(shard))], dtype=torch.float64)]))
         cm = distributed.all_reduce_sum(cm)
