@@ -1,0 +1,50 @@
+"""`cam`: the native class activation map of a GAP + bias-free-linear-head model, from one pass."""
+
+from __future__ import annotations
+
+import pydantic
+import torch
+
+import ecgzoo
+
+
+class CamConfig(ecgzoo.PluginConfig):
+    positive_only: bool = pydantic.Field(
+        False, description="clip the map at zero (keep only evidence for the target class)"
+    )
+
+
+class Cam(ecgzoo.Explainer):
+    """M_c(t) = sum_k w[c, k] f_k(t): the map whose time-mean is the class logit (Zhou et al. 2016)."""
+
+    def __init__(self, config: CamConfig):
+        self.config = config
+
+    def explain(
+        self,
+        model: ecgzoo.EcgModel,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        valid_length: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if not model.has_cam:
+            raise TypeError(
+                f"explainer 'cam': model {type(model).__name__} declares no native class activation map "
+                f"(has_cam=False; it needs global average pooling and a bias-free linear head); "
+                f"use --explainer gradcam instead"
+            )
+        with torch.no_grad():
+            logits, maps = model.forward_with_cam(x, valid_length)
+            if target is None:
+                target = logits.argmax(dim=1)
+            else:
+                target = self.resolve_target(model, x, target, valid_length)
+            out = maps[torch.arange(x.shape[0], device=maps.device), target]
+        if self.config.positive_only:
+            out = out.clamp_min(0)
+        return out.float()
+
+
+@ecgzoo.hookimpl
+def ecgzoo_explainers() -> list[ecgzoo.PluginSpec]:
+    return [ecgzoo.PluginSpec("cam", Cam, CamConfig, summary="native class activation map (one pass; CNNv7, DeepECG-13)")]
