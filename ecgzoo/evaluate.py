@@ -20,6 +20,10 @@ import ecgzoo
 from ecgzoo.run_dir import INCOMPLETE, load_run, write_atomic, write_json
 
 
+class EvaluationError(ValueError):
+    """The dataset cannot be scored with this run (other classes, other records, other shapes)."""
+
+
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
              batch_size: int = 32, cache_dir: str | None = None) -> Path:
@@ -39,7 +43,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         known = set(data.record_ids())
         missing = [r for r in chosen if r not in known]
         if missing:
-            raise ValueError(f"--split {split}: {len(missing)} of the run's {split} records are not in dataset {dataset!r} "
+            raise EvaluationError(f"--split {split}: {len(missing)} of the run's {split} records are not in dataset {dataset!r} "
                              f"(e.g. {missing[0]!r}); --split needs the dataset the run was trained on")
         record_ids = chosen
     unknown = sorted({c for c in data.classes if c not in run.classes})
@@ -47,7 +51,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         labels = set(data.label(r) for r in (record_ids or data.record_ids()))
         bad = sorted(labels & set(unknown))
         if bad:
-            raise ValueError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
+            raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
                              f"(its classes: {run.classes})")
     out = Path(out) if out else run.path / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists():
@@ -58,7 +62,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
     prepared = prepare(data, run.pipeline, record_ids=record_ids, cache_dir=cache_dir, on_error=on_error)
     if prepared.signals.shape[1:] != (run.in_leads, run.input_samples):
-        raise ValueError(f"dataset {dataset!r} preprocessed to {prepared.signals.shape[1:]}, the model takes "
+        raise EvaluationError(f"dataset {dataset!r} preprocessed to {prepared.signals.shape[1:]}, the model takes "
                          f"{(run.in_leads, run.input_samples)} (leads, samples)")
     to_run = np.array([run.classes.index(c) for c in prepared.classes], dtype=np.int64)
     labels = to_run[np.asarray(prepared.labels)]

@@ -121,10 +121,10 @@ def explanation_examples(
         attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device))
         attribution = attribution.detach().float().cpu().numpy()[0]
         true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
-        prob_text = ", ".join(f"{c} {p:.2f}" for c, p in zip(classes, probs[k], strict=True))
         rid = str(prepared.record_ids[i])
-        fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl,
-                               title=f"{rid}: true {true}, predicted {pred} ({prob_text}); {explainer_name}", units=units)
+        fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl, title=rid, units=units,
+                               true_label=true, predicted_label=pred, explainer=explainer_name,
+                               probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
         rel = f"figures/explain_{explainer_name}_{_safe(true)}_{_safe(rid)}.png"
         save_figure(folder / rel, fig)
         figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel))

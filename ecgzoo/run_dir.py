@@ -140,9 +140,6 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """The model (eval mode, safetensors weights), pipeline and facts of a finished run."""
-    from ecgzoo.checkpoint import model_from_checkpoint
-    from ecgzoo.pipeline import Pipeline
-
     path = Path(run_dir)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} not found")
@@ -151,6 +148,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     for rel in (CONFIG_FILE, RUN_FILE, BEST_CHECKPOINT):
         if not (path / rel).is_file():
             raise RunDirError(f"{path} is not an ecgzoo run directory: {rel} is missing")
+    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.pipeline import Pipeline
+
     config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)

@@ -24,14 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
-    from ecgzoo.evaluate import evaluate
+    from ecgzoo.evaluate import EvaluationError, evaluate
 
     options = parse_assignments(args.assignments)
     options = {**options.pop("dataset", {}), **options}
     try:
         out = evaluate(args.run_dir, args.dataset, options, split=args.split, out=args.out,
                        device=args.device, on_error=args.on_error)
-    except (CheckpointError, FileExistsError) as exc:
+    except (CheckpointError, EvaluationError, FileExistsError) as exc:
         raise UsageError(str(exc)) from None
     print(f"report: {out / 'report.md'}")
     return 0
