@@ -116,7 +116,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             import json
 
             data = json.loads(text)
-            return dict(data.get("config", data))
+            if "config" in data and "model_name" in data:  # a run's own config.json: same options, new name
+                return {k: v for k, v in data["config"].items() if k != "name"}
+            return dict(data)
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None

@@ -71,13 +71,15 @@ def default_run_name(model: str, dataset: str) -> str:
 class RunDir:
     """A run directory being built: `work` is where files go until `finish()` renames it."""
 
-    def __init__(self, output_dir: str | Path, name: str) -> None:
+    def __init__(self, output_dir: str | Path, name: str, writes: bool = True) -> None:
         if not _NAME.match(name) or name.endswith(INCOMPLETE):
             raise ValueError(f"run name {name!r}: use letters, digits, '.', '_', '+' or '-' (not ending in {INCOMPLETE})")
         self.root = Path(output_dir)
         self.name = name
         self.final = self.root / name
         self.work = self.root / f"{name}{INCOMPLETE}"
+        #: False on the non-zero ranks of a distributed run: they compute, rank 0 writes
+        self.writes = writes
 
     @classmethod
     def create(cls, output_dir: str | Path, name: str) -> RunDir:
@@ -99,16 +101,18 @@ class RunDir:
         return self.work.joinpath(*parts)
 
     def write(self, rel: str, data: bytes | str) -> Path:
-        return write_atomic(self.path(rel), data)
+        return write_atomic(self.path(rel), data) if self.writes else self.path(rel)
 
     def write_json(self, rel: str, obj: Any) -> Path:
-        return write_json(self.path(rel), obj)
+        return write_json(self.path(rel), obj) if self.writes else self.path(rel)
 
     def save_figure(self, rel: str, fig: Any) -> Path:
         return save_figure(self.path(rel), fig)
 
     def fail(self, exc: BaseException) -> None:
         """Leave the folder marked incomplete, with the error that stopped it."""
+        if not self.writes:
+            return
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         write_atomic(
             self.work / FAILED_FILE,

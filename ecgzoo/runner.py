@@ -8,6 +8,7 @@ and every file lands atomically in a folder that is renamed only once the report
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -84,6 +85,15 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
+def _join_torchrun_group(device: str, config: RunConfig) -> Any:
+    """The process group torchrun describes in the environment (a one-process context otherwise)."""
+    from ecgzoo import distributed
+
+    if config.nproc > 1 or int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return distributed.DistContext()
+    return distributed.setup(device)
+
+
 def _build_pipeline(config: RunConfig) -> Any:
     from ecgzoo.pipeline import Pipeline
 
@@ -130,8 +140,15 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     check_plugins(model, dataset, config)
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
-    run_dir = RunDir.create(config.output_dir, config.name or default_run_name(model_entry.name, dataset))
-    _say(f"run directory: {run_dir.final}{'  (continuing an incomplete run)' if run_dir.resumed else ''}")
+    ctx = _join_torchrun_group(device, config)
+    name = config.name or default_run_name(model_entry.name, dataset)
+    if ctx.enabled:  # under torchrun every rank runs this: all use rank 0's name, only rank 0 writes
+        from ecgzoo.distributed import broadcast_bytes
+
+        name = (broadcast_bytes(name.encode()) or b"").decode()
+    run_dir = RunDir.create(config.output_dir, name) if ctx.is_main else RunDir(config.output_dir, name, writes=False)
+    if ctx.is_main:
+        _say(f"run directory: {run_dir.final}{'  (continuing an incomplete run)' if run_dir.resumed else ''}")
     t_start = time.perf_counter()
     try:
         run_dir.write_json("environment.json", environment(device))
@@ -177,6 +194,8 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
             history = launch(_fit, config.nproc, *args, device=device)
         else:
             history = _fit(*args)
+        if not ctx.is_main:
+            return run_dir.final
         run_dir.write_json("history.json", history)
 
         best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
