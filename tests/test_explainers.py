@@ -73,3 +73,190 @@ def test_cam_refuses_model_without_native_map_and_suggests_gradcam():
 def test_cam_rejects_out_of_range_target(toy):
     with pytest.raises(ValueError, match="0..2"):
         ecgzoo.create_explainer("cam").explain(toy, torch.randn(1, 1, 50), target=torch.tensor([5]))
+
+
+# ---------------------------------------------------------------- gradient and captum explainers
+
+ALL = {"cam": {}, "gradcam": {}, "saliency": {}, "integrated-gradients": {"n_steps": 16},
+       "occlusion": {"fs": 100.0, "window_s": 0.1, "stride_s": 0.02}}
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_conformance_on_toy_model(name, toy):
+    attr = check_explainer_plugin(name, toy, torch.randn(2, 1, 150), **ALL[name])
+    assert attr.shape == (2, 150)
+
+
+def test_explainer_list_has_the_five_reference_explainers():
+    assert set(ALL) <= set(ecgzoo.list_plugins("explainer"))
+
+
+class IdentityFeatures(ecgzoo.EcgModel):
+    """features = a 1x1 conv whose output is the input scaled by `gains`; GAP; head weights `w` (no bias)."""
+
+    has_cam = True
+    gradcam_layer = "conv"
+
+    def __init__(self, gains: list[float], w: list[list[float]], stride: int = 1):
+        super().__init__()
+        self.config = NoCamConfig(num_classes=len(w))
+        self.num_classes, self.in_leads = len(w), 1
+        self.conv = nn.Conv1d(1, len(gains), 1, stride=stride, bias=False)
+        self.head = nn.Linear(len(gains), len(w), bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor(gains)[:, None, None])
+            self.head.weight.copy_(torch.tensor(w))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_gradcam_known_answer():
+    # logit_c = mean_t sum_k w[c,k] g_k x(t), so d logit_c / d A_k(t) = w[c,k] / T and
+    # Grad-CAM_c(t) = ReLU(sum_k (w[c,k]/T) g_k x(t)) = ReLU(x(t) * sum_k w[c,k] g_k / T)
+    model = IdentityFeatures(gains=[1.0, 2.0], w=[[0.5, 1.0], [-1.0, 0.25]]).eval()
+    x = torch.linspace(-1, 1, 40)[None, None]
+    t = x.shape[-1]
+    for c, coef in ((0, 0.5 * 1 + 1.0 * 2), (1, -1.0 * 1 + 0.25 * 2)):
+        attr = ecgzoo.create_explainer("gradcam").explain(model, x, target=torch.tensor([c]))
+        assert torch.allclose(attr[0], torch.relu(x[0, 0] * coef / t), atol=1e-6)
+    signed = ecgzoo.create_explainer("gradcam", relu=False).explain(model, x, target=torch.tensor([1]))
+    assert torch.allclose(signed[0], x[0, 0] * (-0.5) / t, atol=1e-6)
+
+
+def test_gradcam_upsamples_a_shorter_feature_map_to_the_input_length():
+    model = IdentityFeatures(gains=[1.0], w=[[1.0], [-1.0]], stride=4).eval()
+    x = torch.rand(1, 1, 64) + 0.1
+    attr = ecgzoo.create_explainer("gradcam").explain(model, x, target=torch.tensor([0]))
+    assert attr.shape == (1, 64)
+    coarse = torch.relu(x[0, 0, ::4] / 16)  # T' = 16 feature samples, gradient 1/T'
+    expected = torch.nn.functional.interpolate(coarse[None, None], size=64, mode="linear", align_corners=False)[0, 0]
+    assert torch.allclose(attr[0], expected, atol=1e-6)
+
+
+def test_gradcam_needs_a_layer():
+    model = IdentityFeatures(gains=[1.0], w=[[1.0], [-1.0]])
+    model.gradcam_layer = ""
+    with pytest.raises(TypeError, match="declares no gradcam_layer"):
+        ecgzoo.create_explainer("gradcam").explain(model, torch.randn(1, 1, 10))
+    with pytest.raises(ValueError, match="no sub-module 'nope'"):
+        ecgzoo.create_explainer("gradcam", layer="nope").explain(model, torch.randn(1, 1, 10))
+
+
+def test_gradcam_works_on_a_model_without_native_cam():
+    torch.manual_seed(0)
+    attr = check_explainer_plugin_local(NoCamModel().eval(), "gradcam")
+    assert attr.shape == (2, 80) and (attr >= 0).all()
+
+
+def check_explainer_plugin_local(model: ecgzoo.EcgModel, name: str) -> torch.Tensor:
+    explainer = ecgzoo.create_explainer(name)
+    x = torch.randn(2, 1, 80)
+    attr = explainer.explain(model, x)
+    assert torch.allclose(attr, explainer.explain(model, x, target=model(x).argmax(1)))
+    return attr
+
+
+def test_integrated_gradients_completeness_from_zero_baseline(toy):
+    # sum over samples and leads of IG = F(x) - F(0) for the target logit (Sundararajan et al. 2017)
+    x = torch.randn(1, 1, 120)
+    target = torch.tensor([1])
+    attr = ecgzoo.create_explainer("integrated-gradients", n_steps=64, internal_batch_size=16).explain(toy, x, target)
+    with torch.no_grad():
+        delta = toy(x)[0, 1] - toy(torch.zeros_like(x))[0, 1]
+    assert attr.sum().item() == pytest.approx(delta.item(), rel=0.02, abs=1e-3)
+
+
+def test_saliency_sums_absolute_gradients_over_leads():
+    torch.manual_seed(0)
+    model = IdentityFeatures(gains=[2.0], w=[[3.0], [-1.0]]).eval()
+    x = torch.randn(1, 1, 30)
+    attr = ecgzoo.create_explainer("saliency").explain(model, x, target=torch.tensor([1]))
+    assert torch.allclose(attr, torch.full((1, 30), 2.0 / 30), atol=1e-7)  # |d logit_1/dx| = |-1 * 2| / T
+    signed = ecgzoo.create_explainer("saliency", absolute=False).explain(model, x, target=torch.tensor([1]))
+    assert torch.allclose(signed, torch.full((1, 30), -2.0 / 30), atol=1e-7)
+
+
+def test_occlusion_window_is_in_seconds_and_needs_the_sampling_rate(toy):
+    occ = ecgzoo.create_explainer("occlusion", window_s=0.5, stride_s=0.1)
+    assert occ.window_samples(fs=300) == (150, 30)
+    assert occ.window_samples(fs=200) == (100, 20)
+    with pytest.raises(ValueError, match="sampling rate is unknown; set the option fs"):
+        occ.explain(toy, torch.randn(1, 1, 400))
+    with pytest.raises(ValueError, match="longer than the input"):
+        ecgzoo.create_explainer("occlusion", fs=300).explain(toy, torch.randn(1, 1, 100))
+
+
+# ---------------------------------------------------------------- alignment and sanity checks
+
+FS = 100.0
+SPIKE_AT = 173  # sample of the planted spike in a 3-s signal
+
+
+def spike_detector() -> ecgzoo.EcgModel:
+    """Toy CAM model set by hand: channel 0 fires only on a sharp spike (kernel -1 2 -1, bias -1)."""
+    ecgzoo.register_plugin(toy_plugins)
+    model = ecgzoo.create_model("toy", num_classes=2, width=1).eval()
+    with torch.no_grad():
+        model.conv.weight.copy_(torch.tensor([[[0.0, -1.0, 2.0, -1.0, 0.0]]]))
+        model.conv.bias.fill_(-1.0)
+        model.head.weight.copy_(torch.tensor([[-1.0], [1.0]]))  # class 1 = "spike present"
+    return model
+
+
+def spike_signal(seed: int = 0) -> torch.Tensor:
+    """A slow wave as large as the spike (so the input alone does not point at the spike), noise, one spike."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(300) / FS
+    x = torch.sin(2 * torch.pi * (1.1 + 0.2 * seed) * t + seed) * 2.0 + 0.02 * torch.randn(300, generator=g)
+    x[SPIKE_AT] += 3.0
+    return x[None, None]
+    return x
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_map_peaks_at_the_planted_spike(name):
+    model = spike_detector()
+    x = spike_signal()
+    assert model(x).argmax(1).item() == 1
+    attr = ecgzoo.create_explainer(name, **ALL[name]).explain(model, x)[0]
+    tolerance = round(ALL[name].get("window_s", 0) * FS) // 2  # occlusion smears over half a window
+    assert abs(int(attr.argmax()) - SPIKE_AT) <= tolerance, f"{name} peaks at {int(attr.argmax())}"
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten() - a.mean(), b.flatten() - b.mean()
+    denom = a.norm() * b.norm()
+    return float((a @ b) / denom) if denom > 0 else 0.0
+
+
+def randomisation_correlations(explainer: ecgzoo.Explainer) -> list[float]:
+    """Correlation of each record's map before and after re-initialising every weight of the spike detector."""
+    model = spike_detector()
+    x = torch.cat([spike_signal(s) for s in range(3)])
+    target = torch.ones(3, dtype=torch.long)
+    before = explainer.explain(model, x, target)
+    torch.manual_seed(1)
+    for module in model.modules():
+        if hasattr(module, "reset_parameters") and module is not model:
+            module.reset_parameters()
+    after = explainer.explain(model, x, target)
+    return [_correlation(before[i], after[i]) for i in range(3)]
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_randomising_the_weights_changes_the_map(name):
+    """Model-parameter randomisation test (Adebayo et al. 2018): a map that survives it ignores the model."""
+    correlations = randomisation_correlations(ecgzoo.create_explainer(name, **ALL[name]))
+    assert max(correlations) < 0.5, f"{name}: maps barely changed after randomisation {correlations}"
+
+
+class InputMagnitude(ecgzoo.Explainer):
+    """An 'explainer' that ignores the model (an edge detector on the input)."""
+
+    def explain(self, model, x, target=None, valid_length=None):
+        return x.abs().sum(dim=1)
+
+
+def test_randomisation_check_catches_an_explainer_that_ignores_the_model():
+    assert min(randomisation_correlations(InputMagnitude())) > 0.99
