@@ -80,7 +80,7 @@ class TrainerConfig(ecgzoo.PluginConfig):
     )
     device: Literal["auto", "cpu", "cuda"] = pydantic.Field("auto", description="auto: cuda when available, else cpu")
     num_workers: int = pydantic.Field(0, ge=0, description="DataLoader worker processes")
-    eval_batch_size: int = pydantic.Field(64, ge=1, description="records per validation batch")
+    eval_batch_size: int = pydantic.Field(16, ge=1, description="records per validation batch (full-size 60-s inputs take GBs per 16)")
     save_every_batches: int = pydantic.Field(
         0, ge=0, description="also save a resumable state every N training batches (0: only after each epoch)"
     )
