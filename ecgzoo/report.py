@@ -29,6 +29,7 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -36,6 +37,7 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
         ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
         ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation", color="tab:orange")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     best = [h["epoch"] for h in history if h.get("best")]
@@ -60,7 +62,7 @@ def plot_confusion(metrics: dict[str, Any]) -> Any:
     classes = metrics["classes"]
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.1 * len(classes) + 1.5))
+    fig, ax = plt.subplots(figsize=(0.9 * len(classes) + 2.2, 0.8 * len(classes) + 1.6))
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):

@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ecgzoo.cli import UsageError
     from ecgzoo.runner import run
 
     assignments = parse_assignments(args.assignments)
@@ -34,5 +35,8 @@ def main(args: argparse.Namespace) -> int:
         if value is not None:
             assignments[key] = value
     config = resolve_run_config(args.model, args.dataset, args.preset, args.config, assignments)
-    run(args.model, args.dataset, config)
+    try:
+        run(args.model, args.dataset, config)
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from None
     return 0
