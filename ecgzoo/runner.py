@@ -100,10 +100,9 @@ def _build_pipeline(config: RunConfig) -> Any:
     return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.default()
 
 
-def _fit(model_name: str, model_options: dict[str, Any], trainer_name: str, trainer_opts: dict[str, Any],
+def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any],
          train: Any, val: Any, classes: list[str], checkpoint_dir: Path) -> list[dict[str, Any]]:
-    """Create model and trainer and fit; a module-level function so `--nproc` can spawn it."""
-    model = ecgzoo.create_model(model_name, **model_options)
+    """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled)."""
     trainer = ecgzoo.create_trainer(trainer_name, **trainer_opts)
     return trainer.fit(model, train, val, classes, checkpoint_dir)
 
@@ -130,7 +129,7 @@ def predictions_csv(record_ids: list[str], labels: np.ndarray, probs: np.ndarray
 
 def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     """Run the whole pipeline for `model` on `dataset`; return the finished run directory."""
-    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.checkpoint import model_from_checkpoint, seed_everything
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
@@ -187,7 +186,9 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         train_ds, val_ds = prepared.torch_dataset(train_idx), prepared.torch_dataset(val_idx)
         topts = trainer_options(config, device)
         _say(f"training {model_entry.name} on {len(train_idx)} records, validating on {len(val_idx)} ({device})")
-        args = (model_entry.name, model_options, config.trainer_plugin, topts, train_ds, val_ds, classes, run_dir.path("checkpoints"))
+        seed_everything(config.seed)  # the same initial weights on every rank and every repetition
+        net = ecgzoo.create_model(model_entry.name, **model_options)
+        args = (net, config.trainer_plugin, topts, train_ds, val_ds, classes, run_dir.path("checkpoints"))
         if config.nproc > 1:
             from ecgzoo.distributed import launch
 
