@@ -164,3 +164,27 @@ def plot_attribution(
 def axes_by_label(fig: Figure, label: str):
     """The axes of `fig` whose label starts with `label` (for tests and further drawing)."""
     return [ax for ax in fig.axes if ax.get_label().startswith(label)]
+
+
+def plot_deletion_curves(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    aucs: Mapping[str, float] | None = None,
+    *,
+    title: str = "Deletion curves (lower area = more faithful map)",
+    random_name: str = "random",
+) -> Figure:
+    """Target-class probability against the fraction of signal deleted, one line per explainer."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    ax.set_label("deletion")
+    for name, (fraction, probability) in curves.items():
+        label = f"{name} (AUC {aucs[name]:.3f})" if aucs and name in aucs else name
+        style = {"color": "0.4", "linestyle": "--"} if name == random_name else {}
+        ax.plot(np.asarray(fraction) * 100, probability, label=label, linewidth=1.6, **style)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("signal deleted, most-attributed windows first (%)")
+    ax.set_ylabel("target-class probability")
+    ax.grid(True, color="0.85", linewidth=0.5)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return fig
