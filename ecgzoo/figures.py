@@ -19,6 +19,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ecgzoo.beats import BeatTemplates  # noqa: E402
+
 PADDING_COLOUR = "0.88"
 
 
@@ -187,4 +189,166 @@ def plot_deletion_curves(
     ax.grid(True, color="0.85", linewidth=0.5)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
+    return fig
+
+
+def _band(ax, offsets_ms: np.ndarray, values: np.ndarray, lo: float, hi: float, norm: Normalize, cmap: str) -> None:
+    step = float(offsets_ms[1] - offsets_ms[0]) if len(offsets_ms) > 1 else 1.0
+    ax.imshow(values[None, :], aspect="auto", extent=(offsets_ms[0], offsets_ms[-1] + step, lo, hi), origin="lower",
+              cmap=cmap, norm=norm, alpha=0.5, interpolation="nearest", zorder=0)
+
+
+def plot_beat_templates(
+    templates: BeatTemplates,
+    *,
+    title: str = "",
+    units: str = "mV",
+    explainer: str | None = None,
+) -> Figure:
+    """Overlaid beats of signal and map with their means, a beat-by-beat map and the RR intervals.
+
+    Build `templates` with `ecgzoo.beats.cut_templates` or `record_templates`.
+    """
+    if templates.count == 0:
+        raise ValueError(f"record {templates.record_id or '?'}: no complete beat to draw (R-peaks too close to the ends?)")
+    t = templates.offsets_ms
+    norm, cmap = attribution_norm(templates.attribution)
+    fig = plt.figure(figsize=(12, 6.2), layout="constrained")
+    grid = fig.add_gridspec(2, 3, width_ratios=[1.2, 1.2, 0.35])
+    ax_sig = fig.add_subplot(grid[0, 0])
+    ax_att = fig.add_subplot(grid[1, 0], sharex=ax_sig)
+    ax_map = fig.add_subplot(grid[:, 1])
+    ax_rr = fig.add_subplot(grid[:, 2], sharey=ax_map)
+    ax_sig.set_label("beat signal")
+    ax_att.set_label("beat attribution")
+    ax_map.set_label("beat map")
+    ax_rr.set_label("beat rr")
+
+    lo, hi = float(templates.signal.min()), float(templates.signal.max())
+    margin = 0.08 * (hi - lo) if hi > lo else 0.5
+    _band(ax_sig, t, templates.mean_attribution(), lo - margin, hi + margin, norm, cmap)
+    ax_sig.plot(t, templates.signal.T, color="0.55", linewidth=0.5, alpha=0.5, zorder=1)
+    ax_sig.plot(t, templates.mean_signal(), color="black", linewidth=2, zorder=2, label="mean beat")
+    ax_sig.set_ylim(lo - margin, hi + margin)
+    ax_sig.set_ylabel(f"amplitude ({units})")
+    ax_sig.legend(loc="upper right", fontsize=8)
+
+    ax_att.plot(t, templates.attribution.T, color="tab:red", linewidth=0.5, alpha=0.35)
+    ax_att.plot(t, templates.mean_attribution(), color="darkred", linewidth=2, label="mean map")
+    ax_att.axhline(0, color="0.5", linewidth=0.5)
+    ax_att.set_ylabel(f"{explainer} attribution" if explainer else "attribution")
+    ax_att.legend(loc="upper right", fontsize=8)
+
+    step = float(t[1] - t[0]) if len(t) > 1 else 1.0
+    image = ax_map.imshow(templates.attribution, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
+                          extent=(t[0], t[-1] + step, templates.count - 0.5, -0.5))
+    ax_map.set_ylabel("beat (in order)")
+    ax_map.set_title("map, beat by beat", fontsize=9)
+    fig.colorbar(image, ax=ax_map, location="bottom", shrink=0.8, label="attribution")
+
+    ax_rr.plot(templates.rr_s * 1000.0, np.arange(templates.count), "o-", color="tab:blue", markersize=3)
+    ax_rr.set_xlabel("RR before (ms)")
+    ax_rr.set_title("rhythm", fontsize=9)
+    ax_rr.tick_params(labelleft=False)
+    for ax in (ax_att, ax_map):
+        ax.set_xlabel("time from R-peak (ms)")
+    for ax in (ax_sig, ax_att, ax_map):
+        ax.axvline(0, color="0.3", linewidth=0.6, linestyle=":")
+        ax.set_xlim(t[0], t[-1] + step)
+    ax_sig.tick_params(labelbottom=False)
+    heading = f"{title} | " if title else ""
+    fig.suptitle(f"{heading}{templates.count} beats, -{-t[0]:.0f} to +{t[-1] + step:.0f} ms around each R-peak", fontsize=10)
+    return fig
+
+
+def plot_class_average(
+    per_class: Mapping[str, BeatTemplates],
+    *,
+    title: str = "",
+    units: str = "mV",
+    explainer: str | None = None,
+) -> Figure:
+    """Mean beat (with spread) and mean normalised map of each class, side by side on shared axes.
+
+    `per_class` maps class name to the pooled templates of its records (`ecgzoo.beats.pool`).
+    """
+    names = [c for c, tpl in per_class.items() if tpl.count > 0]
+    if not names:
+        raise ValueError("no class has any beat template to average")
+    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names) + 1, 5.5), sharex=True, sharey="row",
+                             squeeze=False, layout="constrained")
+    all_mean = np.concatenate([per_class[c].mean_attribution() for c in names])
+    norm, cmap = attribution_norm(all_mean)
+    spreads = [(per_class[c].mean_signal(), per_class[c].signal.std(axis=0)) for c in names]
+    lo, hi = min(float((m - s).min()) for m, s in spreads), max(float((m + s).max()) for m, s in spreads)
+    margin = 0.05 * (hi - lo) if hi > lo else 0.5
+    lo, hi = lo - margin, hi + margin
+    for j, name in enumerate(names):
+        tpl = per_class[name]
+        t = tpl.offsets_ms
+        mean, std = tpl.mean_signal(), tpl.signal.std(axis=0)
+        ax, ax2 = axes[0, j], axes[1, j]
+        ax.set_label(f"class {name} signal")
+        ax2.set_label(f"class {name} attribution")
+        _band(ax, t, tpl.mean_attribution(), lo, hi, norm, cmap)
+        ax.set_ylim(lo, hi)
+        ax.fill_between(t, mean - std, mean + std, color="0.6", alpha=0.4, zorder=1, label="±1 sd")
+        ax.plot(t, mean, color="black", linewidth=1.8, zorder=2, label="mean beat")
+        records = len({r for r in tpl.record_id.split(",") if r})
+        ax.set_title(f"{name}: {records} record{'s' if records != 1 else ''}, {tpl.count} beats", fontsize=9)
+        mean_attr = tpl.mean_attribution()
+        ax2.plot(t, mean_attr, color="darkred", linewidth=1.8)
+        ax2.fill_between(t, mean_attr - tpl.attribution.std(axis=0), mean_attr + tpl.attribution.std(axis=0),
+                         color="tab:red", alpha=0.2)
+        ax2.axhline(0, color="0.5", linewidth=0.5)
+        ax2.set_xlabel("time from R-peak (ms)")
+        for a in (ax, ax2):
+            a.axvline(0, color="0.3", linewidth=0.6, linestyle=":")
+            a.set_xlim(t[0], t[-1])
+    axes[0, 0].set_ylabel(f"amplitude ({units})")
+    axes[1, 0].set_ylabel("normalised " + (f"{explainer} " if explainer else "") + "attribution")
+    axes[0, 0].legend(loc="upper right", fontsize=7)
+    fig.suptitle(title or "Class-average beat and map", fontsize=10)
+    return fig
+
+
+def plot_side_by_side(
+    signal: np.ndarray,
+    fs: float,
+    attributions: Mapping[str, np.ndarray],
+    *,
+    valid_length: int | None = None,
+    title: str = "",
+    units: str = "mV",
+    lead: int = 0,
+    true_label: str | None = None,
+    predicted_label: str | None = None,
+    probabilities: Mapping[str, float] | None = None,
+) -> Figure:
+    """One row per explainer: the same trace (one lead) under each map, each with its own colour bar."""
+    if not attributions:
+        raise ValueError("no attributions to compare")
+    sig = _as_leads(signal)[lead]
+    samples = sig.shape[0]
+    valid = _valid(valid_length, samples)
+    rows = len(attributions)
+    duration = samples / fs
+    fig = plt.figure(figsize=(float(np.clip(4 + duration * 0.4, 8, 20)), 1.7 * rows + 1), layout="constrained")
+    grid = fig.add_gridspec(rows, 2, width_ratios=[60, 1])
+    first = None
+    for i, (name, attribution) in enumerate(attributions.items()):
+        attr = _check_attribution(attribution, samples)
+        norm, cmap = attribution_norm(attr[:valid])
+        ax = fig.add_subplot(grid[i, 0], sharex=first)
+        first = first or ax
+        ax.set_label(f"explainer {name}")
+        _draw_trace(ax, sig, attr, fs, valid, norm, cmap)
+        ax.set_ylabel(f"{name}\n({units})")
+        ax.tick_params(labelbottom=i == rows - 1)
+        cax = fig.add_subplot(grid[i, 1])
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+    ax.set_xlabel("time (s)")
+    heading = compose_title(title, true_label, predicted_label, probabilities)
+    if heading:
+        fig.suptitle(heading, fontsize=10)
     return fig

@@ -62,3 +62,49 @@ def test_several_leads_get_one_axis_each():
 def test_attribution_of_wrong_length_is_an_error():
     with pytest.raises(ValueError, match=r"one value per sample, shape \(500,\)"):
         plot_attribution(np.zeros(500, np.float32), 250, np.ones(499))
+
+
+def test_beat_template_view_axes():
+    from ecgzoo.beats import cut_templates
+    from ecgzoo.figures import plot_beat_templates
+
+    fs = 100
+    sig = np.random.default_rng(0).normal(size=1000).astype(np.float32)
+    tpl = cut_templates(sig, np.abs(sig), [100, 180, 300, 420, 600], fs, record_id="r")
+    fig = plot_beat_templates(tpl, title="r", units="mV", explainer="cam")
+    (ax_sig,) = axes_by_label(fig, "beat signal")
+    (ax_att,) = axes_by_label(fig, "beat attribution")
+    (ax_map,) = axes_by_label(fig, "beat map")
+    assert ax_sig.get_xlim() == pytest.approx((-250.0, 400.0))
+    assert ax_att.get_xlabel() == "time from R-peak (ms)"
+    assert ax_sig.get_ylabel() == "amplitude (mV)"
+    assert len(ax_sig.lines) == 5 + 1 + 1  # beats, their mean, the R-peak marker
+    assert ax_map.images[0].get_array().shape == (5, 65)
+    assert "5 beats" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="no complete beat"):
+        plot_beat_templates(cut_templates(sig, sig, [5], fs, record_id="edge"))
+
+
+def test_class_average_has_one_column_per_class():
+    from ecgzoo.beats import cut_templates, pool
+    from ecgzoo.figures import plot_class_average
+
+    rng = np.random.default_rng(1)
+    per = {c: pool([cut_templates(rng.normal(size=600), rng.normal(size=600), [100, 300], 100, record_id=f"{c}{i}")
+                    for i in range(2)]) for c in ("N", "A")}
+    fig = plot_class_average(per, explainer="cam")
+    titles = [a.get_title() for a in axes_by_label(fig, "class") if a.get_title()]
+    assert titles == ["N: 2 records, 4 beats", "A: 2 records, 4 beats"]
+    assert axes_by_label(fig, "class A attribution")[0].get_xlabel() == "time from R-peak (ms)"
+
+
+def test_side_by_side_one_row_per_explainer():
+    from ecgzoo.figures import plot_side_by_side
+
+    fig = plot_side_by_side(np.zeros((1, 2000), np.float32), 200, {"cam": np.ones(2000), "saliency": np.zeros(2000)},
+                            valid_length=1500, true_label="N", predicted_label="N")
+    rows = axes_by_label(fig, "explainer")
+    assert [a.get_label() for a in rows] == ["explainer cam", "explainer saliency"]
+    assert all(a.get_xlim() == pytest.approx((0.0, 10.0)) for a in rows)
+    assert rows[-1].get_xlabel() == "time (s)"
+    assert all("padding" in _texts(a) for a in rows)
