@@ -1,0 +1,69 @@
+"""An ordered list of preprocessors declared in config, applied record by record.
+
+The pipeline's `config` (plugin names plus every resolved option) is what a run records, so
+the same preprocessing can be rebuilt for prediction and evaluation: `Pipeline(run_config)`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ecgzoo
+from ecgzoo.config import ConfigError
+from ecgzoo.preprocessor import Preprocessor
+from ecgzoo.record import Record
+
+#: the paper's preprocessing (Goodfellow et al. 2018): FIR band-pass 3-45 Hz, R-peaks,
+#: amplitude / median R-peak amplitude, zero padding to 60 s
+DEFAULT_STEPS: tuple[dict[str, Any], ...] = (
+    {"name": "bandpass"},
+    {"name": "rpeaks"},
+    {"name": "rpeak-normalize"},
+    {"name": "pad-crop"},
+)
+
+
+class Pipeline:
+    """Preprocessors applied in order; each step's `requires` is checked before it runs."""
+
+    def __init__(self, steps: Sequence[Mapping[str, Any]] | None = None):
+        self.steps: list[tuple[str, Preprocessor]] = []
+        for i, step in enumerate(steps or []):
+            if not isinstance(step, Mapping) or not isinstance(step.get("name"), str):
+                raise ConfigError(f"preprocessing step {i}: expected a table with a 'name' (a preprocessor plugin), got {step!r}")
+            options = {k: v for k, v in step.items() if k != "name"}
+            self.steps.append((step["name"], ecgzoo.create_preprocessor(step["name"], **options)))
+
+    @classmethod
+    def default(cls) -> Pipeline:
+        """The paper's steps: bandpass -> rpeaks -> rpeak-normalize -> pad-crop (60 s)."""
+        return cls(copy.deepcopy(list(DEFAULT_STEPS)))
+
+    @property
+    def config(self) -> list[dict[str, Any]]:
+        """JSON-able steps with every option resolved (recorded with runs; `Pipeline(config)` rebuilds it)."""
+        out = []
+        for name, step in self.steps:
+            cfg = getattr(step, "config", None)
+            out.append({"name": name, **(cfg.model_dump(mode="json") if cfg is not None else {})})
+        return out
+
+    def output_fs(self, fs: float) -> float:
+        """Sampling rate after every step for input at `fs`."""
+        for _, step in self.steps:
+            fs = step.output_fs(fs)
+        return fs
+
+    def __call__(self, record: Record) -> Record:
+        for name, step in self.steps:
+            step.requires.check(record, f"preprocessor {name!r}")
+            record = step(record)
+        return record
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __repr__(self) -> str:
+        return "Pipeline(" + " -> ".join(name for name, _ in self.steps) + ")"
