@@ -81,6 +81,14 @@ def deletion_curve_for_order(
     return DeletionCurve(np.asarray(fractions), torch.cat(probs).numpy().astype(np.float64), int(target))
 
 
+def predicted_class(model: EcgModel, x: torch.Tensor, valid_length: int | None = None) -> int:
+    """The model's class for one record (leads, T)."""
+    device = next(model.parameters()).device
+    vl = None if valid_length is None else torch.tensor([int(valid_length)], device=device)
+    with torch.no_grad():
+        return int(model(x.to(device)[None], valid_length=vl).argmax(dim=1))
+
+
 def deletion_curve(
     model: EcgModel, x: torch.Tensor | np.ndarray, attribution: torch.Tensor | np.ndarray, fs: float, *,
     target: int | None = None, window_s: float = 0.5, steps: int = 20, baseline: float = 0.0,
@@ -97,9 +105,7 @@ def deletion_curve(
     x = x.to(device)
     valid = x.shape[-1] if valid_length is None else int(valid_length)
     if target is None:
-        with torch.no_grad():
-            vl = None if valid_length is None else torch.tensor([valid], device=device)
-            target = int(model(x[None], valid_length=vl).argmax(dim=1))
+        target = predicted_class(model, x, valid_length)
     window = _window_samples(fs, window_s)
     return deletion_curve_for_order(model, x, window_order(attr, window, valid), window, target,
                                     valid_length=valid_length, steps=steps, baseline=baseline, batch_size=batch_size)
@@ -149,35 +155,41 @@ class FaithfulnessTable:
                 "curves": {k: {"fraction": f.tolist(), "probability": p.tolist()} for k, (f, p) in self.curves.items()}}
 
 
+def _records(signals: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray]) -> list[torch.Tensor]:
+    if isinstance(signals, (torch.Tensor, np.ndarray)):
+        if signals.ndim != 3:
+            raise ValueError(f"signals must be (N, leads, T) or a list of (leads, T) records, got shape {tuple(signals.shape)}")
+    return [torch.as_tensor(np.asarray(s, dtype=np.float32)) if not isinstance(s, torch.Tensor) else s for s in signals]
+
+
 def deletion_table(
-    model: EcgModel, signals: torch.Tensor | np.ndarray, attributions: Mapping[str, torch.Tensor | np.ndarray], fs: float,
-    *, targets: Sequence[int] | None = None, valid_lengths: Sequence[int] | None = None, window_s: float = 0.5,
+    model: EcgModel,
+    signals: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray],
+    attributions: Mapping[str, Sequence[torch.Tensor | np.ndarray] | torch.Tensor | np.ndarray],
+    fs: float, *, targets: Sequence[int] | None = None, valid_lengths: Sequence[int] | None = None, window_s: float = 0.5,
     steps: int = 20, seeds: Sequence[int] = (0, 1, 2), batch_size: int = 8,
 ) -> FaithfulnessTable:
-    """Deletion AUC of each explainer's maps (N, T) over records (N, leads, T), plus the random baseline."""
-    signals = torch.as_tensor(np.asarray(signals, dtype=np.float32) if isinstance(signals, np.ndarray) else signals)
-    n = signals.shape[0]
-    device = next(model.parameters()).device
-    if targets is None:
-        with torch.no_grad():
-            vl = None if valid_lengths is None else torch.as_tensor(np.asarray(valid_lengths), device=device)
-            targets = model(signals.to(device), valid_length=vl).argmax(dim=1).tolist()
+    """Deletion AUC of each explainer's maps over records (N, leads, T) or a list of (leads, T_i)
+    records, next to the random baseline; targets default to the predicted classes."""
+    records = _records(signals)
+    n = len(records)
+    for name, maps in attributions.items():
+        if len(maps) != n:
+            raise ValueError(f"attributions of {name!r}: {len(maps)} maps for {n} records")
     per_name: dict[str, list[DeletionCurve]] = {name: [] for name in attributions}
     per_name[RANDOM] = []
-    for i in range(n):
-        vl_i = None if valid_lengths is None else int(valid_lengths[i])
-        for name, maps in attributions.items():
-            if len(maps) != n:
-                raise ValueError(f"attributions of {name!r}: {len(maps)} maps for {n} records")
-            per_name[name].append(deletion_curve(model, signals[i], maps[i], fs, target=int(targets[i]), window_s=window_s,
-                                                 steps=steps, valid_length=vl_i, batch_size=batch_size))
-        randoms = random_deletion_curves(model, signals[i], fs, int(targets[i]), seeds=seeds, window_s=window_s,
-                                         steps=steps, valid_length=vl_i, batch_size=batch_size)
-        grid = np.linspace(0, 1, steps + 1)
-        mean_prob = np.mean([np.interp(grid, c.fraction, c.probability) for c in randoms], axis=0)
-        per_name[RANDOM].append(DeletionCurve(grid, mean_prob, int(targets[i])))
-    rows, curves = [], {}
     grid = np.linspace(0, 1, steps + 1)
+    for i, x in enumerate(records):
+        vl_i = None if valid_lengths is None else int(valid_lengths[i])
+        target = predicted_class(model, x, vl_i) if targets is None else int(targets[i])
+        for name, maps in attributions.items():
+            per_name[name].append(deletion_curve(model, x, maps[i], fs, target=target, window_s=window_s, steps=steps,
+                                                 valid_length=vl_i, batch_size=batch_size))
+        randoms = random_deletion_curves(model, x, fs, target, seeds=seeds, window_s=window_s,
+                                         steps=steps, valid_length=vl_i, batch_size=batch_size)
+        mean_prob = np.mean([np.interp(grid, c.fraction, c.probability) for c in randoms], axis=0)
+        per_name[RANDOM].append(DeletionCurve(grid, mean_prob, target))
+    rows, curves = [], {}
     for name, found in per_name.items():
         aucs = np.array([c.auc for c in found])
         rows.append({"explainer": name, "auc_mean": float(aucs.mean()), "auc_std": float(aucs.std()), "records": len(aucs)})
@@ -194,20 +206,23 @@ def configure_for(explainer: Explainer, fs: float) -> Explainer:
 
 
 def compare_explainers(
-    model: EcgModel, signals: torch.Tensor | np.ndarray, names: Sequence[str], fs: float, *,
-    options: Mapping[str, Mapping[str, Any]] | None = None, valid_lengths: Sequence[int] | None = None,
+    model: EcgModel, signals: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray], names: Sequence[str],
+    fs: float, *, options: Mapping[str, Mapping[str, Any]] | None = None, valid_lengths: Sequence[int] | None = None,
     window_s: float = 0.5, steps: int = 20, seeds: Sequence[int] = (0, 1, 2), batch_size: int = 8,
-) -> tuple[FaithfulnessTable, dict[str, np.ndarray]]:
-    """Run each named explainer on the records (predicted class) and score its maps; returns (table, maps)."""
+) -> tuple[FaithfulnessTable, dict[str, list[np.ndarray]]]:
+    """Run each named explainer on each record (one at a time: bounded memory; target = predicted class)
+    and score the maps; returns (table, maps by explainer name)."""
     import ecgzoo
 
-    signals = torch.as_tensor(np.asarray(signals, dtype=np.float32) if isinstance(signals, np.ndarray) else signals)
+    records = _records(signals)
     device = next(model.parameters()).device
-    vl = None if valid_lengths is None else torch.as_tensor(np.asarray(valid_lengths), device=device)
-    maps: dict[str, np.ndarray] = {}
+    maps: dict[str, list[np.ndarray]] = {}
     for name in names:
         explainer = configure_for(ecgzoo.create_explainer(name, **dict((options or {}).get(name, {}))), fs)
-        maps[name] = explainer.explain(model, signals.to(device), None, vl).detach().cpu().numpy()
-    table = deletion_table(model, signals, maps, fs, valid_lengths=valid_lengths, window_s=window_s,
+        maps[name] = []
+        for i, x in enumerate(records):
+            vl = None if valid_lengths is None else torch.tensor([int(valid_lengths[i])], device=device)
+            maps[name].append(explainer.explain(model, x.to(device)[None], None, vl)[0].detach().cpu().numpy())
+    table = deletion_table(model, records, maps, fs, valid_lengths=valid_lengths, window_s=window_s,
                            steps=steps, seeds=seeds, batch_size=batch_size)
     return table, maps

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 import toy_plugins
@@ -260,3 +264,56 @@ class InputMagnitude(ecgzoo.Explainer):
 
 def test_randomisation_check_catches_an_explainer_that_ignores_the_model():
     assert min(randomisation_correlations(InputMagnitude())) > 0.99
+
+
+# ---------------------------------------------------------------- `ecgzoo explain`
+
+
+@pytest.fixture
+def tiny_run(tmp_path_factory):
+    from run_helpers import register_toy, shared_run
+
+    register_toy()
+    return shared_run(tmp_path_factory)[0]
+
+
+def _inputs(tmp_path, count: int = 2) -> list[str]:
+    data = ecgzoo.get_dataset("synthetic", records=count, seconds=6.0, fs=300.0, seed=3)
+    paths = []
+    for rid in data.record_ids():
+        path = tmp_path / f"{rid}.npy"
+        np.save(path, data.load(rid).signal)
+        paths.append(str(path))
+    return paths
+
+
+def test_explain_cli_writes_pictures_and_deletion_table(tiny_run, tmp_path):
+    from run_helpers import cli
+
+    out = tmp_path / "expl"
+    inputs = _inputs(tmp_path)
+    code, stdout, stderr = cli("explain", str(tiny_run), *inputs, "--fs", "300", "--explainer", "cam",
+                               "--compare", "cam,gradcam,saliency", "--steps", "4", "--out", str(out))
+    assert code == 0, stderr
+    stems = [Path(p).stem for p in inputs]
+    for stem in stems:
+        assert (out / f"{stem}_cam.png").is_file()
+        assert (out / f"{stem}_compare.png").is_file()
+        assert f"{stem}: predicted " in stdout
+    assert (out / "deletion_curves.png").is_file()
+    table = json.loads((out / "deletion.json").read_text())
+    assert [r["explainer"] for r in table["rows"]] == ["cam", "gradcam", "saliency", "random"]
+    assert all(r["records"] == 2 and 0 <= r["auc_mean"] <= 1 for r in table["rows"])
+    assert "deletion AUC" in stdout and "random" in stdout
+
+
+def test_explain_cli_errors_name_the_problem(tiny_run, tmp_path):
+    from run_helpers import cli
+
+    inputs = _inputs(tmp_path, 1)
+    code, _, stderr = cli("explain", str(tiny_run), *inputs, "--fs", "300", "--target", "Z", "--out", str(tmp_path / "o"))
+    assert code != 0 and "--target 'Z' is not a class of this run" in stderr
+    code, _, stderr = cli("explain", str(tiny_run), *inputs, "--fs", "300", "--set", "nope.x=1", "--out", str(tmp_path / "o"))
+    assert code != 0 and "'nope' is not among the explainers" in stderr
+    code, _, stderr = cli("explain", str(tiny_run), *inputs, "--explainer", "cam", "--out", str(tmp_path / "o"))
+    assert code != 0 and "rate" in stderr  # .npy input without --fs
