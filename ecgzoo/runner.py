@@ -158,7 +158,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         run_dir.write_json(CONFIG_FILE, resolved)
 
         _say(f"preparing {dataset} ({len(data)} records) through {len(pipeline.config)} preprocessing steps")
-        prepared = prepare(data, pipeline, cache_dir=config.cache_dir, on_error=config.on_error)
+        prepared = prepare(data, pipeline, cache_dir=config.cache_dir, on_error=config.on_error, workers=config.workers)
         classes = list(prepared.classes)
         if prepared.skipped:
             run_dir.write("skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
