@@ -50,6 +50,7 @@ from ecgzoo.checkpoint import (
     write_bytes_atomic,
 )
 from ecgzoo.metrics import metrics_from_confusion
+from ecgzoo.splits import class_weights
 
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
 # options that may change between a run and its resumption without changing the result's meaning
@@ -62,7 +63,7 @@ class TrainerConfig(ecgzoo.PluginConfig):
     lr: float = pydantic.Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3, constant)")
     weight_decay: float = pydantic.Field(0.0, ge=0, description="Adam L2 weight decay")
     class_weighting: Literal["inverse-frequency", "none"] = pydantic.Field(
-        "inverse-frequency", description="cross-entropy class weights: n / (classes * n_class) from the training split, or none"
+        "inverse-frequency", description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), or none"
     )
     selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss"] = pydantic.Field(
         "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins)"
@@ -96,14 +97,6 @@ def _labels_of(dataset: torch.utils.data.Dataset) -> np.ndarray:
     if labels is not None and len(labels) == len(dataset):
         return np.asarray(labels, dtype=np.int64)
     return np.array([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
-
-
-def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Inverse-frequency weights n / (K * n_c); 0 for a class absent from the training split."""
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    weights = np.zeros(num_classes)
-    np.divide(len(labels), num_classes * counts, out=weights, where=counts > 0)
-    return weights
 
 
 class _StopRequest:
@@ -200,7 +193,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         labels = _labels_of(train)
         if labels.min() < 0 or labels.max() >= k:
             raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
-        weights = class_weights(labels, k) if cfg.class_weighting == "inverse-frequency" else np.ones(k)
+        weights = class_weights(labels, k) if cfg.class_weighting == "inverse-frequency" else np.ones(k, dtype=np.float32)
         weight_t = torch.tensor(weights, dtype=torch.float32, device=device)
 
         if device.type == "cuda":

@@ -100,12 +100,27 @@ def test_trainer_learns_keeps_best_weights_and_logs_every_epoch(tmp_path):
     assert last["finished"] and last["epoch"] == 4 and len(last["history"]) == 4
 
 
-def test_inverse_frequency_class_weights():
-    from ecgzoo_plugins.trainer import class_weights
+@pytest.mark.parametrize("weighting", ["inverse-frequency", "none"])
+def test_loss_is_weighted_by_inverse_training_class_frequency(tmp_path, weighting):
+    from ecgzoo.splits import class_weights
 
-    # 6 records: 3 of class 0, 2 of class 1, 1 of class 2, none of class 3 -> n / (K * n_c)
-    w = class_weights(np.array([0, 0, 0, 1, 1, 2]), 4)
-    assert w.tolist() == pytest.approx([6 / 12, 6 / 8, 6 / 4, 0.0])
+    full = ToyData(30, seed=1)
+    # unbalanced training split: all of class 0, half of class 1, a fifth of class 2
+    keep = [i for i, c in enumerate(full.labels) if c == 0 or (c == 1 and i % 2) or (c == 2 and i % 5 == 0)]
+    train = torch.utils.data.Subset(full, keep)
+    val = ToyData(15, seed=2)
+    register()
+    torch.manual_seed(0)
+    net = ecgzoo.create_model("toy", num_classes=3, width=4)
+    trainer = ecgzoo.create_trainer("trainer", epochs=1, lr=1e-12, progress=False, device="cpu", class_weighting=weighting)
+    history = trainer.fit(net, train, val, CLASSES, tmp_path)  # lr 1e-12: weights stay put to ~1e-11
+    w = class_weights(full.labels[keep], 3) if weighting == "inverse-frequency" else np.ones(3)
+    assert len(set(np.round(w, 6))) == (3 if weighting == "inverse-frequency" else 1)
+    net.eval()
+    with torch.no_grad():
+        per_record = torch.nn.functional.cross_entropy(net(torch.from_numpy(val.x)), torch.from_numpy(val.labels), reduction="none")
+    expected = float((per_record * torch.tensor(w, dtype=torch.float32)[val.labels]).mean())
+    assert history[0]["val_loss"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_early_stopping_and_lr_schedule(tmp_path):
