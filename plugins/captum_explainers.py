@@ -31,7 +31,7 @@ class SaliencyConfig(CaptumConfig):
 class IntegratedGradientsConfig(CaptumConfig):
     n_steps: int = pydantic.Field(32, ge=2, description="points on the path from the zero baseline to the input")
     internal_batch_size: int = pydantic.Field(
-        8, ge=1, description="path points evaluated per forward pass (bounds memory on long inputs)"
+        4, ge=1, description="path points evaluated per forward pass and record (bounds memory on long inputs)"
     )
     method: Literal["gausslegendre", "riemann_trapezoid", "riemann_middle"] = pydantic.Field(
         "gausslegendre", description="quadrature rule along the path"

@@ -317,3 +317,51 @@ def test_explain_cli_errors_name_the_problem(tiny_run, tmp_path):
     assert code != 0 and "'nope' is not among the explainers" in stderr
     code, _, stderr = cli("explain", str(tiny_run), *inputs, "--explainer", "cam", "--out", str(tmp_path / "o"))
     assert code != 0 and "rate" in stderr  # .npy input without --fs
+
+
+# ---------------------------------------------------------------- the reference CNNv7
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_conformance_on_cnnv7_small(name):
+    if "cnnv7-small" not in ecgzoo.list_models():
+        pytest.skip("model plugin cnnv7-small is not installed")
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=4).eval()
+    options = {**ALL[name], "fs": 100.0, "window_s": 0.2, "stride_s": 0.2} if name == "occlusion" else ALL[name]
+    attr = check_explainer_plugin(name, model, torch.randn(2, 1, 200), **options)
+    assert attr.shape == (2, 200)
+
+
+@pytest.mark.slow
+def test_every_explainer_on_a_60_s_record_with_full_size_cnnv7():
+    if "cnnv7" not in ecgzoo.list_models():
+        pytest.skip("model plugin cnnv7 is not installed")
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7", num_classes=4).eval()
+    x = torch.randn(1, 1, 18000)
+    for name, options in {**ALL, "occlusion": {"fs": 300.0, "window_s": 2.0, "stride_s": 2.0}}.items():
+        attr = ecgzoo.create_explainer(name, **options).explain(model, x)
+        assert attr.shape == (1, 18000) and torch.isfinite(attr).all(), name
+
+
+class BatchRecorder(IdentityFeatures):
+    """Records the largest batch a forward pass sees."""
+
+    def __init__(self):
+        super().__init__(gains=[1.0], w=[[1.0], [-1.0]])
+        self.largest = 0
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.largest = max(self.largest, x.shape[0])
+        return super().forward_features(x)
+
+
+def test_integrated_gradients_and_occlusion_evaluate_in_bounded_batches():
+    model = BatchRecorder().eval()
+    x = torch.randn(2, 1, 100)
+    ecgzoo.create_explainer("integrated-gradients", n_steps=32, internal_batch_size=3).explain(model, x)
+    assert model.largest <= 3 * 2  # never all 32 path points of both records at once
+    model.largest = 0
+    ecgzoo.create_explainer("occlusion", fs=100, window_s=0.1, stride_s=0.1, perturbations_per_eval=2).explain(model, x)
+    assert model.largest <= 2 * 2
