@@ -49,3 +49,90 @@ def test_zscore_flat_lead_is_a_record_error():
     rec = ecgzoo.Record(signal=np.ones((1, 500), np.float32), fs=300.0, record_id="FLAT", label="N")
     with pytest.raises(ecgzoo.RecordError, match="FLAT.*flat"):
         ecgzoo.create_preprocessor("zscore")(rec)
+
+
+def _sine(freq: float, seconds: float = 20.0, fs: float = 300.0) -> ecgzoo.Record:
+    t = np.arange(int(seconds * fs)) / fs
+    return ecgzoo.Record(np.sin(2 * np.pi * freq * t).astype(np.float32)[None], fs, "SINE", "N")
+
+
+def _rms_gain(freq: float, **config) -> float:
+    rec = _sine(freq)
+    out = ecgzoo.create_preprocessor("bandpass", **config)(rec).signal[0, 600:-600].astype(np.float64)
+    return float(np.sqrt(np.mean(out**2)) / np.sqrt(np.mean(rec.signal[0, 600:-600].astype(np.float64) ** 2)))
+
+
+@pytest.mark.parametrize("freq", [6.0, 10.0, 17.0, 30.0, 40.0])
+def test_bandpass_passes_in_band_sines_within_1_percent(freq):
+    assert abs(_rms_gain(freq) - 1.0) < 0.01
+
+
+@pytest.mark.parametrize("freq", [0.3, 1.0, 55.0, 100.0])
+def test_bandpass_attenuates_out_of_band_sines(freq):
+    assert _rms_gain(freq) < 0.05
+
+
+def test_bandpass_is_zero_phase_and_conformant():
+    rec = _sine(10.0)
+    out = check_preprocessor_plugin("bandpass", rec)
+    # zero phase: the filtered sine lines up with the input sample for sample (no delay)
+    np.testing.assert_allclose(out.signal[0, 600:-600], rec.signal[0, 600:-600], atol=0.01)
+
+
+def test_bandpass_rejects_cutoff_above_nyquist():
+    with pytest.raises(ecgzoo.RecordError, match="SINE.*half the sampling rate"):
+        ecgzoo.create_preprocessor("bandpass", high_hz=45.0)(_sine(5.0, fs=80.0))
+    with pytest.raises(ecgzoo.ConfigError, match="low_hz"):
+        ecgzoo.create_preprocessor("bandpass", low_hz=50.0, high_hz=40.0)
+
+
+def _synthetic(label_index: int = 0, seconds: float = 10.0) -> ecgzoo.Record:
+    data = ecgzoo.get_dataset("synthetic", records=3, seconds=seconds, noise=0.01, baseline_wander=0.0)
+    return data.load(data.record_ids()[label_index])
+
+
+def test_rpeaks_finds_the_beats_of_a_synthetic_record():
+    rec = _synthetic(0)
+    out = check_preprocessor_plugin("rpeaks", rec)
+    peaks = out.meta["rpeaks"]
+    # ground truth: local maxima of the noise-free R waves (amplitude > half the maximum)
+    from scipy.signal import find_peaks
+
+    truth, _ = find_peaks(rec.signal[0], height=0.5 * rec.signal[0].max(), distance=90)
+    assert peaks.dtype == np.int64 and abs(len(peaks) - len(truth)) <= 1
+    matched = [np.min(np.abs(truth - p)) <= 3 for p in peaks]
+    assert np.mean(matched) >= 0.95
+    np.testing.assert_array_equal(out.signal, rec.signal)
+
+
+def test_rpeaks_on_a_flat_record_is_a_clear_record_error():
+    rec = ecgzoo.Record(np.zeros((1, 3000), np.float32), 300.0, "FLAT", "N")
+    with pytest.raises(ecgzoo.RecordError, match="FLAT.*beat"):
+        ecgzoo.create_preprocessor("rpeaks")(rec)
+
+
+def test_rpeak_normalize_divides_by_median_r_amplitude():
+    rec = _synthetic(0).replace(meta={"rpeaks": np.array([100, 400, 700])})
+    amplitude = np.median(np.abs(rec.signal[0, [100, 400, 700]]))
+    out = check_preprocessor_plugin("rpeak-normalize", rec)
+    np.testing.assert_allclose(out.signal, rec.signal / amplitude, rtol=1e-5)
+    assert out.units == "a.u."
+    with pytest.raises(ecgzoo.RecordError, match="put the 'rpeaks' step before"):
+        ecgzoo.create_preprocessor("rpeak-normalize")(_synthetic(0))
+
+
+def test_default_pipeline_normalises_r_peaks_to_one():
+    from ecgzoo.pipeline import Pipeline
+
+    out = Pipeline.default()(_synthetic(0, seconds=20.0))
+    assert out.signal.shape == (1, 18000) and out.valid_length == 6000
+    assert np.median(np.abs(out.signal[0, out.meta["rpeaks"]])) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_resample_changes_rate_length_and_keeps_sines():
+    rec = _sine(5.0, seconds=4.0, fs=500.0).replace(meta={"rpeaks": np.array([500, 1000])})
+    out = check_preprocessor_plugin("resample", rec, fs=300.0)
+    assert out.fs == 300.0 and out.signal.shape == (1, 1200) and out.valid_length == 1200
+    t = np.arange(1200) / 300.0
+    np.testing.assert_allclose(out.signal[0, 50:-50], np.sin(2 * np.pi * 5.0 * t)[50:-50], atol=2e-3)
+    assert out.meta["rpeaks"].tolist() == [300, 600]
