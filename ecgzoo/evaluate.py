@@ -27,7 +27,10 @@ class EvaluationError(ValueError):
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
              batch_size: int = 32, cache_dir: str | None = None) -> Path:
-    """Metrics, predictions, confusion-matrix figure and report.md of `run_dir`'s model on `dataset`."""
+    """Metrics, predictions, confusion-matrix figure and report.md of `run_dir`'s model on `dataset`.
+
+    On the run's own dataset, `dataset_options` override the options the run was trained with.
+    """
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
@@ -35,6 +38,9 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
     device = resolve_device(device)
     run = load_run(run_dir, device=device)
+    if ecgzoo.get_registry().resolve(dataset, "dataset").name == run.info.get("dataset"):
+        # the run's own dataset: start from the options it was trained with (e.g. its data path)
+        dataset_options = {**run.config.get("config", {}).get("dataset", {}), **(dataset_options or {})}
     data = ecgzoo.get_dataset(dataset, **(dataset_options or {}))
     record_ids = None
     if split != "all":

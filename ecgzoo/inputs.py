@@ -12,7 +12,8 @@ Formats:
   * `.npy`: memory-mapped, never loaded whole; (samples,), (leads, samples) or (samples, leads)
     when the second axis is the short one; values in mV; rate from `--fs`.
   * CSV: one column per lead, optional header row, optional first column `time` (s) from which
-    the rate is read; otherwise the rate must be given. Values in mV.
+    the rate is read; otherwise the rate must be given. Values in mV. Read whole: give day-long
+    recordings as .npy or WFDB, which are read window by window.
 
 A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
 nor given is an error. Nothing is guessed.

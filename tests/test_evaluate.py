@@ -54,7 +54,8 @@ def tiny(tmp_path_factory):
 
 def test_validation_split_reproduces_the_runs_metrics(tiny, tmp_path):
     out = tmp_path / "eval-val"
-    code, stdout, err = cli("evaluate", str(tiny), "synthetic", "--set", "records=24", "--split", "val", "--out", str(out))
+    # the run's own dataset options (records=24) are the starting point: no --set needed
+    code, stdout, err = cli("evaluate", str(tiny), "synthetic", "--split", "val", "--out", str(out))
     assert code == 0, err
     assert stdout.strip() == f"report: {out / 'report.md'}"
     got = json.loads((out / "metrics.json").read_text())
