@@ -1,0 +1,204 @@
+"""Reading and validating WFDB records (`.hea` + `.mat`/`.dat`), shared by the WFDB dataset plugins.
+
+Signals are read by the `wfdb` package and returned in physical units (mV for the PhysioNet
+2017 data: (adu - baseline) / gain). Before reading, the header is checked against the signal
+files so that a broken record is a `RecordError` naming the record and the problem instead of a
+library traceback or, worse, a silently shortened signal: missing or truncated signal file,
+more samples in the file than the header declares, NaNs, zero-length or too-short records, and
+a sampling rate other than the one expected.
+
+The PhysioNet 2017 *sample* set writes the header's base date/time as `2014-05-08 05:05:15`
+(ISO date first), which the WFDB format (and the `wfdb` parser) does not accept (`05:05:15
+8/05/2014`, time first). Such a header is rewritten to the standard layout in a private
+temporary folder next to links to the untouched signal files, and read from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ecgzoo.record import RecordError
+
+_ISO_DATETIME = re.compile(r"\s(\d{4})-(\d{2})-(\d{2})\s+(\d{1,2}:\d{2}:\d{2}(?:\.\d+)?)\s*$")
+_FMT = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
+#: bytes per sample of the WFDB storage formats whose size follows from the sample count
+_BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5, "24": 3.0, "32": 4.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What the validation needs from a header: the record line and each signal's file and format."""
+
+    n_sig: int
+    fs: float | None
+    sig_len: int | None
+    files: tuple[tuple[str, str, int], ...]  # (file name, format, byte offset) per signal
+    comments: tuple[str, ...]
+
+
+def normalize_header(text: str) -> str:
+    """The header text with an ISO `YYYY-MM-DD hh:mm:ss` record-line date rewritten as WFDB's `hh:mm:ss DD/MM/YYYY`."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith("#"):
+            m = _ISO_DATETIME.search(line)
+            if m:
+                year, month, day, time = m.groups()
+                lines[i] = line[: m.start()] + f" {time} {day}/{month}/{year}"
+            break
+    return "\n".join(lines) + "\n"
+
+
+def parse_header(text: str, record_id: str) -> Header:
+    """The fields of a single-segment header needed to check its signal files."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    comments = tuple(ln.lstrip("#").strip() for ln in lines if ln.startswith("#"))
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not body:
+        raise RecordError(record_id, "header is empty")
+    rec = body[0].split()
+    try:
+        name_field = rec[0]
+        if "/" in name_field:
+            raise RecordError(record_id, "multi-segment records are not supported")
+        n_sig = int(rec[1]) if len(rec) > 1 else 0
+        fs = float(rec[2].split("/")[0].split("(")[0]) if len(rec) > 2 else None
+        sig_len = int(rec[3]) if len(rec) > 3 else None
+    except (ValueError, IndexError):
+        raise RecordError(record_id, f"cannot parse the header's record line {body[0]!r}") from None
+    if len(body) - 1 < n_sig:
+        raise RecordError(record_id, f"header declares {n_sig} signal(s) but has {len(body) - 1} signal line(s)")
+    files = []
+    for line in body[1 : 1 + n_sig]:
+        parts = line.split()
+        m = _FMT.match(parts[1]) if len(parts) > 1 else None
+        if m is None:
+            raise RecordError(record_id, f"cannot parse the header's signal line {line!r}")
+        files.append((parts[0], m.group(1), int(m.group(4) or 0)))
+    return Header(n_sig=n_sig, fs=fs, sig_len=sig_len, files=tuple(files), comments=tuple(comments))
+
+
+def read_header(base: Path, record_id: str) -> tuple[str, Header]:
+    """(normalised header text, parsed header) of record `base` (path without extension)."""
+    hea = base.with_name(base.name + ".hea")
+    if not hea.is_file():
+        raise RecordError(record_id, f"header file {hea} is missing")
+    text = normalize_header(hea.read_text(encoding="ascii", errors="replace"))
+    return text, parse_header(text, record_id)
+
+
+def _check_files(base: Path, header: Header, record_id: str) -> None:
+    """Each signal file exists and holds exactly the samples the header declares (known formats)."""
+    by_file: dict[str, list[tuple[str, int]]] = {}
+    for name, fmt, offset in header.files:
+        by_file.setdefault(name, []).append((fmt, offset))
+    for name, specs in by_file.items():
+        path = base.parent / name
+        if not path.is_file():
+            raise RecordError(record_id, f"signal file {path} is missing (the header names it)")
+        fmts = {f for f, _ in specs}
+        if header.sig_len is None or len(fmts) != 1 or next(iter(fmts)) not in _BYTES_PER_SAMPLE:
+            continue
+        offset = specs[0][1]
+        need = offset + int(np.ceil(_BYTES_PER_SAMPLE[specs[0][0]] * header.sig_len * len(specs)))
+        have = path.stat().st_size
+        held = int((have - offset) / (_BYTES_PER_SAMPLE[specs[0][0]] * len(specs))) if have > offset else 0
+        if have < need:
+            raise RecordError(record_id, f"signal file {path.name} is truncated: header declares {header.sig_len} samples, "
+                                         f"the file holds {held} ({have} of {need} bytes)")
+        if have > need and path.suffix == ".mat":
+            raise RecordError(record_id, f"header/signal mismatch: header declares {header.sig_len} samples, "
+                                         f"{path.name} holds {held}")
+
+
+def _rdrecord(base: Path, text: str, original: str, files: list[str]):
+    import wfdb
+
+    if text == original:
+        return wfdb.rdrecord(str(base), physical=True, return_res=64)
+    with tempfile.TemporaryDirectory(prefix="ecgzoo-wfdb-") as tmp:
+        (Path(tmp) / (base.name + ".hea")).write_text(text, encoding="ascii")
+        for name in set(files):
+            os.symlink((base.parent / name).resolve(), Path(tmp) / name)
+        return wfdb.rdrecord(str(Path(tmp) / base.name), physical=True, return_res=64)
+
+
+@dataclasses.dataclass(frozen=True)
+class WfdbSignal:
+    signal: np.ndarray  # (leads, samples) float32 in physical units
+    fs: float
+    units: list[str]
+    sig_names: list[str]
+    comments: tuple[str, ...]
+
+
+def read_record(base: Path, record_id: str, expected_fs: float | None = None, min_seconds: float = 1.0) -> WfdbSignal:
+    """Read and validate record `base` (path without extension); every problem is a RecordError."""
+    hea = base.with_name(base.name + ".hea")
+    if not hea.is_file():
+        raise RecordError(record_id, f"header file {hea} is missing")
+    original = hea.read_text(encoding="ascii", errors="replace")
+    text = normalize_header(original)
+    header = parse_header(text, record_id)
+    if header.n_sig == 0:
+        raise RecordError(record_id, "header declares no signals")
+    if header.sig_len == 0:
+        raise RecordError(record_id, "zero-length record (header declares 0 samples)")
+    if expected_fs is not None and header.fs is not None and abs(header.fs - expected_fs) > 1e-6:
+        raise RecordError(record_id, f"sampling rate {header.fs:g} Hz, expected {expected_fs:g} Hz")
+    _check_files(base, header, record_id)
+    try:
+        with contextlib.redirect_stdout(None):
+            rec = _rdrecord(base, text, original, [f for f, _, _ in header.files])
+    except RecordError:
+        raise
+    except Exception as exc:  # wfdb raises many kinds; the user needs the record and the reason
+        raise RecordError(record_id, f"cannot read WFDB record {base}: {type(exc).__name__}: {exc}") from exc
+    sig = rec.p_signal
+    if sig is None or sig.size == 0:
+        raise RecordError(record_id, "zero-length record (no samples)")
+    sig = np.asarray(sig, dtype=np.float64).T
+    if header.sig_len is not None and sig.shape[1] != header.sig_len:
+        raise RecordError(record_id, f"header/signal mismatch: header declares {header.sig_len} samples, read {sig.shape[1]}")
+    bad = int(np.count_nonzero(~np.isfinite(sig)))
+    if bad:
+        raise RecordError(record_id, f"{bad} NaN/invalid sample(s) in the signal")
+    fs = float(rec.fs)
+    if sig.shape[1] < min_seconds * fs:
+        raise RecordError(record_id, f"record too short: {sig.shape[1] / fs:.3f} s (< {min_seconds:g} s)")
+    return WfdbSignal(signal=sig.astype(np.float32), fs=fs, units=list(rec.units or []),
+                      sig_names=list(rec.sig_name or []), comments=header.comments)
+
+
+def read_labels_csv(path: Path) -> dict[str, str]:
+    """`record,label` lines (no header row needed; a `record,label` header row is skipped)."""
+    import csv
+
+    labels: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if not row or not row[0].strip() or row[0].startswith("#"):
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{path}:{lineno}: expected 'record,label', got {','.join(row)!r}")
+            rid, label = row[0].strip(), row[1].strip()
+            if lineno == 1 and rid.lower() in ("record", "record_id", "id", "name"):
+                continue
+            labels[rid] = label
+    return labels
+
+
+def wfdb_record_ids(folder: Path, recursive: bool = False) -> list[str]:
+    """Records of a folder: those in its RECORDS file when present, else every `.hea` (sorted)."""
+    listing = folder / "RECORDS"
+    if listing.is_file() and not recursive:
+        return [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+    pattern = "**/*.hea" if recursive else "*.hea"
+    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.glob(pattern))
