@@ -22,7 +22,7 @@ import pydantic
 import ecgzoo
 from ecgzoo.download import PHYSIONET_2017_URL, DownloadError, extract_zip_atomically, fetch_physionet2017, reachable
 from ecgzoo.prepared import default_cache_dir
-from ecgzoo_plugins.wfdb_records import read_labels_csv, read_record
+from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_labels_csv
 
 CLASSES4 = ("N", "A", "O", "~")
 CLASSES3 = ("N", "A", "O")
@@ -36,7 +36,7 @@ class Physionet2017Config(ecgzoo.PluginConfig):
     path: str | None = pydantic.Field(
         None, description="record folder, folder with training2017/ or training2017.zip, or the zip (None: $ECGZOO_DATA, then the user cache)"
     )
-    labels: str = pydantic.Field(
+    reference: str = pydantic.Field(
         "auto", pattern="^(auto|v3|original)$",
         description="label file: auto (REFERENCE-v3.csv when present, else REFERENCE.csv), v3, or original (REFERENCE.csv)",
     )
@@ -101,7 +101,7 @@ def locate(config: Physionet2017Config, progress: bool = True) -> Path:
     )
 
 
-class Physionet2017(ecgzoo.Dataset):
+class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
     """The challenge records with their labels; signals in mV, shape (1, samples), 300 Hz."""
 
     def __init__(self, config: Physionet2017Config):
@@ -110,13 +110,14 @@ class Physionet2017(ecgzoo.Dataset):
         self.classes = CLASSES3 if config.classes3 else CLASSES4
         self.cache_dir = default_cache_dir()
         v3, original = self.folder / "REFERENCE-v3.csv", self.folder / "REFERENCE.csv"
-        if config.labels == "v3" or (config.labels == "auto" and v3.is_file()):
+        if config.reference == "v3" or (config.reference == "auto" and v3.is_file()):
             self.labels_file = v3
         else:
             self.labels_file = original
         if not self.labels_file.is_file():
-            raise DataNotFoundError(f"label file {self.labels_file} not found (labels = {config.labels!r})")
+            raise DataNotFoundError(f"label file {self.labels_file} not found (reference = {config.reference!r})")
         self._labels: dict[str, str] = {}
+        self._missing = f"not in {self.labels_file} (or dropped by classes3)"
         for rid, label in read_labels_csv(self.labels_file).items():
             if label not in CLASSES4:
                 raise ecgzoo.RecordError(rid, f"unknown label {label!r} in {self.labels_file} (expected one of {', '.join(CLASSES4)})")
@@ -126,18 +127,8 @@ class Physionet2017(ecgzoo.Dataset):
     def __repr__(self) -> str:
         return f"Physionet2017({self.folder}, {len(self._labels)} records, labels {self.labels_file.name})"
 
-    def record_ids(self) -> list[str]:
-        return list(self._labels)
-
-    def label(self, record_id: str) -> str:
-        try:
-            return self._labels[record_id]
-        except KeyError:
-            raise ecgzoo.RecordError(record_id, f"not in {self.labels_file} (or dropped by classes3)") from None
-
     def load(self, record_id: str) -> ecgzoo.Record:
-        label = self.label(record_id)
-        data = read_record(self.folder / record_id, record_id, self.config.fs, self.config.min_seconds)
+        label, data = self._read(record_id)
         if data.signal.shape[0] != 1:
             raise ecgzoo.RecordError(record_id, f"expected 1 lead, the record has {data.signal.shape[0]}")
         if data.units and data.units[0] != "mV":

@@ -14,7 +14,7 @@ from pathlib import Path
 import pydantic
 
 import ecgzoo
-from ecgzoo_plugins.wfdb_records import read_header, read_labels_csv, read_record, wfdb_record_ids
+from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_header, read_labels_csv, wfdb_record_ids
 
 
 class WfdbFolderConfig(ecgzoo.PluginConfig):
@@ -31,7 +31,7 @@ class WfdbFolderConfig(ecgzoo.PluginConfig):
     min_seconds: float = pydantic.Field(1.0, ge=0.0, description="records shorter than this are errors")
 
 
-class WfdbFolder(ecgzoo.Dataset):
+class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
     """Labelled WFDB records of one folder; signals in the headers' physical units (normally mV)."""
 
     def __init__(self, config: WfdbFolderConfig):
@@ -41,6 +41,7 @@ class WfdbFolder(ecgzoo.Dataset):
         self.folder = Path(config.path).expanduser()
         if not self.folder.is_dir():
             raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': {self.folder} is not a folder")
+        self._missing = f"no such record in {self.folder}"
         ids = wfdb_record_ids(self.folder, config.recursive)
         if not ids:
             raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': no WFDB records (*.hea) in {self.folder}")
@@ -83,18 +84,8 @@ class WfdbFolder(ecgzoo.Dataset):
     def __repr__(self) -> str:
         return f"WfdbFolder({self.folder}, {len(self._labels)} records)"
 
-    def record_ids(self) -> list[str]:
-        return list(self._labels)
-
-    def label(self, record_id: str) -> str:
-        try:
-            return self._labels[record_id]
-        except KeyError:
-            raise ecgzoo.RecordError(record_id, f"no such record in {self.folder}") from None
-
     def load(self, record_id: str) -> ecgzoo.Record:
-        label = self.label(record_id)
-        data = read_record(self.folder / record_id, record_id, self.config.fs, self.config.min_seconds)
+        label, data = self._read(record_id)
         units = data.units[0] if data.units and len(set(data.units)) == 1 else "mV"
         return ecgzoo.Record(signal=data.signal, fs=data.fs, record_id=record_id, label=label, units=units,
                              meta={"source": str(self.folder), "leads": data.sig_names})

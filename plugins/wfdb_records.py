@@ -202,3 +202,29 @@ def wfdb_record_ids(folder: Path, recursive: bool = False) -> list[str]:
         return [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
     pattern = "**/*.hea" if recursive else "*.hea"
     return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.glob(pattern))
+
+
+class LabelledWfdbFolder:
+    """Mixin for datasets of labelled WFDB records in one folder: ids, labels and validated reads.
+
+    Subclasses set `folder`, `_labels` ({record id: label}, in order), `_missing` (why an id is
+    unknown) and `config` (with `fs` and `min_seconds`).
+    """
+
+    folder: Path
+    _labels: dict[str, str]
+    _missing: str = "no such record"
+
+    def record_ids(self) -> list[str]:
+        return list(self._labels)
+
+    def label(self, record_id: str) -> str:
+        try:
+            return self._labels[record_id]
+        except KeyError:
+            raise RecordError(record_id, self._missing) from None
+
+    def _read(self, record_id: str) -> tuple[str, WfdbSignal]:
+        label = self.label(record_id)
+        config = self.config  # type: ignore[attr-defined]
+        return label, read_record(self.folder / record_id, record_id, config.fs, config.min_seconds)

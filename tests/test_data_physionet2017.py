@@ -77,7 +77,7 @@ def test_v3_labels_preferred_and_classes3_drops_noisy(sample_dir, tmp_path):
     assert data.labels() == ["N", "~"]
     three = ecgzoo.get_dataset("physionet2017", path=str(folder), download=False, classes3=True)
     assert three.record_ids() == ["A00001"] and tuple(three.classes) == ("N", "A", "O")
-    original = ecgzoo.get_dataset("physionet2017", path=str(folder), download=False, labels="original")
+    original = ecgzoo.get_dataset("physionet2017", path=str(folder), download=False, reference="original")
     assert original.label("A00001") == "~"
 
 

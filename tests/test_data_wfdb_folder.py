@@ -1,0 +1,80 @@
+"""wfdb-folder: any leads / rate, labels from CSV or header comments, and the README example runs."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+import ecgzoo
+from ecgzoo.testing import check_dataset_plugin
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def _write(folder: Path, name: str, label: str, fs: int = 500, leads: int = 2, seconds: float = 4.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(fs * seconds)) / fs
+    sig = np.stack([np.sin(2 * np.pi * (1 + k) * t) + 0.01 * rng.normal(size=t.size) for k in range(leads)], axis=1)
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * leads, sig_name=[f"L{k}" for k in range(leads)], p_signal=sig,
+                fmt=["16"] * leads, adc_gain=[1000.0] * leads, baseline=[0] * leads,
+                comments=[f"Dx: {label}", "age: 60"], write_dir=str(folder))
+    return sig
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    d = tmp_path / "my_ecgs"
+    d.mkdir()
+    for i, label in enumerate(["AF", "SR", "SR", "AF"]):
+        _write(d, f"rec{i}", label, seed=i)
+    (d / "labels.csv").write_text("record,label\nrec0,AF\nrec1,SR\nrec2,SR\nrec3,AF\n")
+    return d
+
+
+def test_conformance_csv_labels_any_leads_and_rate(folder):
+    data = check_dataset_plugin("wfdb-folder", path=str(folder))
+    assert tuple(data.classes) == ("AF", "SR") and data.labels() == ["AF", "SR", "SR", "AF"]
+    rec = data.load("rec0")
+    assert rec.signal.shape == (2, 2000) and rec.fs == 500.0 and rec.units == "mV"
+    t = np.arange(2000) / 500
+    np.testing.assert_allclose(rec.signal[1], np.sin(2 * np.pi * 2 * t), atol=0.05)
+
+
+def test_labels_from_header_comment_and_explicit_classes(folder):
+    (folder / "labels.csv").unlink()
+    data = ecgzoo.get_dataset("wfdb-folder", path=str(folder), label_comment="Dx", classes=["SR", "AF"])
+    assert tuple(data.classes) == ("SR", "AF") and data.label("rec3") == "AF"
+    with pytest.raises(ecgzoo.RecordError, match="rec0.*'# Sex: <label>'"):
+        ecgzoo.get_dataset("wfdb-folder", path=str(folder), label_comment="Sex")
+
+
+def test_missing_labels_and_bad_folder_are_clear_errors(folder, tmp_path):
+    (folder / "labels.csv").write_text("rec0,AF\nrec1,SR\n")
+    with pytest.raises(ecgzoo.RecordError, match="rec2.*no label"):
+        ecgzoo.get_dataset("wfdb-folder", path=str(folder))
+    with pytest.raises(ecgzoo.ConfigError, match="not a folder"):
+        ecgzoo.get_dataset("wfdb-folder", path=str(tmp_path / "nope"))
+    with pytest.raises(ecgzoo.ConfigError, match="set `path`"):
+        ecgzoo.get_dataset("wfdb-folder")
+
+
+def test_expected_rate_mismatch_is_a_record_error(folder):
+    data = ecgzoo.get_dataset("wfdb-folder", path=str(folder), fs=300.0)
+    with pytest.raises(ecgzoo.RecordError, match="rec1.*500 Hz, expected 300 Hz"):
+        data.load("rec1")
+
+
+def test_readme_wfdb_folder_example_runs(folder, monkeypatch):
+    block = re.search(r"<!-- wfdb-folder-example -->\s*```python\n(.*?)```", README, re.S)
+    assert block, "README.md has no python block after <!-- wfdb-folder-example -->"
+    monkeypatch.chdir(folder.parent)
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    prepared = namespace["prepared"]
+    assert prepared.signals.shape == (4, 2, 9000) and prepared.fs == 300.0
+    assert os.path.isdir(folder.parent / "cache")
