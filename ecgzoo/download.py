@@ -10,6 +10,7 @@ the zip is unpacked into a temporary folder that is renamed into place in one st
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import socket
@@ -97,12 +98,17 @@ def download_file(url: str, dest: Path, sha256: str | None = None, progress: boo
             with open(part, "ab" if resumed else "wb") as out, tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress
             ) as bar:
+                received = 0
                 try:
                     for block in iter(lambda: response.read(CHUNK), b""):
                         out.write(block)
+                        received += len(block)
                         bar.update(len(block))
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     raise DownloadError(f"download of {url} interrupted ({exc}); run again to resume from {part}") from None
+                if length is not None and received < int(length):  # the connection closed early
+                    raise DownloadError(f"download of {url} interrupted after {have + received} of {total} bytes; "
+                                        f"run again to resume from {part}")
     if sha256 is not None:
         got = sha256_of(part)
         if got != sha256:
