@@ -139,6 +139,8 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     check_plugins(model, dataset, config)
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
+    data = ecgzoo.get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
+    pipeline = _build_pipeline(config)
     ctx = _join_torchrun_group(device, config)
     name = config.name or default_run_name(model_entry.name, dataset)
     if ctx.enabled:  # under torchrun every rank runs this: all use rank 0's name, only rank 0 writes
@@ -151,8 +153,6 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     t_start = time.perf_counter()
     try:
         run_dir.write_json("environment.json", environment(device))
-        data = ecgzoo.get_dataset(dataset, **config.dataset)
-        pipeline = _build_pipeline(config)
         resolved = {"model_name": model_entry.name, "dataset_name": dataset,
                     "config": {**config.model_dump(mode="json"), "preprocessing": pipeline.config}}
         run_dir.write_json(CONFIG_FILE, resolved)

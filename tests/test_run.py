@@ -156,3 +156,12 @@ def test_two_processes_make_one_run(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert np.sum(metrics["confusion"]) == len(json.loads((run_dir / "split.json").read_text())["val"])
     assert json.loads((run_dir / "config.json").read_text())["config"]["nproc"] == 2
+
+
+def test_physionet2017_without_data_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGZOO_DATA", str(tmp_path / "nowhere"))
+    code, out, err = cli("run", "toy", "physionet2017", "--output-dir", str(tmp_path / "runs"),
+                         "--set", f"dataset.path={tmp_path / 'nowhere'}", "--set", "dataset.download=false")
+    assert code == 2 and "Traceback" not in err
+    assert "training2017" in err and str(tmp_path / "nowhere") in err
+    assert not (tmp_path / "runs").exists()  # no run folder for a run that could not start
