@@ -113,7 +113,8 @@ def test_prepare_raises_by_default_and_skip_reports_why(broken_dir, tmp_path):
     data = ecgzoo.get_dataset("physionet2017", path=str(broken_dir), download=False)
     pipeline = Pipeline([{"name": "pad-crop", "seconds": 31.0}])
     with pytest.raises(ecgzoo.RecordError, match="B00001"):
-        prepare(data, pipeline, progress=False)
+        prepare(data, pipeline, cache_dir=tmp_path / "cache", progress=False)
+    assert list((tmp_path / "cache").iterdir()) == []  # a failed strict run caches nothing
     prep = prepare(data, pipeline, cache_dir=tmp_path / "cache", on_error="skip", progress=False)
     assert prep.record_ids == list(GOOD) and prep.signals.shape == (2, 1, 9300)
     assert [r for r, _ in prep.skipped] == sorted(BROKEN)
@@ -136,6 +137,6 @@ def test_no_beats_is_a_per_record_outcome_in_the_pipeline(sample_dir, tmp_path):
     mat.write_bytes(bytes(data))
     (folder / "REFERENCE.csv").write_text("A00001,N\nF00001,N\n")
     ds = ecgzoo.get_dataset("physionet2017", path=str(folder), download=False)
-    prep = prepare(ds, Pipeline.default(), on_error="skip", progress=False)
+    prep = prepare(ds, Pipeline.default(), cache_dir=tmp_path / "cache", on_error="skip", progress=False)
     assert prep.record_ids == ["A00001"]
     assert prep.skipped[0][0] == "F00001" and "beat" in prep.skipped[0][1]
