@@ -15,6 +15,15 @@ import ecgzoo
 from ecgzoo.testing import check_explainer_plugin
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread; on a loaded 2-core machine two threads can be 100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def toy() -> ecgzoo.EcgModel:
     ecgzoo.register_plugin(toy_plugins)
@@ -327,7 +336,7 @@ def test_conformance_on_cnnv7_small(name):
     if "cnnv7-small" not in ecgzoo.list_models():
         pytest.skip("model plugin cnnv7-small is not installed")
     torch.manual_seed(0)
-    model = ecgzoo.create_model("cnnv7-small", num_classes=4).eval()
+    model = ecgzoo.create_model("cnnv7-small", num_classes=4, filters=4, conv_a=8, conv_b=8).eval()
     options = {**ALL[name], "fs": 100.0, "window_s": 0.2, "stride_s": 0.2} if name == "occlusion" else ALL[name]
     attr = check_explainer_plugin(name, model, torch.randn(2, 1, 200), **options)
     assert attr.shape == (2, 200)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import toy_plugins
-from test_explainers import SPIKE_AT, spike_detector, spike_signal
+from test_explainers import SPIKE_AT, _one_thread, spike_detector, spike_signal  # noqa: F401 (autouse fixture)
 
 import ecgzoo
 from ecgzoo.faithfulness import (
