@@ -22,11 +22,12 @@ def masked_mean(features: torch.Tensor, valid_length: torch.Tensor | None, input
     """
     if valid_length is None:
         return features.mean(dim=-1)
+    # Tensor arithmetic only (no float()/constant bounds), so traced and ONNX exports keep the
+    # time axis dynamic; float64 keeps valid_length * t_feat exact for long records.
     t_feat = features.shape[-1]
-    scale = t_feat / float(input_length)
-    n = torch.clamp(torch.ceil(valid_length.to(features.device, torch.float32) * scale), 1, t_feat)
+    n = torch.ceil(valid_length.to(features.device, torch.float64) * t_feat / input_length).clamp(min=1)
     mask = (torch.arange(t_feat, device=features.device)[None, :] < n[:, None]).to(features.dtype)
-    return (features * mask[:, None, :]).sum(dim=-1) / n[:, None].to(features.dtype)
+    return (features * mask[:, None, :]).sum(dim=-1) / mask.sum(dim=-1, keepdim=True)
 
 
 class EcgModel(nn.Module, abc.ABC):
