@@ -103,8 +103,8 @@ def test_facts_for_info():
     facts = model_facts(ecgzoo.create_model("cnnv7-small"))
     assert facts["receptive field"].startswith("2,051 samples (6.84 s")
     assert facts["native CAM"] == "yes" and facts["Grad-CAM layer"] == "conv_b"
-    info = ecgzoo.plugin_info("cnnv7")
-    assert info["facts"]["parameters"] == "1,657,216"
+    info = ecgzoo.plugin_info("cnnv7-small", kind="model")
+    assert info["facts"]["parameters"] == f"{parameter_count(ecgzoo.create_model('cnnv7-small')):,}"
 
 
 def test_bad_options_are_clear_errors():
