@@ -56,3 +56,34 @@ def test_af_has_irregular_rr_and_normal_is_regular():
 def test_amplitudes_are_ecg_like_millivolts():
     rec = ecgzoo.get_dataset("synthetic", records=1, seconds=10.0, noise=0.0, baseline_wander=0.0).load("S00000")
     assert 0.4 < rec.signal.max() < 2.5 and rec.signal.min() > -1.5
+
+
+@pytest.mark.slow
+def test_small_cnnv7_learns_synthetic_well_above_chance_in_a_minute(tmp_path):
+    """The synthetic classes are learnable: cnnv7-small on CPU, under a minute, val accuracy >= 0.7 (chance 1/3)."""
+    import time
+
+    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.prepared import prepare
+    from ecgzoo.splits import stratified_split
+
+    if "cnnv7-small" not in ecgzoo.list_models():
+        pytest.skip("model plugin cnnv7-small not installed")
+    import torch
+
+    torch.manual_seed(0)
+    start = time.monotonic()
+    data = ecgzoo.get_dataset("synthetic", records=120, seconds=8.0)
+    prep = prepare(data, Pipeline([{"name": "bandpass"}, {"name": "zscore"}, {"name": "pad-crop", "seconds": 8.0}]), progress=False)
+    train, val = stratified_split(prep.labels, 0.3, seed=0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=3)
+    trainer = ecgzoo.create_trainer("trainer", epochs=6, batch_size=8, lr=2e-3, device="cpu", progress=False)
+    trainer.fit(model, prep.torch_dataset(train), prep.torch_dataset(val), prep.classes, tmp_path / "ckpt")
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.asarray(prep.signals[val]))
+        predicted = model(x).argmax(1).numpy()
+    accuracy = float((predicted == prep.labels[val]).mean())
+    elapsed = time.monotonic() - start
+    assert accuracy >= 0.7, f"val accuracy {accuracy:.2f}"
+    assert elapsed < 60 * 2, f"took {elapsed:.0f} s (target: about a minute on 2 CPU cores)"

@@ -136,3 +136,35 @@ def test_resample_changes_rate_length_and_keeps_sines():
     t = np.arange(1200) / 300.0
     np.testing.assert_allclose(out.signal[0, 50:-50], np.sin(2 * np.pi * 5.0 * t)[50:-50], atol=2e-3)
     assert out.meta["rpeaks"].tolist() == [300, 600]
+
+
+def test_fast_local_peaks_equals_wfdb_including_ties():
+    from wfdb.processing.peaks import find_local_peaks as wfdb_version
+
+    from ecgzoo_plugins.rpeaks import find_local_peaks
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        radius = int(rng.integers(1, 30))
+        sig = np.round(rng.normal(size=int(rng.integers(2 * radius + 2, 500))), int(rng.integers(0, 3)))  # rounding: ties
+        np.testing.assert_array_equal(find_local_peaks(sig, radius), wfdb_version(sig, radius))
+
+
+def test_detector_gives_wfdb_xqrs_peaks_on_real_records(sample_dir):
+    import contextlib
+    import io
+
+    from wfdb import processing
+
+    from ecgzoo_plugins.rpeaks import detect
+
+    data = ecgzoo.get_dataset("physionet2017", path=str(sample_dir), download=False)
+    bandpass = ecgzoo.create_preprocessor("bandpass")
+    for rid in data.record_ids()[:12]:
+        x = bandpass(data.load(rid)).signal[0].astype(np.float64)
+        with contextlib.redirect_stdout(io.StringIO()):
+            xqrs = processing.XQRS(sig=x, fs=300.0)
+            xqrs.detect(verbose=False)  # wfdb's own, unpatched
+        expected = np.unique(processing.correct_peaks(x, np.asarray(xqrs.qrs_inds, dtype=np.int64), search_radius=15,
+                                                      smooth_window_size=45, peak_dir="compare"))
+        np.testing.assert_array_equal(detect(x, 300.0), expected[(expected >= 0) & (expected < x.size)])
