@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 import ecgzoo
 from ecgzoo.dataset import Dataset
@@ -57,7 +58,7 @@ class Prepared:
         return PreparedTorchDataset(self, indices)
 
 
-class PreparedTorchDataset:
+class PreparedTorchDataset(torch.utils.data.Dataset):
     """Items of a `Prepared` by position; pickles without the signals when they are cached on disk."""
 
     def __init__(self, prepared: Prepared, indices: Sequence[int] | np.ndarray | None = None):
@@ -84,9 +85,7 @@ class PreparedTorchDataset:
     def __len__(self) -> int:
         return int(self.indices.size)
 
-    def __getitem__(self, i: int) -> tuple[Any, int, int]:
-        import torch
-
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         j = int(self.indices[i])
         signal = torch.from_numpy(np.array(self._array()[j], dtype=np.float32))
         return signal, int(self.labels[i]), int(self.valid_lengths[i])

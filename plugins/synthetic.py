@@ -40,6 +40,9 @@ _PVC_WAVES = (
 
 class SyntheticConfig(ecgzoo.PluginConfig):
     records: int = pydantic.Field(300, ge=1, description="number of records in total (classes take turns N, A, O, N, ...)")
+    records_per_class: int | None = pydantic.Field(
+        None, ge=1, description="records of each class; when set, overrides `records` (total = 3 x this)"
+    )
     seconds: float = pydantic.Field(30.0, ge=2.0, le=120.0, description="duration of every record in seconds")
     fs: float = pydantic.Field(300.0, ge=100.0, le=2000.0, description="sampling rate in Hz (the challenge's 300)")
     seed: int = pydantic.Field(0, ge=0, description="random seed: same seed, same records")
@@ -121,10 +124,11 @@ class SyntheticDataset(ecgzoo.Dataset):
 
     def __init__(self, config: SyntheticConfig):
         self.config = config
-        self._ids = [f"S{i:05d}" for i in range(config.records)]
+        self.n = config.records_per_class * len(CLASSES) if config.records_per_class else config.records
+        self._ids = [f"S{i:05d}" for i in range(self.n)]
 
     def __repr__(self) -> str:
-        return f"SyntheticDataset(records={self.config.records}, seed={self.config.seed})"
+        return f"SyntheticDataset(records={self.n}, seed={self.config.seed})"
 
     def record_ids(self) -> list[str]:
         return list(self._ids)
@@ -134,8 +138,8 @@ class SyntheticDataset(ecgzoo.Dataset):
             index = int(record_id[1:]) if record_id.startswith("S") else -1
         except ValueError:
             index = -1
-        if not 0 <= index < self.config.records:
-            raise ecgzoo.RecordError(record_id, f"no such synthetic record (ids are S00000..S{self.config.records - 1:05d})")
+        if not 0 <= index < self.n:
+            raise ecgzoo.RecordError(record_id, f"no such synthetic record (ids are S00000..S{self.n - 1:05d})")
         return index
 
     def label(self, record_id: str) -> str:

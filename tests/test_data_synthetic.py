@@ -29,6 +29,8 @@ def test_shape_rate_units_and_balanced_labels():
     assert rec.signal.shape == (1, 1500) and rec.fs == 300.0 and rec.units == "mV" and rec.signal.dtype == np.float32
     assert data.labels() == ["N", "A", "O", "N", "A", "O", "N"]
     assert tuple(data.classes) == ("N", "A", "O")
+    per_class = ecgzoo.get_dataset("synthetic", records_per_class=4, seconds=5.0)
+    assert len(per_class) == 12 and per_class.labels().count("A") == 4
 
 
 def test_unknown_record_is_a_record_error():
