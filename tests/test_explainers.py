@@ -374,3 +374,27 @@ def test_integrated_gradients_and_occlusion_evaluate_in_bounded_batches():
     model.largest = 0
     ecgzoo.create_explainer("occlusion", fs=100, window_s=0.1, stride_s=0.1, perturbations_per_eval=2).explain(model, x)
     assert model.largest <= 2 * 2
+
+
+class MaskedToy(IdentityFeatures):
+    """Masked pooling: padding does not count in the logits."""
+
+    masked_pooling = True
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_a_batch_with_valid_lengths_gives_the_maps_of_its_records_one_by_one(name):
+    torch.manual_seed(0)
+    model = MaskedToy(gains=[1.0, -0.5], w=[[1.0, 0.5], [-1.0, 2.0]]).eval()
+    x = torch.randn(3, 1, 150)
+    x[1, :, 100:] = 0
+    x[2, :, 60:] = 0
+    lengths = torch.tensor([150, 100, 60])
+    options = {**ALL[name], "perturbations_per_eval": 3} if name == "occlusion" else ALL[name]
+    if name == "integrated-gradients":
+        options = {**options, "internal_batch_size": 3}
+    explainer = ecgzoo.create_explainer(name, **options)
+    batch = explainer.explain(model, x, None, lengths)
+    for i in range(3):
+        alone = explainer.explain(model, x[i:i + 1], None, lengths[i:i + 1])
+        assert torch.allclose(batch[i], alone[0], atol=1e-5), f"{name}: record {i} differs inside a batch"
