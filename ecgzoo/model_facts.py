@@ -6,6 +6,7 @@ respect to a random input is non-zero exactly over the samples that position can
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -15,38 +16,38 @@ from ecgzoo.model import EcgModel
 
 
 def parameter_count(model: nn.Module) -> int:
+    """Trainable and frozen parameters (the figure REFERENCE.md pins for CNNv7)."""
     return sum(p.numel() for p in model.parameters())
 
 
-def forward_flops(model: EcgModel, samples: int) -> int:
-    """Multiply-adds x 2 of every Conv1d and Linear for one input of `samples` samples.
+def conv_flops(c_in: int, c_out: int, kernel_size: int, out_length: int, groups: int = 1) -> int:
+    """2 x multiply-adds of one Conv1d producing `out_length` samples (the analytic count)."""
+    return 2 * (c_in // groups) * kernel_size * c_out * out_length
 
+
+def forward_flops(model: EcgModel, samples: int) -> int:
+    """FLOPs (2 x multiply-adds) of every Conv1d and Linear for one input of `samples` samples.
+
+    Counted from the layers' shapes, with output lengths found by a pass on the `meta` device
+    (shapes only, no arithmetic): free even for 60-s records on the full-size network.
     Element-wise work (activations, gating, pooling) is not counted: it is below 1% here.
     """
     total = 0
 
     def conv_hook(m: nn.Conv1d, inputs: tuple, out: torch.Tensor) -> None:
         nonlocal total
-        total += 2 * (m.in_channels // m.groups) * m.kernel_size[0] * m.out_channels * out.shape[-1]
+        total += conv_flops(m.in_channels, m.out_channels, m.kernel_size[0], out.shape[-1], m.groups)
 
     def linear_hook(m: nn.Linear, inputs: tuple, out: torch.Tensor) -> None:
         nonlocal total
-        total += 2 * m.in_features * m.out_features
+        total += 2 * m.in_features * m.out_features * (out.numel() // m.out_features)
 
-    handles = [
-        m.register_forward_hook(conv_hook if isinstance(m, nn.Conv1d) else linear_hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv1d, nn.Linear))
-    ]
-    try:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, model.in_leads, samples))
-        model.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
+    shadow = copy.deepcopy(model).to("meta").eval()
+    for m in shadow.modules():
+        if isinstance(m, (nn.Conv1d, nn.Linear)):
+            m.register_forward_hook(conv_hook if isinstance(m, nn.Conv1d) else linear_hook)
+    with torch.no_grad():
+        shadow(torch.empty(1, model.in_leads, samples, device="meta"))
     return total
 
 

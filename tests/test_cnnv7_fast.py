@@ -1,0 +1,52 @@
+"""FastCNNv7 (GEMM layout for CPU inference) computes what the eager CNNv7 computes, from its weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ecgzoo
+from ecgzoo_plugins.cnnv7_fast import FastCNNv7, _shifted
+
+SMALL = {"filters": 8, "conv_a": 8, "conv_b": 16}
+
+
+@pytest.mark.parametrize("length", [700, 300])  # 300 < dilation 512: the shifted copies are all padding
+def test_fast_matches_eager_logits_and_cam(length):
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=3, in_leads=2, **SMALL).eval()
+    x = torch.randn(3, 2, length)
+    with torch.no_grad():
+        ref_logits, ref_cam = model.forward_with_cam(x)
+    logits, cam = FastCNNv7(model).forward_with_cam(x)
+    assert cam.shape == (3, 3, length) and logits.dtype == torch.float32
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(cam, ref_cam, atol=1e-5, rtol=1e-4)
+
+
+def test_fast_masked_pooling_matches_eager():
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=3, masked_pooling=True, **SMALL).eval()
+    x, valid = torch.randn(2, 1, 900), torch.tensor([900, 250])
+    with torch.no_grad():
+        ref = model(x, valid_length=valid)
+    torch.testing.assert_close(FastCNNv7(model)(x, valid_length=valid), ref, atol=1e-5, rtol=1e-4)
+
+
+def test_shifted_is_same_padding_of_a_dilated_conv():
+    x = torch.arange(1.0, 6.0).view(1, 1, 5)  # (C=1, B=1, T=5)
+    out = _shifted(x, dilation=2, kernel_size=3)
+    assert out.view(3, 5).tolist() == [[0, 0, 1, 2, 3], [1, 2, 3, 4, 5], [3, 4, 5, 0, 0]]
+
+
+def test_fast_bfloat16_stays_close_to_float32():
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=3, **SMALL).eval()
+    x = torch.randn(2, 1, 600)
+    with torch.no_grad():
+        ref_logits, ref_cam = model.forward_with_cam(x)
+    logits, cam = FastCNNv7(model, torch.bfloat16).forward_with_cam(x)
+    assert logits.dtype == torch.float32
+    scale = ref_cam.abs().max()
+    assert (cam - ref_cam).abs().max() < 0.05 * scale
+    assert (logits - ref_logits).abs().max() < 0.05 * scale
