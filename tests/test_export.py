@@ -3,6 +3,9 @@ batch size and input length, and exports are all-or-nothing."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +120,13 @@ def test_failed_export_keeps_the_previous_file_and_no_temporary(tmp_path, monkey
         export_onnx(_model("cnnv7-small"), target, example_length=64)
     assert target.read_bytes() == b"previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_readme_export_example_runs(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is an optional test extra: pip install ecgzoo[test]")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    match = re.search(r"<!-- export-example -->\s*```python\n(.*?)```", readme, re.S)
+    assert match, "README.md has no python block after <!-- export-example -->"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(match.group(1), "README.md", "exec"), {})
+    assert (tmp_path / "cnnv7.onnx").stat().st_size > 100_000
