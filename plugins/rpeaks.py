@@ -4,7 +4,10 @@ The paper finds R-peaks (Hamilton-Tompkins) and scales each record by its median
 amplitude so that gain differences between devices do not reach the model. Here the detector
 is wfdb's XQRS (PhysioNet's maintained, validated QRS detector), each detection moved onto the
 local extremum of the lead (`wfdb.processing.correct_peaks`) so the amplitude read there is the
-R amplitude. Positions are stored in `record.meta["rpeaks"]` (sample indices) for later steps,
+R amplitude. When XQRS finds fewer than `min_beats` (on the 7,529 real training records this
+happens 8 times, all with a large artefact early in the record that sets XQRS's learned
+thresholds too high), wfdb's GQRS is tried; `meta["rpeak_detector"]` says which one found the
+beats. Positions are stored in `record.meta["rpeaks"]` (sample indices) for later steps,
 beat templates and explanations. A record with no detectable beat is a `RecordError`: it is
 reported (or skipped with `on_error="skip"`), never normalised by garbage.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from typing import Literal
 
 import numpy as np
 import pydantic
@@ -26,6 +30,9 @@ class RPeaksConfig(ecgzoo.PluginConfig):
     min_beats: int = pydantic.Field(2, ge=1, description="fewer detected beats than this is an error for the record")
     search_seconds: float = pydantic.Field(
         0.05, ge=0.0, le=0.2, description="each detection is moved to the largest |amplitude| within this many seconds"
+    )
+    fallback: Literal["gqrs", "none"] = pydantic.Field(
+        "gqrs", description="detector to try when XQRS finds fewer than min_beats (wfdb's GQRS), or none"
     )
 
 
@@ -69,6 +76,17 @@ def _fast_local_peaks():
         qrs.find_local_peaks = saved
 
 
+def _correct(signal: np.ndarray, peaks: np.ndarray, fs: float, search_seconds: float) -> np.ndarray:
+    from wfdb import processing
+
+    radius = int(round(search_seconds * fs))
+    if peaks.size and radius > 0:
+        peaks = np.asarray(processing.correct_peaks(signal, peaks, search_radius=radius,
+                                                    smooth_window_size=max(3, 3 * radius), peak_dir="compare"), dtype=np.int64)
+        peaks = np.unique(peaks[(peaks >= 0) & (peaks < signal.size)])
+    return peaks
+
+
 def detect(signal: np.ndarray, fs: float, search_seconds: float = 0.05) -> np.ndarray:
     """R-peak sample indices of a 1-D signal by wfdb's XQRS, corrected onto the local extremum."""
     from wfdb import processing
@@ -76,16 +94,24 @@ def detect(signal: np.ndarray, fs: float, search_seconds: float = 0.05) -> np.nd
     if signal.size < int(fs):  # XQRS needs a learning period; shorter signals have no usable beat
         return np.zeros(0, dtype=np.int64)
     logging.getLogger("wfdb").setLevel(logging.WARNING)
+    x = signal.astype(np.float64)
     with contextlib.redirect_stdout(io.StringIO()), _fast_local_peaks():  # XQRS prints when it falls back to defaults
-        xqrs = processing.XQRS(sig=signal.astype(np.float64), fs=fs)
+        xqrs = processing.XQRS(sig=x, fs=fs)
         xqrs.detect(verbose=False)
-    peaks = np.asarray(xqrs.qrs_inds, dtype=np.int64)
-    radius = int(round(search_seconds * fs))
-    if peaks.size and radius > 0:
-        peaks = np.asarray(processing.correct_peaks(signal.astype(np.float64), peaks, search_radius=radius,
-                                                    smooth_window_size=max(3, 3 * radius), peak_dir="compare"), dtype=np.int64)
-        peaks = np.unique(peaks[(peaks >= 0) & (peaks < signal.size)])
-    return peaks
+    return _correct(x, np.asarray(xqrs.qrs_inds, dtype=np.int64), fs, search_seconds)
+
+
+def detect_gqrs(signal: np.ndarray, fs: float, search_seconds: float = 0.05) -> np.ndarray:
+    """R-peaks by wfdb's GQRS (the fallback: it copes with a large artefact at the start, where XQRS's
+    learned thresholds end up too high and it finds at most a beat or two), corrected likewise."""
+    from wfdb import processing
+
+    if signal.size < int(fs):
+        return np.zeros(0, dtype=np.int64)
+    x = signal.astype(np.float64)
+    with contextlib.redirect_stdout(io.StringIO()):
+        peaks = np.asarray(processing.gqrs_detect(sig=x, fs=fs), dtype=np.int64)
+    return _correct(x, peaks, fs, search_seconds)
 
 
 class RPeaks(ecgzoo.Preprocessor):
@@ -101,14 +127,17 @@ class RPeaks(ecgzoo.Preprocessor):
         if lead >= record.leads:
             raise ecgzoo.RecordError(record.record_id, f"rpeaks: lead {lead} requested, record has {record.leads} lead(s)")
         x = record.signal[lead, : record.valid_length]
-        peaks = detect(x, record.fs, self.config.search_seconds)
+        peaks, detector = detect(x, record.fs, self.config.search_seconds), "xqrs"
+        if peaks.size < self.config.min_beats and self.config.fallback == "gqrs":
+            peaks, detector = detect_gqrs(x, record.fs, self.config.search_seconds), "gqrs"
         if peaks.size < self.config.min_beats:
             raise ecgzoo.RecordError(
                 record.record_id,
                 f"rpeaks: {peaks.size} beat(s) detected in {record.duration_s:.1f} s on lead {lead} "
-                f"(need {self.config.min_beats}); flat, noisy or not an ECG",
+                f"(need {self.config.min_beats}; XQRS{'' if self.config.fallback == 'none' else ', then GQRS'}); "
+                "flat, noisy or not an ECG",
             )
-        return record.replace(meta={**record.meta, "rpeaks": peaks})
+        return record.replace(meta={**record.meta, "rpeaks": peaks, "rpeak_detector": detector})
 
 
 class RPeakNormalizeConfig(ecgzoo.PluginConfig):

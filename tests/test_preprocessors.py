@@ -168,3 +168,15 @@ def test_detector_gives_wfdb_xqrs_peaks_on_real_records(sample_dir):
         expected = np.unique(processing.correct_peaks(x, np.asarray(xqrs.qrs_inds, dtype=np.int64), search_radius=15,
                                                       smooth_window_size=45, peak_dir="compare"))
         np.testing.assert_array_equal(detect(x, 300.0), expected[(expected >= 0) & (expected < x.size)])
+
+
+def test_rpeaks_falls_back_to_gqrs_after_an_early_artefact():
+    rec = _synthetic(0, seconds=20.0)
+    truth = len(ecgzoo.create_preprocessor("rpeaks")(rec).meta["rpeaks"])
+    x = rec.signal.copy()
+    x[0, 150:450] += 10 * np.sin(2 * np.pi * 8 * np.arange(300) / 300)  # a 10 mV burst in the first 1.5 s
+    damaged = rec.replace(signal=x)
+    out = ecgzoo.create_preprocessor("rpeaks", min_beats=10)(damaged)
+    assert out.meta["rpeak_detector"] == "gqrs" and abs(len(out.meta["rpeaks"]) - truth) <= 2
+    with pytest.raises(ecgzoo.RecordError, match="need 10; XQRS\\)"):
+        ecgzoo.create_preprocessor("rpeaks", min_beats=10, fallback="none")(damaged)
