@@ -1,20 +1,19 @@
 """CNNv7 inference laid out for CPU matrix multiplies: same weights, same numbers, less time.
 
-The eager model (plugins/cnnv7.py) runs 2 x 9 dilated k=3 convolutions plus 1x1s through
-`Conv1d`. Here every convolution becomes one large GEMM over the whole batch:
+The eager model (plugins/cnnv7.py) runs every convolution through `Conv1d`. Here:
 
-- activations live as (channels, batch, time), so a conv over all records is one matrix product
-  W (out, k*in) @ X (k*in, batch*time);
-- a k=3 dilated conv reads X from a buffer holding the three time-shifted copies of its input
-  (the "same" zero padding is the buffer's zero edges);
-- the tanh and sigmoid convs of a gated block are one GEMM with twice the output channels;
-- the skip and residual 1x1 convs accumulate in place (`addmm` with beta=1), so the running skip
-  sum and the residual addition cost no extra pass over memory.
+- activations are time-major matrices (rows = time samples of all records of the batch one after
+  another, columns = channels), the layout in which this CPU's GEMMs ran fastest for these shapes;
+- records are separated (and surrounded) by `guard` zero rows, at least as many as the largest
+  dilation reaches, so a dilated k=3 "same" convolution is three GEMMs on row-shifted *views* of
+  one buffer (no padding copies, no im2col): out = X[-d] @ W0 + X[0] @ W1 + X[+d] @ W2,
+  accumulated in place (`addmm_`);
+- the tanh and sigmoid convs of a gated block share those GEMMs (one weight with 2x outputs);
+- skip and residual 1x1 convs accumulate in place into the skip sum and the residual stream.
 
-Built from a trained `CNNv7` (`FastCNNv7(model)`): the checkpoint layout stays that of the eager
-model; this module only rearranges the weights (see `FastCNNv7.__init__` for the mapping).
-Inference only (no dropout, no gradients needed); `dtype=torch.bfloat16` runs the GEMMs in
-bfloat16 where the CPU has native support (AVX512-BF16 / AMX).
+Built from a trained `CNNv7` (`FastCNNv7(model)`): checkpoints keep the eager layout; this module
+only rearranges its weights (`_shift_weights`). Inference only (eval semantics, no gradients);
+`dtype=torch.bfloat16` runs the GEMMs in bfloat16 where the CPU has native support.
 """
 
 from __future__ import annotations
@@ -26,36 +25,14 @@ from ecgzoo.model import masked_mean
 from ecgzoo_plugins.cnnv7 import CNNv7
 
 
-def _stacked_weight(conv: nn.Conv1d) -> torch.Tensor:
-    """(out, in, k) conv weight -> (out, k*in) matrix whose column j*in + c multiplies shift j, channel c."""
-    w = conv.weight.detach()
-    return w.permute(0, 2, 1).reshape(w.shape[0], -1).contiguous()
-
-
-def _shifted(x: torch.Tensor, dilation: int, kernel_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
-    """(C, B, T) -> (k*C, B, T): block j holds x shifted by (j - k//2) * dilation with zeros outside."""
-    c, b, t = x.shape
-    if out is None:
-        out = x.new_empty(kernel_size * c, b, t)
-    half = kernel_size // 2
-    for j in range(kernel_size):
-        s = (j - half) * dilation  # output t reads input t + s
-        block = out[j * c:(j + 1) * c]
-        if abs(s) >= t:
-            block.zero_()
-        elif s < 0:
-            block[:, :, :-s].zero_()
-            block[:, :, -s:].copy_(x[:, :, :t + s])
-        elif s > 0:
-            block[:, :, t - s:].zero_()
-            block[:, :, :t - s].copy_(x[:, :, s:])
-        else:
-            block.copy_(x)
-    return out
+def _shift_weights(*convs: nn.Conv1d) -> torch.Tensor:
+    """(out, in, k) conv weights (stacked on out) -> (k, in, out): slice j multiplies the input shifted by j - k//2."""
+    w = torch.cat([c.weight.detach() for c in convs])
+    return w.permute(2, 1, 0).contiguous()
 
 
 class FastCNNv7(nn.Module):
-    """Inference-only CNNv7 (eval mode semantics) computing the same logits and CAM as `model`."""
+    """Inference-only CNNv7 (eval-mode semantics) computing the same logits and CAM as `model`."""
 
     def __init__(self, model: CNNv7, dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -63,55 +40,90 @@ class FastCNNv7(nn.Module):
         self.k, self.filters, self.dtype = cfg.kernel_size, cfg.filters, dtype
         self.masked_pooling = model.masked_pooling
         self.dilations = list(cfg.dilations)
+        self.guard = max([1, *self.dilations]) * (self.k // 2)
 
         def p(t: torch.Tensor) -> nn.Parameter:
             return nn.Parameter(t.detach().to(dtype).contiguous(), requires_grad=False)
 
-        self.w_in = p(_stacked_weight(model.input_conv))  # input_conv.weight
-        # blocks.i.filter_conv.weight and blocks.i.gate_conv.weight stacked -> (2F, k*F)
-        self.w_gated = nn.ParameterList(
-            p(torch.cat([_stacked_weight(b.filter_conv), _stacked_weight(b.gate_conv)])) for b in model.blocks
-        )
-        self.w_skip = nn.ParameterList(p(b.skip_conv.weight[:, :, 0]) for b in model.blocks)
-        self.w_res = nn.ParameterList(p(b.res_conv.weight[:, :, 0]) for b in model.blocks if b.res_conv is not None)
-        self.w_a = p(_stacked_weight(model.conv_a[0]))
-        self.w_b = p(_stacked_weight(model.conv_b[0]))
-        self.w_head = p(model.head.weight)
+        self.w_in = p(_shift_weights(model.input_conv))
+        self.w_gated = nn.ParameterList(p(_shift_weights(b.filter_conv, b.gate_conv)) for b in model.blocks)
+        self.w_skip = nn.ParameterList(p(b.skip_conv.weight[:, :, 0].T) for b in model.blocks)
+        self.w_res = nn.ParameterList(p(b.res_conv.weight[:, :, 0].T) for b in model.blocks if b.res_conv is not None)
+        self.w_a = p(_shift_weights(model.conv_a[0]))
+        self.w_b = p(_shift_weights(model.conv_b[0]))
+        self.w_head = p(model.head.weight.T)
 
-    def _conv(self, w: torch.Tensor, x: torch.Tensor, dilation: int) -> torch.Tensor:
-        c, b, t = x.shape
-        stacked = _shifted(x, dilation, self.k)
-        return (w @ stacked.view(-1, b * t)).view(-1, b, t)
+    def _records(self, buf: torch.Tensor, b: int, t: int) -> torch.Tensor:
+        """(B, T, C) view of the records inside a guarded (rows, C) buffer."""
+        g = self.guard
+        return buf[g:g + b * (t + g)].view(b, t + g, -1)[:, :t]
+
+    def _zero_guards(self, buf: torch.Tensor, b: int, t: int) -> torch.Tensor:
+        """Zero the guard rows (the convolutions' 'same' padding) around and between the records."""
+        g = self.guard
+        buf[:g].zero_()
+        buf[g:g + b * (t + g)].view(b, t + g, -1)[:, t:].zero_()
+        return buf
+
+    def _conv(self, w: torch.Tensor, x: torch.Tensor, dilation: int, out: torch.Tensor) -> torch.Tensor:
+        """'Same' dilated conv of guarded buffer x into rows [guard, guard + n) of out."""
+        g, n, half = self.guard, out.shape[0] - 2 * self.guard, self.k // 2
+        mid = out[g:g + n]
+        for j in range(self.k):
+            s = g + (j - half) * dilation
+            if j == 0:
+                torch.mm(x[s:s + n], w[j], out=mid)
+            else:
+                mid.addmm_(x[s:s + n], w[j])
+        return mid
 
     @torch.inference_mode()
-    def forward_features_cbt(self, x: torch.Tensor) -> torch.Tensor:
-        """Feature map as (512, B, T) from an input (B, leads, T)."""
-        b, _, t = x.shape
-        h = self._conv(self.w_in, x.to(self.dtype).transpose(0, 1), 1).contiguous()  # (F, B, T)
-        f = self.filters
-        skips = torch.zeros(f, b * t, dtype=self.dtype)
-        stacked = h.new_empty(self.k * f, b, t)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature map (B, T, conv_b) from an input (B, leads, T)."""
+        b, leads, t = x.shape
+        g, f = self.guard, self.filters
+        rows = b * t + (b + 1) * g
+        n = rows - 2 * g
+
+        def buffer(c: int) -> torch.Tensor:
+            return torch.empty(rows, c, dtype=self.dtype)
+
+        inp = self._zero_guards(buffer(leads), b, t)
+        self._records(inp, b, t).copy_(x.transpose(1, 2))
+        h = buffer(f)
+        self._conv(self.w_in, inp, 1, h)
+        self._zero_guards(h, b, t)
+        skips = torch.empty(n, f, dtype=self.dtype)
+        gated = buffer(2 * f)  # guard rows never read
         for i, d in enumerate(self.dilations):
-            _shifted(h, d, self.k, out=stacked)
-            g = self.w_gated[i] @ stacked.view(-1, b * t)  # (2F, BT): tanh half, sigmoid half
-            a = torch.tanh_(g[:f]).mul_(torch.sigmoid_(g[f:]))
-            skips.addmm_(self.w_skip[i], a)
+            z = self._conv(self.w_gated[i], h, d, gated)
+            a = torch.tanh_(z[:, :f]).mul_(torch.sigmoid_(z[:, f:]))
+            if i == 0:
+                torch.mm(a, self.w_skip[i], out=skips)
+            else:
+                skips.addmm_(a, self.w_skip[i])
             if i < len(self.w_res):
-                h = torch.addmm(h.view(f, b * t), self.w_res[i], a).view(f, b, t)
-        s = torch.relu_(skips).view(f, b, t)
-        a_out = torch.relu_(self._conv(self.w_a, s, 1))
-        return torch.relu_(self._conv(self.w_b, a_out, 1))
+                h[g:g + n].addmm_(a, self.w_res[i])
+                self._zero_guards(h, b, t)
+        s = buffer(f)
+        torch.relu_(s[g:g + n].copy_(skips))
+        self._zero_guards(s, b, t)
+        a_out = buffer(self.w_a.shape[-1])
+        torch.relu_(self._conv(self.w_a, s, 1, a_out))
+        self._zero_guards(a_out, b, t)
+        feats = buffer(self.w_b.shape[-1])  # only the records' rows are read
+        torch.relu_(self._conv(self.w_b, a_out, 1, feats))
+        return self._records(feats, b, t)
 
     @torch.inference_mode()
     def forward_with_cam(
         self, x: torch.Tensor, valid_length: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, classes) and CAM (B, classes, T) in float32, as `CNNv7.forward_with_cam`."""
-        feats = self.forward_features_cbt(x)  # (C, B, T)
-        c, b, t = feats.shape
-        cam = (self.w_head @ feats.view(c, b * t)).view(-1, b, t).permute(1, 0, 2).float()
+        feats = self.features(x)  # (B, T, C)
+        cam = (feats @ self.w_head).transpose(1, 2).float()
         if self.masked_pooling and valid_length is not None:
-            logits = masked_mean(cam, valid_length, t)  # linear head: pooling the CAM = pooling the features
+            logits = masked_mean(cam, valid_length, x.shape[-1])  # linear head: pooling the CAM = pooling features
         else:
             logits = cam.mean(dim=-1)
         return logits, cam

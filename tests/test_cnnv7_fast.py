@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo_plugins.cnnv7_fast import FastCNNv7, _shifted
+from ecgzoo_plugins.cnnv7_fast import FastCNNv7
 
 SMALL = {"filters": 8, "conv_a": 8, "conv_b": 16}
 
@@ -33,10 +33,17 @@ def test_fast_masked_pooling_matches_eager():
     torch.testing.assert_close(FastCNNv7(model)(x, valid_length=valid), ref, atol=1e-5, rtol=1e-4)
 
 
-def test_shifted_is_same_padding_of_a_dilated_conv():
-    x = torch.arange(1.0, 6.0).view(1, 1, 5)  # (C=1, B=1, T=5)
-    out = _shifted(x, dilation=2, kernel_size=3)
-    assert out.view(3, 5).tolist() == [[0, 0, 1, 2, 3], [1, 2, 3, 4, 5], [3, 4, 5, 0, 0]]
+def test_records_in_one_batch_do_not_see_each_other():
+    """The zero guard rows between records act as each record's own 'same' padding."""
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=3, **SMALL).eval()
+    fast = FastCNNv7(model)
+    x = torch.randn(3, 1, 400)
+    logits, cam = fast.forward_with_cam(x)
+    for i in range(3):
+        alone_logits, alone_cam = fast.forward_with_cam(x[i:i + 1])
+        torch.testing.assert_close(cam[i:i + 1], alone_cam, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(logits[i:i + 1], alone_logits, atol=1e-5, rtol=1e-4)
 
 
 def test_fast_bfloat16_stays_close_to_float32():
