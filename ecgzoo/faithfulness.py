@@ -141,13 +141,15 @@ class FaithfulnessTable:
         return next(r["auc_mean"] for r in self.rows if r["explainer"] == name)
 
     def to_text(self) -> str:
-        """A fixed-width table: explainer, mean AUC, std, records, gain over random."""
+        """A fixed-width table: explainer, mean AUC, std, records, difference from random, records where
+        the explainer's AUC is below the random baseline's (paired, so record difficulty cancels)."""
         rnd = self.auc(RANDOM) if any(r["explainer"] == RANDOM for r in self.rows) else None
         lines = [f"deletion AUC (window {self.window_s:g} s, {self.steps} steps; lower = more faithful)",
-                 f"{'explainer':<24} {'AUC':>7} {'std':>7} {'records':>7} {'vs random':>10}"]
+                 f"{'explainer':<24} {'AUC':>7} {'std':>7} {'records':>7} {'vs random':>10} {'beats random':>13}"]
         for r in self.rows:
             gain = "" if rnd is None or r["explainer"] == RANDOM else f"{r['auc_mean'] - rnd:+.3f}"
-            lines.append(f"{r['explainer']:<24} {r['auc_mean']:7.3f} {r['auc_std']:7.3f} {r['records']:7d} {gain:>10}")
+            wins = "" if r.get("beats_random") is None else f"{r['beats_random']}/{r['records']}"
+            lines.append(f"{r['explainer']:<24} {r['auc_mean']:7.3f} {r['auc_std']:7.3f} {r['records']:7d} {gain:>10} {wins:>13}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,9 +192,11 @@ def deletion_table(
         mean_prob = np.mean([np.interp(grid, c.fraction, c.probability) for c in randoms], axis=0)
         per_name[RANDOM].append(DeletionCurve(grid, mean_prob, target))
     rows, curves = [], {}
+    random_aucs = np.array([c.auc for c in per_name[RANDOM]])
     for name, found in per_name.items():
         aucs = np.array([c.auc for c in found])
-        rows.append({"explainer": name, "auc_mean": float(aucs.mean()), "auc_std": float(aucs.std()), "records": len(aucs)})
+        rows.append({"explainer": name, "auc_mean": float(aucs.mean()), "auc_std": float(aucs.std()), "records": len(aucs),
+                     "beats_random": None if name == RANDOM else int((aucs < random_aucs).sum())})
         curves[name] = (grid, np.mean([np.interp(grid, c.fraction, c.probability) for c in found], axis=0))
     return FaithfulnessTable(rows, curves, window_s, steps)
 

@@ -80,8 +80,10 @@ def test_faithful_map_beats_random_and_reversed_map_loses():
     assert [r["explainer"] for r in table.rows] == ["cam", "reversed", RANDOM]
     assert all(r["records"] == 3 for r in table.rows)
     assert table.auc("cam") < table.auc(RANDOM) < table.auc("reversed")
+    wins = {r["explainer"]: r["beats_random"] for r in table.rows}
+    assert wins == {"cam": 3, "reversed": 0, RANDOM: None}
     text = table.to_text()
-    assert "cam" in text and "random" in text and "lower = more faithful" in text
+    assert "cam" in text and "random" in text and "lower = more faithful" in text and "3/3" in text
 
 
 def test_compare_explainers_runs_each_and_draws_the_curves():
