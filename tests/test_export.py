@@ -130,3 +130,18 @@ def test_readme_export_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(match.group(1), "README.md", "exec"), {})
     assert (tmp_path / "cnnv7.onnx").stat().st_size > 100_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cnnv7", "deepecg13"])
+def test_full_size_onnx_matches_eager_on_a_60_s_record(name, tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is an optional test extra: pip install ecgzoo[test]")
+    torch.manual_seed(0)
+    model = ecgzoo.create_model(name, num_classes=4).eval()
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])
+    x = torch.randn(1, 1, 18_000)
+    logits, cam = session.run(["logits", "cam"], {"signal": x.numpy()})
+    with torch.no_grad():
+        ref_logits, ref_cam = model.forward_with_cam(x)
+    np.testing.assert_allclose(logits, ref_logits.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cam, ref_cam.numpy(), rtol=1e-4, atol=1e-4)
