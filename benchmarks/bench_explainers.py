@@ -69,14 +69,17 @@ def timing(args: argparse.Namespace) -> dict:
             "record_seconds": 60, "fs": fs, "forward_s": round(forward_s, 3), "rows": rows}
 
 
-def sample_records(data: Path, per_class: int) -> list[tuple[str, str]]:
-    """(record id, label) pairs: the first `per_class` records of each class in REFERENCE.csv order."""
+def sample_records(data: Path, per_class: int, classes: list[str], only: set[str] | None) -> list[tuple[str, str]]:
+    """(record id, label): the first `per_class` records of each of the run's classes in REFERENCE.csv
+    order, among `only` (the run's validation records) when given."""
     ref = data / "REFERENCE.csv"
     if not ref.is_file():
         raise SystemExit(f"{ref} not found: --data must hold A?????.mat/.hea and REFERENCE.csv")
     chosen: dict[str, list[str]] = {}
     with ref.open() as fh:
         for rid, label in csv.reader(fh):
+            if label not in classes or (only is not None and rid not in only):
+                continue
             if len(chosen.setdefault(label, [])) < per_class:
                 chosen[label].append(rid)
     return [(rid, label) for label, ids in sorted(chosen.items()) for rid in ids]
@@ -87,16 +90,22 @@ def faithfulness(args: argparse.Namespace) -> dict:
     from ecgzoo.faithfulness import compare_explainers
     from ecgzoo.inputs import open_input
     from ecgzoo.predict import pipeline_for
-    from ecgzoo.record import Record
+    from ecgzoo.record import Record, RecordError
     from ecgzoo.run_dir import load_run
 
     run = load_run(args.run)
+    split = run.path / "split.json"
+    only = set(json.loads(split.read_text())["val"]) if split.is_file() and not args.any_records else None
     records, labels = [], []
-    for rid, label in sample_records(Path(args.data), args.records):
+    for rid, label in sample_records(Path(args.data), args.records, run.classes, only):
         source = open_input(Path(args.data) / f"{rid}.mat")
         pipeline, _ = pipeline_for(run, source.fs)
         n = min(source.samples, int(round(run.input_samples / run.fs * source.fs)))
-        records.append(pipeline(Record(source.read(0, n), source.fs, rid, label)))
+        try:
+            records.append(pipeline(Record(source.read(0, n), source.fs, rid, label)))
+        except RecordError as exc:
+            print(f"skipped {exc}")
+            continue
         labels.append(label)
     signals = [torch.from_numpy(np.ascontiguousarray(r.signal)) for r in records]
     lengths = [r.valid_length for r in records]
@@ -109,8 +118,10 @@ def faithfulness(args: argparse.Namespace) -> dict:
                      for s, v in zip(signals, lengths, strict=True)]
     accuracy = float(np.mean([p == t for p, t in zip(predicted, labels, strict=True)]))
     print(table.to_text())
-    print(f"({len(records)} records, accuracy of the model on them {accuracy:.2f}, {seconds:.0f} s)")
+    print(f"({len(records)} {'validation ' if only else ''}records, accuracy of the model on them {accuracy:.2f}, "
+          f"{seconds:.0f} s)")
     return {"run": str(run.path), "model": run.info.get("model", run.config.get("model")), "records": len(records),
+            "validation_records_only": only is not None, "labels": labels, "predicted": predicted,
             "record_ids": [r.record_id for r in records], "accuracy_on_these": accuracy, "seconds": round(seconds, 1),
             **table.to_dict()}
 
@@ -129,6 +140,7 @@ def main() -> None:
     p.add_argument("--run", help="finished run directory of a model trained on PhysioNet 2017 data")
     p.add_argument("--data", help="folder with A?????.mat/.hea and REFERENCE.csv")
     p.add_argument("--records", type=int, default=5, help="records per class for the deletion table")
+    p.add_argument("--any-records", action="store_true", help="also use the run's training records (default: validation only)")
     p.add_argument("--window-s", type=float, default=0.5)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "explainers.json"))
