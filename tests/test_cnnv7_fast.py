@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -57,3 +60,10 @@ def test_fast_bfloat16_stays_close_to_float32():
     scale = ref_cam.abs().max()
     assert (cam - ref_cam).abs().max() < 0.05 * scale
     assert (logits - ref_logits).abs().max() < 0.05 * scale
+
+
+def test_readme_example_runs():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    match = re.search(r"<!-- fast-cnnv7-example -->\s*```python\n(.*?)```", readme, re.S)
+    assert match, "README.md has no fast-cnnv7-example block"
+    exec(compile(match.group(1), "README.md", "exec"), {})
