@@ -50,12 +50,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if type(self).cut_after is not None and len(body) > type(self).cut_after:
             body = body[: type(self).cut_after]
             type(self).cut_after = None
-            self.wfile.write(body)
             self.close_connection = True
-            type(self).sent.append((self.path, len(body)))
-            return
+        type(self).sent.append((self.path, len(body)))  # before writing: the client may check as soon as it has read
         self.wfile.write(body)
-        type(self).sent.append((self.path, len(body)))
 
 
 @pytest.fixture
