@@ -4,7 +4,8 @@ Exports the full-size CNNv7 (4 classes) to ONNX once (timed, file size recorded)
 engine, in its own subprocess (so peak RSS is its own): logits + CAM of `--batch` 60-s records
 (18,000 samples at 300 Hz), best of `--repeats` timed passes after one warm-up; achieved GFLOP/s
 (conv FLOPs from `ecgzoo.model_facts.forward_flops` plus the CAM's 2 * classes * 512 per sample)
-over the same process's float32 matmul rate (2048^3, higher of before/after the model); largest
+over the same process's float32 torch matmul rate (2048^3, higher of before/after the model) and,
+for onnxruntime, also over onnxruntime's own MatMul rate measured right after; largest
 |logit| and |CAM| difference to eager PyTorch on the same inputs.
 
     .venv/bin/python benchmarks/bench_export.py                 # writes benchmarks/results/export.json
@@ -42,6 +43,32 @@ def _model() -> ecgzoo.EcgModel:
     return ecgzoo.create_model("cnnv7", num_classes=CLASSES).eval()
 
 
+def ort_matmul_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """float32 (n x n) @ (n x n) GFLOP/s in onnxruntime itself: the yardstick of its own GEMM."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {k: rng.standard_normal((n, n), dtype=np.float32) for k in "ab"}
+    session.run(None, feeds)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        session.run(None, feeds)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
 def measure(engine: str, onnx_path: Path, batch: int, repeats: int) -> dict:
     """One engine in this process: timings, ratio to matmul, difference to eager, peak RSS."""
     model = _model()
@@ -74,12 +101,14 @@ def measure(engine: str, onnx_path: Path, batch: int, repeats: int) -> dict:
             run()
             times.append(time.perf_counter() - t0)
     mm_after = matmul_gflops()
+    ort_mm = ort_matmul_gflops(threads) if engine == "onnxruntime" else None
     best = min(times)
     achieved = flops / best / 1e9
     return {
         "engine": engine, "batch": batch, "seconds_per_batch": times, "records_per_s": batch / best,
         "achieved_gflops": achieved, "matmul_fp32_gflops_before": mm_before, "matmul_fp32_gflops_after": mm_after,
         "ratio_to_matmul": achieved / max(mm_before, mm_after),
+        "matmul_ort_fp32_gflops": ort_mm, "ratio_to_ort_matmul": achieved / ort_mm if ort_mm else None,
         "max_abs_logit_diff_vs_eager": float(np.abs(logits - ref_logits).max()),
         "max_abs_cam_diff_vs_eager": float(np.abs(cam - ref_cam).max()),
         "max_abs_cam_eager": float(np.abs(ref_cam).max()),
@@ -115,7 +144,9 @@ def main() -> None:
             print(
                 f"{engine:12s} batch {row['batch']}: {row['records_per_s']:.2f} records/s, "
                 f"{row['achieved_gflops']:.1f} GFLOP/s = {row['ratio_to_matmul']:.0%} of fp32 matmul "
-                f"({row['matmul_fp32_gflops_before']:.1f}/{row['matmul_fp32_gflops_after']:.1f}), "
+                f"({row['matmul_fp32_gflops_before']:.1f}/{row['matmul_fp32_gflops_after']:.1f})"
+                + (f" = {row['ratio_to_ort_matmul']:.0%} of onnxruntime's own matmul ({row['matmul_ort_fp32_gflops']:.1f})"
+                   if row["matmul_ort_fp32_gflops"] else "") + ", "
                 f"|dlogit| {row['max_abs_logit_diff_vs_eager']:.2g}, |dCAM| {row['max_abs_cam_diff_vs_eager']:.2g} "
                 f"(|CAM| max {row['max_abs_cam_eager']:.2g}), peak RSS {row['peak_rss_mib']:.0f} MiB",
                 flush=True,
