@@ -9,7 +9,6 @@ add a class-average beat view grouped by predicted class.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
