@@ -141,3 +141,25 @@ def pool(templates: Sequence[BeatTemplates]) -> BeatTemplates:
         fs=templates[0].fs,
         record_id=",".join(t.record_id for t in templates),
     )
+
+
+def class_templates(
+    records: Sequence[Record], attributions: Sequence[np.ndarray], labels: Sequence[str], *, lead: int = 0,
+) -> tuple[dict[str, BeatTemplates], list[tuple[str, str]]]:
+    """Pooled, per-record-normalised templates of each class over a set of records (a dataset or split),
+    and the (record id, problem) of records left out (R-peaks not found, no complete beat)."""
+    if not len(records) == len(attributions) == len(labels):
+        raise ValueError(f"{len(records)} records, {len(attributions)} maps and {len(labels)} labels: counts must match")
+    by_class: dict[str, list[BeatTemplates]] = {}
+    skipped: list[tuple[str, str]] = []
+    for record, attribution, label in zip(records, attributions, labels, strict=True):
+        try:
+            templates = record_templates(record, attribution, lead=lead)
+        except (RecordError, ValueError) as exc:
+            skipped.append((record.record_id, str(exc)))
+            continue
+        if templates.count == 0:
+            skipped.append((record.record_id, "no complete beat"))
+            continue
+        by_class.setdefault(str(label), []).append(templates)
+    return {c: pool(t) for c, t in sorted(by_class.items())}, skipped

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from ecgzoo.beats import cut_templates, detect_rpeaks, pool, record_templates, template_offsets
+from ecgzoo.beats import class_templates, cut_templates, detect_rpeaks, pool, record_templates, template_offsets
 from ecgzoo.record import Record, RecordError
 
 
@@ -79,3 +79,19 @@ def test_pool_joins_records_and_refuses_mixed_rates():
     c = cut_templates(np.zeros(600), np.zeros(600), [300], 200)
     with pytest.raises(ValueError, match="different sampling rates"):
         pool([a, c])
+
+
+def test_class_templates_pool_records_by_class_and_list_the_ones_left_out():
+    def rec(rid: str, peaks: list[int]) -> Record:
+        return Record(np.zeros((1, 600), np.float32), 100.0, rid, meta={"rpeaks": peaks})
+
+    records = [rec("n1", [100, 300]), rec("n2", [200]), rec("a1", [150, 250, 350]), rec("x", [5])]
+    maps = [np.ones(600) * k for k in (1, 2, 3, 4)]
+    per_class, skipped = class_templates(records, maps, ["N", "N", "A", "A"])
+    assert sorted(per_class) == ["A", "N"]
+    assert per_class["N"].count == 3 and per_class["N"].record_id == "n1,n2"
+    assert per_class["A"].count == 3
+    assert np.allclose(per_class["N"].attribution, 1.0)  # each record's map normalised to max |value| 1
+    assert skipped == [("x", "no complete beat")]
+    with pytest.raises(ValueError, match="counts must match"):
+        class_templates(records, maps[:2], ["N"] * 4)
