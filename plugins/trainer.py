@@ -271,7 +271,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 )
                 batches = math.ceil(sampler.num_samples / cfg.batch_size)
                 bar = tqdm(
-                    total=batches * cfg.batch_size * ctx.world_size, initial=st["batch"] * cfg.batch_size * ctx.world_size,
+                    total=sampler.num_samples * ctx.world_size,
+                    initial=min(st["batch"] * cfg.batch_size, sampler.num_samples) * ctx.world_size,
                     unit="rec", desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
                     disable=not (cfg.progress and ctx.is_main), leave=True,
                 )
