@@ -27,6 +27,17 @@ def test_fast_matches_eager_logits_and_cam(length):
     torch.testing.assert_close(cam, ref_cam, atol=1e-5, rtol=1e-4)
 
 
+def test_fast_matches_eager_for_other_kernel_and_dilations():
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-small", num_classes=4, kernel_size=5, dilations=[1, 3, 9], **SMALL).eval()
+    x = torch.randn(2, 1, 257)
+    with torch.no_grad():
+        ref_logits, ref_cam = model.forward_with_cam(x)
+    logits, cam = FastCNNv7(model).forward_with_cam(x)
+    torch.testing.assert_close(cam, ref_cam, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-4)
+
+
 def test_fast_masked_pooling_matches_eager():
     torch.manual_seed(0)
     model = ecgzoo.create_model("cnnv7-small", num_classes=3, masked_pooling=True, **SMALL).eval()
