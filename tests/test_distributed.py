@@ -81,3 +81,45 @@ def test_torchrun_launch_uses_the_environment(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert [(tmp_path / f"done-rank{r}").read_text() for r in (0, 1)] == ["3", "3"]  # both ranks did 3 epochs
     assert (tmp_path / "rank0" / "best.safetensors").is_file() and not (tmp_path / "rank1").exists()
+
+
+def _sleep_forever(folder: str) -> None:
+    Path(folder, f"pid{distributed.context().rank}").write_text(str(os.getpid()))
+    import time
+
+    time.sleep(120)
+
+
+LAUNCH_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from ecgzoo import distributed
+import test_distributed
+if __name__ == "__main__":
+    distributed.launch(test_distributed._sleep_forever, 2, {out!r})
+"""
+
+
+def test_workers_end_when_the_launching_process_is_killed(tmp_path):
+    """torch's spawn gives each worker SIGINT when its parent dies: no orphan keeps training."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "launch.py"
+    script.write_text(LAUNCH_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
+    parent = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "GLOO_SOCKET_IFNAME": "lo"})
+    files = [tmp_path / "pid0", tmp_path / "pid1"]
+    deadline = time.monotonic() + 90
+    while not all(f.is_file() and f.read_text() for f in files) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [int(f.read_text()) for f in files]
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]
+        time.sleep(0.2)
+    assert not alive, f"workers {alive} outlived the killed launcher"
