@@ -91,8 +91,15 @@ def _quick_values(model: str, dataset: str) -> dict[str, Any]:
     return values
 
 
-#: model options of the quick preset, per model (others: their own defaults)
-QUICK_MODEL_OPTIONS: dict[str, dict[str, Any]] = {}
+#: model options of the quick preset, per model (others: their own defaults): the same
+#: architectures at an eighth of the width (cnnv7 as `cnnv7-small`)
+QUICK_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "cnnv7": {"filters": 16, "conv_a": 32, "conv_b": 64},
+    "deepecg13": {
+        "layers": [[40, 24, 1], [32, 16, 2], [32, 16, 4], [32, 16, 4], [32, 16, 4], [16, 8, 4], [16, 8, 6],
+                   [16, 8, 6], [16, 8, 6], [16, 8, 6], [16, 8, 8], [8, 8, 8], [8, 8, 8]],
+    },
+}
 #: dataset options of the quick preset, per dataset (others: their own defaults)
 QUICK_DATASET_OPTIONS: dict[str, dict[str, Any]] = {}
 
