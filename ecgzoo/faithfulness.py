@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.explainer import Explainer
+from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.model import EcgModel
 
 RANDOM = "random"
@@ -201,14 +201,6 @@ def deletion_table(
     return FaithfulnessTable(rows, curves, window_s, steps)
 
 
-def configure_for(explainer: Explainer, fs: float) -> Explainer:
-    """Give an explainer that has an unset `fs` option (occlusion) the input's sampling rate."""
-    config = getattr(explainer, "config", None)
-    if config is not None and "fs" in type(config).model_fields and getattr(config, "fs") is None:
-        config.fs = float(fs)
-    return explainer
-
-
 def compare_explainers(
     model: EcgModel, signals: torch.Tensor | np.ndarray | Sequence[torch.Tensor | np.ndarray], names: Sequence[str],
     fs: float, *, options: Mapping[str, Mapping[str, Any]] | None = None, valid_lengths: Sequence[int] | None = None,
@@ -222,7 +214,7 @@ def compare_explainers(
     device = next(model.parameters()).device
     maps: dict[str, list[np.ndarray]] = {}
     for name in names:
-        explainer = configure_for(ecgzoo.create_explainer(name, **dict((options or {}).get(name, {}))), fs)
+        explainer = with_sampling_rate(ecgzoo.create_explainer(name, **dict((options or {}).get(name, {}))), fs)
         maps[name] = []
         for i, x in enumerate(records):
             vl = None if valid_lengths is None else torch.tensor([int(valid_lengths[i])], device=device)

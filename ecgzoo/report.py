@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.run_dir import save_figure, write_atomic
 
 Figure = tuple[str, str]  # (caption, path relative to the report)
@@ -110,7 +111,7 @@ def explanation_examples(
 
     if per_class <= 0:
         return []
-    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
+    explainer = with_sampling_rate(ecgzoo.create_explainer(explainer_name, **explainer_options), float(prepared.fs))
     positions = np.asarray(positions)
     labels = np.asarray(prepared.labels)[positions]
     figures: list[Figure] = []

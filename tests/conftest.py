@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 import ecgzoo
+
+# Unit tests use tiny models: one thread is as fast, and far faster on a loaded 2-core machine
+# where two threads per process oversubscribe the cores.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ECGZOO_SHARED_DATA", REPO.parent / "shared" / "data"))

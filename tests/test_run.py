@@ -165,3 +165,12 @@ def test_physionet2017_without_data_says_how_to_get_it(tmp_path, monkeypatch):
     assert code == 2 and "Traceback" not in err
     assert "training2017" in err and str(tmp_path / "nowhere") in err
     assert not (tmp_path / "runs").exists()  # no run folder for a run that could not start
+
+
+def test_report_examples_with_an_explainer_that_needs_the_sampling_rate(tmp_path):
+    """occlusion's windows are in seconds: the run hands it the data's rate (no 'set fs' error)."""
+    code, out, err = cli(*tiny_run_args(tmp_path, "occl"), "--explainer", "occlusion")
+    assert code == 0, err
+    pictures = sorted(p.name for p in (tmp_path / "occl" / "figures").glob("explain_occlusion_*.png"))
+    assert pictures, "no occlusion example pictures in the report"
+    assert "explain_occlusion_" in (tmp_path / "occl" / "report.md").read_text()

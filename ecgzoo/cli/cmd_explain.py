@@ -62,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.beats import pool, record_templates
     from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
-    from ecgzoo.faithfulness import configure_for, deletion_table
+    from ecgzoo.explainer import with_sampling_rate
+    from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
     from ecgzoo.inputs import InputError, open_input
     from ecgzoo.predict import pipeline_for
@@ -112,7 +113,7 @@ def main(args: argparse.Namespace) -> int:
         stem = _safe(source.name)
         for note in notes:
             print(f"{source.name}: {note}")
-        attrs = {n: configure_for(explainers[n], rec.fs).explain(model, x, tgt, vl)[0].detach().cpu().numpy() for n in names}
+        attrs = {n: with_sampling_rate(explainers[n], rec.fs).explain(model, x, tgt, vl)[0].detach().cpu().numpy() for n in names}
         for n in compare:
             maps[n].append(attrs[n])
         attr = attrs[args.explainer]
