@@ -31,6 +31,14 @@ def test_writing_a_plugin_example_runs():
         del sys.modules[module.__name__]
 
 
+def test_explaining_from_python_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_block("explain-example", "python"), "README.md", "exec"), {})
+    assert (tmp_path / "cam_example.png").stat().st_size > 0
+    out = capsys.readouterr().out
+    assert "cam" in out and "gradcam" in out and "random" in out
+
+
 def test_ci_runs_the_readme_test_command():
     cmd = _block("test-command", "bash").strip()
     extracted = subprocess.run(
