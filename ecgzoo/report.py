@@ -118,7 +118,7 @@ def explanation_examples(
     units = getattr(prepared, "units", None) or "a.u."
     for k in pick_examples(labels, probs, per_class):
         i = int(positions[k])
-        signal = np.asarray(prepared.signals[i], dtype=np.float32)
+        signal = np.array(prepared.signals[i], dtype=np.float32)  # a writable copy of one memory-mapped record
         vl = int(prepared.valid_lengths[i])
         x = torch.from_numpy(signal)[None].to(device)
         attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device))
