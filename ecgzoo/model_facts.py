@@ -7,6 +7,7 @@ respect to a random input is non-zero exactly over the samples that position can
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -85,3 +86,8 @@ def model_facts(model: EcgModel, fs: float = 300.0) -> dict[str, Any]:
         "native CAM": "yes" if model.has_cam else "no",
         "Grad-CAM layer": model.gradcam_layer or "(none declared)",
     }
+
+
+def facts_for(factory: Callable[[Any], EcgModel]) -> Callable[[Any], dict[str, Any]]:
+    """A `PluginSpec(facts=...)` callable: build the model from its config and report its facts."""
+    return lambda config: model_facts(factory(config))

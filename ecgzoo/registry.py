@@ -43,7 +43,7 @@ class PluginError(LookupError):
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """A usable plugin: its spec, where it came from, and its effective defaults."""
+    """A usable plugin: its spec (defaults from registry.toml already merged) and where it came from."""
 
     kind: str
     spec: PluginSpec

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import ecgzoo
+from ecgzoo.model_facts import facts_for
 
 
 class CNNv7Config(ecgzoo.ModelConfig):
@@ -90,17 +91,11 @@ class CNNv7(ecgzoo.EcgModel):
         return self.conv_b(self.conv_a(self.skip_out(skips)))
 
 
-def _facts(config: CNNv7Config) -> dict:
-    from ecgzoo.model_facts import model_facts
-
-    return model_facts(CNNv7(config))
-
-
 @ecgzoo.hookimpl
 def ecgzoo_models() -> list[ecgzoo.PluginSpec]:
     return [
         ecgzoo.PluginSpec(
             "cnnv7", CNNv7, CNNv7Config, summary="Goodfellow et al. CNNv7: gated dilated residual convs, native CAM",
-            aliases=("goodfellow-v7",), facts=_facts,
+            aliases=("goodfellow-v7",), facts=facts_for(CNNv7),
         )
     ]

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import ecgzoo
+from ecgzoo.model_facts import facts_for
 
 #: (filters, kernel, dilation) of layers 1..13
 PAPER_LAYERS: list[tuple[int, int, int]] = [
@@ -77,17 +78,11 @@ class DeepECG13(ecgzoo.EcgModel):
         return self.layers(x)
 
 
-def _facts(config: DeepECG13Config) -> dict:
-    from ecgzoo.model_facts import model_facts
-
-    return model_facts(DeepECG13(config))
-
-
 @ecgzoo.hookimpl
 def ecgzoo_models() -> list[ecgzoo.PluginSpec]:
     return [
         ecgzoo.PluginSpec(
-            "deepecg13", DeepECG13, DeepECG13Config, facts=_facts,
+            "deepecg13", DeepECG13, DeepECG13Config, facts=facts_for(DeepECG13),
             summary="the paper's 13-layer CNN (conv-BN-ReLU, 3 max-pools); CAM upsampled from 1/8 length",
         )
     ]
