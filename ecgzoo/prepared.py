@@ -31,13 +31,18 @@ import ecgzoo
 from ecgzoo.dataset import Dataset
 from ecgzoo.pipeline import Pipeline
 from ecgzoo.record import Record, RecordError
+from ecgzoo.tasks import Task, task_of
 
 CACHE_FORMAT = 1
 
 
 @dataclass
 class Prepared:
-    """Preprocessed records ready for a model: `signals[i]` has label `classes[labels[i]]`."""
+    """Preprocessed records ready for a model.
+
+    Single-label: `labels` is (N,) int64 and `signals[i]` has class `classes[labels[i]]`.
+    Multi-label (`task.multi`): `labels` is (N, classes) uint8, 1 where the record has the class.
+    """
 
     signals: np.ndarray  # (N, leads, T) float32, ndarray or read-only memmap
     labels: np.ndarray  # (N,) int64 indices into classes
@@ -49,12 +54,19 @@ class Prepared:
     units: str = "mV"
     cache_path: Path | None = None  # folder of the cache entry, when cached
     from_cache: bool = False  # True when this call preprocessed nothing
+    task: Task | None = None  # None: single-label over `classes` (entries written before tasks existed)
+    lead_names: tuple[str, ...] | None = None  # names of the signal rows, shared by every record
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = Task.single_label(self.classes)
 
     def __len__(self) -> int:
         return len(self.record_ids)
 
     def torch_dataset(self, indices: Sequence[int] | np.ndarray | None = None) -> Any:
-        """A torch Dataset of `(signal (leads, T) float32 tensor, label int, valid_length int)`."""
+        """A torch Dataset of `(signal (leads, T) float32 tensor, target, valid_length int)`; the target is
+        the class index (single-label) or a float32 0/1 tensor over the classes (multi-label)."""
         return PreparedTorchDataset(self, indices)
 
 
@@ -88,16 +100,22 @@ class PreparedTorchDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         j = int(self.indices[i])
         signal = torch.from_numpy(np.array(self._array()[j], dtype=np.float32))
-        return signal, int(self.labels[i]), int(self.valid_lengths[i])
+        label = self.labels[i]
+        target = int(label) if np.ndim(label) == 0 else torch.from_numpy(np.asarray(label, dtype=np.float32))
+        return signal, target, int(self.valid_lengths[i])
 
 
 def _dataset_identity(dataset: Dataset) -> dict[str, Any]:
     config = getattr(dataset, "config", None)
-    return {
+    identity = {
         "plugin": getattr(dataset, "plugin_name", type(dataset).__qualname__),
         "config": config.model_dump(mode="json") if config is not None else None,
         "classes": list(dataset.classes),
     }
+    task = task_of(dataset)
+    if task.multi:  # single-label entries keep the key they had before tasks existed
+        identity["task"] = task.to_json()
+    return identity
 
 
 def cache_key(dataset: Dataset, pipeline: Pipeline, record_ids: Sequence[str]) -> str:
@@ -120,14 +138,13 @@ def default_cache_dir() -> Path:
 
 # -- processing one record (also in worker processes) ------------------------------------------
 
-_WORK: tuple[Dataset, Pipeline, list[str]] | None = None
+_WORK: tuple[Dataset, Pipeline, Task] | None = None
 
 
-def _process(dataset: Dataset, pipeline: Pipeline, classes: list[str], rid: str) -> tuple[str, Record | None, str | None]:
+def _process(dataset: Dataset, pipeline: Pipeline, task: Task, rid: str) -> tuple[str, Record | None, str | None]:
     try:
         record = pipeline(dataset.load(rid))
-        if record.label not in classes:
-            raise RecordError(rid, f"label {record.label!r} is not one of the dataset's classes {classes}")
+        task.encode(record.label, rid)  # a label outside the classes is this record's error
         if not np.isfinite(record.signal).all():
             raise RecordError(rid, "preprocessing produced non-finite samples (NaN or inf)")
         return rid, record, None
@@ -140,14 +157,14 @@ def _process_in_worker(rid: str) -> tuple[str, Record | None, str | None]:
     return _process(*_WORK, rid)
 
 
-def _results(dataset: Dataset, pipeline: Pipeline, classes: list[str], ids: list[str],
+def _results(dataset: Dataset, pipeline: Pipeline, task: Task, ids: list[str],
              workers: int) -> Iterator[tuple[str, Record | None, str | None]]:
     global _WORK
     if workers <= 1 or len(ids) < 2 * workers:
         for rid in ids:
-            yield _process(dataset, pipeline, classes, rid)
+            yield _process(dataset, pipeline, task, rid)
         return
-    _WORK = (dataset, pipeline, classes)  # inherited by forked workers: nothing to pickle
+    _WORK = (dataset, pipeline, task)  # inherited by forked workers: nothing to pickle
     try:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers) as pool:
@@ -163,16 +180,16 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
     """Preprocess every record into an array (a memmap in `folder` when given); returns the parts."""
     from tqdm import tqdm
 
-    classes = list(dataset.classes)
+    task = task_of(dataset)
     signals: np.ndarray | None = None
     labels, valid, kept, skipped = [], [], [], []
-    fs, units, shape = None, "mV", None
+    fs, units, shape, leads = None, "mV", None, None
     with tqdm(total=len(ids), desc="preparing records", unit="rec", disable=not progress) as bar:
-        for rid, record, problem in _results(dataset, pipeline, classes, ids, workers):
+        for rid, record, problem in _results(dataset, pipeline, task, ids, workers):
             bar.update(1)
             if record is not None:
                 if shape is None:
-                    shape, fs, units = record.signal.shape, float(record.fs), record.units
+                    shape, fs, units, leads = record.signal.shape, float(record.fs), record.units, record.lead_names
                     full = (len(ids), *shape)
                     if folder is not None:
                         signals = np.lib.format.open_memmap(folder / "signals.npy", mode="w+", dtype=np.float32, shape=full)
@@ -183,6 +200,9 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
                                f"add a 'pad-crop' step so every record has one length")
                 elif abs(record.fs - fs) > 1e-6:
                     problem = f"preprocessed to {record.fs:g} Hz, earlier records to {fs:g} Hz; add a 'resample' step"
+                elif record.lead_names != leads:
+                    problem = (f"has leads {_names(record.lead_names)}, earlier records {_names(leads)}; "
+                               f"add a 'select-leads' step so every record has the same leads in one order")
             if problem is not None:
                 if on_error == "raise":
                     raise RecordError(rid, problem)
@@ -190,7 +210,7 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
                 continue
             assert signals is not None and record is not None
             signals[len(kept)] = record.signal
-            labels.append(classes.index(record.label))
+            labels.append(task.encode(record.label, rid))
             valid.append(int(record.valid_length))
             kept.append(rid)
     if not kept:
@@ -198,14 +218,19 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
         raise ValueError(f"no record of {len(ids)} could be prepared (first problems: {first})")
     if isinstance(signals, np.memmap):
         signals.flush()
-    return {"signals": signals[: len(kept)], "labels": np.asarray(labels, dtype=np.int64),
-            "valid_lengths": np.asarray(valid, dtype=np.int64), "record_ids": kept, "classes": classes,
-            "fs": fs, "skipped": skipped, "units": units}
+    return {"signals": signals[: len(kept)], "labels": np.asarray(labels, dtype=np.uint8 if task.multi else np.int64),
+            "valid_lengths": np.asarray(valid, dtype=np.int64), "record_ids": kept, "classes": list(task.classes),
+            "fs": fs, "skipped": skipped, "units": units, "task": task, "lead_names": leads}
+
+
+def _names(leads: tuple[str, ...] | None) -> str:
+    return str(list(leads)) if leads is not None else "unnamed"
 
 
 def _write_meta(folder: Path, parts: dict[str, Any], key: str, identity: dict[str, Any], pipeline: Pipeline) -> None:
     meta = {k: parts[k] for k in ("record_ids", "classes", "fs", "units")}
-    meta.update(labels=parts["labels"].tolist(), valid_lengths=parts["valid_lengths"].tolist(),
+    meta.update(labels=parts["labels"].tolist(), valid_lengths=parts["valid_lengths"].tolist(), task=parts["task"].to_json(),
+                lead_names=list(parts["lead_names"]) if parts["lead_names"] is not None else None,
                 skipped=[list(s) for s in parts["skipped"]], count=len(parts["record_ids"]), key=key,
                 version=ecgzoo.__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config)
     (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -218,7 +243,10 @@ def load_cached(folder: Path) -> Prepared:
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     n = int(meta["count"])
     signals = np.load(folder / "signals.npy", mmap_mode="r")[:n]
-    return Prepared(signals=signals, labels=np.asarray(meta["labels"], dtype=np.int64),
+    task = Task.from_json(meta.get("task"), meta["classes"])
+    leads = tuple(meta["lead_names"]) if meta.get("lead_names") is not None else None
+    labels = np.asarray(meta["labels"], dtype=np.uint8 if task.multi else np.int64).reshape((n, -1) if task.multi else (n,))
+    return Prepared(signals=signals, labels=labels, task=task, lead_names=leads,
                     valid_lengths=np.asarray(meta["valid_lengths"], dtype=np.int64), record_ids=list(meta["record_ids"]),
                     classes=list(meta["classes"]), fs=float(meta["fs"]), skipped=[tuple(s) for s in meta["skipped"]],
                     units=meta["units"], cache_path=folder, from_cache=True)

@@ -25,6 +25,9 @@ from ecgzoo.prepared import default_cache_dir
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_labels_csv
 
 CLASSES4 = ("N", "A", "O", "~")
+#: what the headers call the one lead: "ECG". The AliveCor device records roughly lead I (one
+#: electrode per hand), but the data does not say which lead, so the name stays the header's.
+LEAD_NAMES = ("ECG",)
 CLASSES3 = ("N", "A", "O")
 
 
@@ -104,6 +107,8 @@ def locate(config: Physionet2017Config, progress: bool = True) -> Path:
 class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
     """The challenge records with their labels; signals in mV, shape (1, samples), 300 Hz."""
 
+    lead_names = LEAD_NAMES
+
     def __init__(self, config: Physionet2017Config):
         self.config = config
         self.folder = locate(config)
@@ -134,7 +139,7 @@ class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
         if data.units and data.units[0] != "mV":
             raise ecgzoo.RecordError(record_id, f"expected units mV, the header says {data.units[0]!r}")
         return ecgzoo.Record(signal=data.signal, fs=data.fs, record_id=record_id, label=label, units="mV",
-                             meta={"source": str(self.folder)})
+                             meta={"source": str(self.folder)}, lead_names=LEAD_NAMES)
 
 
 @ecgzoo.hookimpl
