@@ -1,4 +1,4 @@
-"""Downloading the PhysioNet/CinC 2017 training set: versioned URL, checksums, resume, atomic.
+"""Downloading PhysioNet data sets (the 2017 challenge, PTB-XL): versioned URL, checksums, resume, atomic.
 
 The challenge's old URLs (physionet.org/challenge/2017/...) moved once and broke loaders; the
 versioned location below is PhysioNet's current one and lists a SHA256SUMS.txt of its files.
@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 PHYSIONET_2017_URL = "https://physionet.org/files/challenge-2017/1.0.0/"
@@ -40,6 +41,18 @@ def reachable(url: str, timeout: float = 5.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def attempt_download(enabled: bool, url: str, fetch: Callable[[], Path]) -> tuple[Path | None, str]:
+    """(what `fetch` returned, "") or (None, why not): allowed? reachable? did it work? (shared by the datasets)."""
+    if not enabled:
+        return None, "automatic download is off (download = false)"
+    if not reachable(url):
+        return None, f"{url} is not reachable (offline?)"
+    try:
+        return fetch(), ""
+    except DownloadError as exc:
+        return None, f"download failed: {exc}"
 
 
 def sha256_of(path: Path) -> str:
@@ -64,8 +77,8 @@ def fetch_text(url: str, timeout: float = 30.0) -> str:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.read().decode("utf-8")
-    except (urllib.error.URLError, OSError) as exc:
-        raise DownloadError(f"cannot fetch {url}: {exc}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # IncompleteRead: cut short
+        raise DownloadError(f"cannot fetch {url}: {exc!r}") from None
 
 
 def download_file(url: str, dest: Path, sha256: str | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
@@ -158,3 +171,30 @@ def fetch_physionet2017(root: Path, base_url: str = PHYSIONET_2017_URL, progress
         shutil.copyfile(root / "REFERENCE-v3.csv", tmp)
         os.replace(tmp, v3)
     return folder
+
+
+def fetch_listed_files(base_url: str, root: Path, wanted: Callable[[str], bool], progress: bool = True,
+                       timeout: float = 30.0, workers: int = 8) -> list[Path]:
+    """Download every file of `base_url`'s SHA256SUMS.txt whose path `wanted` accepts, verified, under `root`.
+
+    For data sets shipped as many small files (PTB-XL: 21,799 records x 2 files per rate). Files
+    already present with the right checksum are kept, so an interrupted download continues where
+    it stopped; `workers` files are fetched at a time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    if not base_url.endswith("/"):
+        base_url += "/"
+    sums = parse_sha256sums(fetch_text(base_url + "SHA256SUMS.txt", timeout))
+    names = sorted(n for n in sums if wanted(n))
+    if not names:
+        raise DownloadError(f"{base_url}SHA256SUMS.txt lists none of the files needed; PhysioNet's layout changed")
+    root = Path(root)
+    with ThreadPoolExecutor(max(1, workers)) as pool, tqdm(total=len(names), unit="file", disable=not progress) as bar:
+        def one(name: str) -> Path:
+            path = download_file(base_url + name, root / name, sums[name], progress=False, timeout=timeout)
+            bar.update(1)
+            return path
+        return list(pool.map(one, names))

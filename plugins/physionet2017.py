@@ -20,7 +20,7 @@ from pathlib import Path
 import pydantic
 
 import ecgzoo
-from ecgzoo.download import PHYSIONET_2017_URL, DownloadError, extract_zip_atomically, fetch_physionet2017, reachable
+from ecgzoo.download import PHYSIONET_2017_URL, attempt_download, extract_zip_atomically, fetch_physionet2017
 from ecgzoo.prepared import default_cache_dir
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_labels_csv
 
@@ -84,15 +84,10 @@ def locate(config: Physionet2017Config, progress: bool = True) -> Path:
     found = _resolve(root)
     if found is not None:
         return found
-    if not config.download:
-        why = "automatic download is off (download = false)"
-    elif not reachable(config.url):
-        why = f"{config.url} is not reachable (offline?)"
-    else:
-        try:
-            return fetch_physionet2017(root if root.suffix != ".zip" else root.parent, config.url, progress)
-        except DownloadError as exc:
-            why = f"download failed: {exc}"
+    fetched, why = attempt_download(
+        config.download, config.url, lambda: fetch_physionet2017(root if root.suffix != ".zip" else root.parent, config.url, progress))
+    if fetched is not None:
+        return fetched
     raise DataNotFoundError(
         f"PhysioNet 2017 training data not found at {root} (from {source}) and {why}.\n"
         f"Put into {root} either\n"

@@ -116,9 +116,8 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
     def load(self, record_id: str) -> ecgzoo.Record:
         label, data = self._read(record_id)
         units = data.units[0] if data.units and len(set(data.units)) == 1 else "mV"
-        names = tuple(data.sig_names) if len(data.sig_names) == data.signal.shape[0] else None
         return ecgzoo.Record(signal=data.signal, fs=data.fs, record_id=record_id, label=label, units=units,
-                             meta={"source": str(self.folder), "leads": data.sig_names}, lead_names=names)
+                             meta={"source": str(self.folder), "leads": data.sig_names}, lead_names=data.lead_names)
 
 
 @ecgzoo.hookimpl

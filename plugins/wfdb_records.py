@@ -138,6 +138,13 @@ class WfdbSignal:
     sig_names: list[str]
     comments: tuple[str, ...]
 
+    @property
+    def lead_names(self) -> tuple[str, ...] | None:
+        """The header's signal names as canonical lead names ('AVR' -> 'aVR'); None unless every signal is named."""
+        from ecgzoo.leads import canonical_leads
+
+        return canonical_leads(self.sig_names) if len(self.sig_names) == self.signal.shape[0] else None
+
 
 def read_record(base: Path, record_id: str, expected_fs: float | None = None, min_seconds: float = 1.0) -> WfdbSignal:
     """Read and validate record `base` (path without extension); every problem is a RecordError."""
