@@ -27,6 +27,25 @@ class Explainer(abc.ABC):
     ) -> torch.Tensor:
         """Attribution (B, T) for the target class of each batch element."""
 
+    #: True when `explain_leads` tells the leads apart; False: one map shared by every lead
+    per_lead: bool = False
+
+    def explain_leads(
+        self,
+        model: EcgModel,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        valid_length: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attribution (B, leads, T), for drawing one map per lead (`ecgzoo.figures_leads`).
+
+        The default repeats the (B, T) map for every lead: right for maps built from feature maps
+        that mix the leads (CAM, Grad-CAM). Explainers that can tell leads apart override this,
+        set `per_lead = True`, and keep `explain` equal to the sum over leads.
+        """
+        attr = self.explain(model, x, target, valid_length)
+        return attr[:, None, :].expand(-1, x.shape[1], -1)
+
     @staticmethod
     def resolve_target(model: EcgModel, x: torch.Tensor, target: torch.Tensor | None,
                        valid_length: torch.Tensor | None = None) -> torch.Tensor:

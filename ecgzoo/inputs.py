@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgzoo.leads import STANDARD_12, canonical_leads
+
 
 class InputError(ValueError):
     """An input file that cannot be read as an ECG; names the file and what was expected."""
@@ -43,6 +45,7 @@ class SignalSource:
     leads: int
     samples: int
     _read: Callable[[int, int], np.ndarray]
+    lead_names: tuple[str, ...] | None = None  # from a WFDB header or CSV column names; None when the format has none
 
     @property
     def name(self) -> str:
@@ -122,7 +125,8 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
-    return SignalSource(shown, rate, int(header.n_sig), n, read)
+    names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else None
+    return SignalSource(shown, rate, int(header.n_sig), n, read, names)
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:
@@ -193,7 +197,11 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
         stated = round(1.0 / float(steps.mean()), 6)
     if arr.shape[1] == 0:
         raise InputError(f"{path}: no signal columns")
-    return _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+    source = _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+    columns = header[1:] if stated is not None else header
+    if columns and len(columns) == source.leads and set(canonical_leads(columns)) <= set(STANDARD_12):
+        source.lead_names = canonical_leads(columns)  # only standard lead names: other headers are not lead names
+    return source
 
 
 def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:

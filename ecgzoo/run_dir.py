@@ -25,6 +25,7 @@ from typing import Any
 
 from ecgzoo.checkpoint import write_bytes_atomic
 from ecgzoo.model import EcgModel
+from ecgzoo.tasks import Task
 
 INCOMPLETE = ".incomplete"
 CONFIG_FILE = "config.json"
@@ -140,6 +141,13 @@ class LoadedRun:
     input_samples: int
     in_leads: int
     info: dict[str, Any]
+    task: Task | None = None  # None only for runs written before tasks existed: single-label over classes
+    lead_names: tuple[str, ...] | None = None  # the leads the model was trained on, in input order
+    thresholds: list[float] | None = None  # multi-label: per-class decision thresholds chosen on validation
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = Task.single_label(self.classes)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -157,8 +165,11 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
 
     config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    from ecgzoo.checkpoint import load_checkpoint
+
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)
     model.eval()
+    thresholds = load_checkpoint(path / BEST_CHECKPOINT)[1].get("thresholds")
     return LoadedRun(
         path=path,
         model=model,
@@ -170,4 +181,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         input_samples=int(info["input_samples"]),
         in_leads=int(info["in_leads"]),
         info=info,
+        task=Task.from_json(info.get("task"), info["classes"]),
+        lead_names=tuple(info["lead_names"]) if info.get("lead_names") else None,
+        thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
     )

@@ -136,5 +136,13 @@ def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, **config
     assert torch.allclose(attr, explicit, atol=1e-5, rtol=1e-4), (
         f"explainer {name!r}: default target is not the predicted class"
     )
+    per_lead = explainer.explain_leads(model, x)
+    assert per_lead.shape == x.shape, (
+        f"explainer {name!r}: explain_leads shape {tuple(per_lead.shape)}, expected the input's {tuple(x.shape)}"
+    )
+    if explainer.per_lead:
+        assert torch.allclose(per_lead.sum(dim=1), attr, atol=1e-5, rtol=1e-4), (
+            f"explainer {name!r}: explain is not the sum over leads of explain_leads"
+        )
     _config_round_trip("explainer", name, explainer)
     return attr

@@ -65,6 +65,23 @@ class _CaptumExplainer(ecgzoo.Explainer):
     def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
         """Captum attributions (B, leads, T) of `forward` for `target`."""
 
+    per_lead = True
+
+    def explain_leads(
+        self,
+        model: ecgzoo.EcgModel,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        valid_length: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Captum's attributions as they come: (B, leads, T)."""
+        target = self.resolve_target(model, x, target, valid_length)
+        extra = (valid_length.to(x.device),) if valid_length is not None else ()
+        with torch.enable_grad():
+            inp = x.detach().clone().requires_grad_(True)
+            attr = self._attribute(_forward(model, self.config.output), inp, target, extra)
+        return attr.detach().float()
+
     def explain(
         self,
         model: ecgzoo.EcgModel,
@@ -72,12 +89,7 @@ class _CaptumExplainer(ecgzoo.Explainer):
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        target = self.resolve_target(model, x, target, valid_length)
-        extra = (valid_length.to(x.device),) if valid_length is not None else ()
-        with torch.enable_grad():
-            inp = x.detach().clone().requires_grad_(True)
-            attr = self._attribute(_forward(model, self.config.output), inp, target, extra)
-        return attr.detach().sum(dim=1).float()
+        return self.explain_leads(model, x, target, valid_length).sum(dim=1)
 
 
 class Saliency(_CaptumExplainer):
@@ -105,7 +117,12 @@ class IntegratedGradients(_CaptumExplainer):
 
 
 class Occlusion(_CaptumExplainer):
-    """Drop in the target output when a window of the signal is set to zero (Zeiler and Fergus 2014)."""
+    """Drop in the target output when a window of the signal is set to zero (Zeiler and Fergus 2014).
+
+    The window spans all leads at once, so its map does not tell leads apart (`per_lead` False).
+    """
+
+    per_lead = False
 
     def window_samples(self, fs: float | None = None) -> tuple[int, int]:
         """(window, stride) in samples at rate `fs` (default: the config's)."""

@@ -1,7 +1,8 @@
 """`ecgzoo explain RUN_DIR INPUT... --explainer NAME`: where a finished run's model looked.
 
-For each input: the attribution picture (waveform in mV against seconds, map under it) and
-the beat-template view; with `--compare a,b,c` also the explainers side by side, and over
+For each input: the attribution picture (waveform in mV against seconds, map under it), for
+multi-lead runs the per-lead maps on calibrated ECG paper (the clinical 3 x 4 layout with a
+lead II rhythm strip for 12 leads, one row per lead otherwise), and the beat-template view; with `--compare a,b,c` also the explainers side by side, and over
 all inputs the deletion-AUC table (printed) and the deletion curves (saved). Several inputs
 add a class-average beat view grouped by predicted class.
 """
@@ -65,6 +66,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.explainer import with_sampling_rate
     from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
+    from ecgzoo.figures_leads import plot_leads
+    from ecgzoo.leads import LeadMismatchError, check_leads
     from ecgzoo.inputs import InputError, open_input
     from ecgzoo.predict import pipeline_for
     from ecgzoo.record import Record, RecordError
@@ -95,19 +98,24 @@ def main(args: argparse.Namespace) -> int:
             source = open_input(path, fs=args.fs, gain=args.gain)
         except InputError as exc:
             raise UsageError(str(exc)) from None
-        if source.leads != run.in_leads:
+        selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
+        if source.leads != run.in_leads and not selects:
             raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
         pipeline, notes = pipeline_for(run, source.fs)
         a = int(round(args.start * source.fs))
         if not 0 <= a < source.samples:
             raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
         b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
-        rec = pipeline(Record(source.read(a, b), source.fs, source.name))
+        rec = pipeline(Record(source.read(a, b), source.fs, source.name, lead_names=source.lead_names))
+        try:
+            check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
+        except LeadMismatchError as exc:
+            raise UsageError(str(exc)) from None
         x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(device)
         vl = torch.tensor([rec.valid_length], device=device)
         with torch.no_grad():
-            probs = torch.softmax(model(x, valid_length=vl), dim=1)[0].cpu().numpy()
-        predicted = run.classes[int(probs.argmax())]
+            probs = run.task.probabilities(model(x, valid_length=vl))[0].cpu().numpy()
+        predicted = run.classes[int(probs.argmax())]  # multi-label: the most probable label is explained
         tgt = None if target is None else torch.tensor([target], device=device)
         prob_text = {c: float(p) for c, p in zip(run.classes, probs, strict=True)}
         stem = _safe(source.name)
@@ -120,6 +128,12 @@ def main(args: argparse.Namespace) -> int:
         fig = plot_attribution(rec.signal, rec.fs, attr, valid_length=rec.valid_length, title=source.name,
                                predicted_label=predicted, probabilities=prob_text, explainer=args.explainer, units=rec.units)
         written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}.png", fig))
+        if rec.leads > 1:
+            per_lead = explainers[args.explainer].explain_leads(model, x, tgt, vl)[0].detach().cpu().numpy()
+            fig = plot_leads(rec.signal, rec.fs, per_lead, rec.lead_names or run.lead_names, valid_length=rec.valid_length,
+                             title=source.name, predicted_label=predicted, explainer=args.explainer,
+                             per_lead=explainers[args.explainer].per_lead)
+            written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_leads.png", fig))
         try:
             templates = record_templates(rec, attr)
         except (RecordError, ValueError) as exc:
