@@ -71,3 +71,19 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     present = counts > 0
     weights[present] = labels.size / (present.sum() * counts[present])
     return weights.astype(np.float32)
+
+
+def multilabel_split(targets: np.ndarray, val_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx) of multi-label targets (N, K), stratified on each record's rarest label.
+
+    Every record is given the class among its labels that is rarest in the whole set (records
+    without a label form a group of their own), and `stratified_split` splits those groups: a class
+    reaches both splits whenever two or more of its records have it as their rarest label.
+    """
+    targets = np.asarray(targets)
+    if targets.ndim != 2:
+        raise ValueError(f"multi-label targets must be (records, classes), got shape {targets.shape}")
+    counts = targets.sum(axis=0)
+    rank = np.where(targets > 0, counts[None, :], np.inf)
+    group = np.where(np.isinf(rank.min(axis=1)), targets.shape[1], rank.argmin(axis=1))
+    return stratified_split(group.astype(np.int64), val_fraction=val_fraction, seed=seed)
