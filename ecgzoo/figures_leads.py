@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from ecgzoo.beats import BeatTemplates
 from ecgzoo.figures import attribution_norm, compose_title
 from ecgzoo.leads import STANDARD_12, canonical_leads
 
@@ -133,4 +134,50 @@ def plot_leads(
     heading = compose_title(title, None, predicted_label, probabilities)
     if heading:
         fig.suptitle(heading, fontsize=9)
+    return fig
+
+
+def plot_lead_beats(templates: Sequence[BeatTemplates], lead_names: Sequence[str] | None = None, *, title: str = "",
+                    units: str = "mV", explainer: str | None = None) -> Figure:
+    """The beat-template view per lead: each lead's beats (grey), mean beat (black) and mean map (colour band),
+    panels in the clinical order for the 12 standard leads; one colour scale for all leads.
+
+    Build `templates` with `ecgzoo.beats.lead_templates` (beats cut at the same R-peaks in every lead).
+    """
+    names = canonical_leads(lead_names) if lead_names is not None else tuple(f"lead {i + 1}" for i in range(len(templates)))
+    if len(names) != len(templates) or not templates:
+        raise ValueError(f"{len(names)} lead names for {len(templates)} leads' templates")
+    if templates[0].count == 0:
+        raise ValueError(f"record {templates[0].record_id or '?'}: no complete beat to draw")
+    standard = set(STANDARD_12) <= set(names)
+    order = [names.index(n) for row in CLINICAL_3X4 for n in row] if standard else list(range(len(names)))
+    columns = 4 if len(order) >= 4 else len(order)
+    rows = -(-len(order) // columns)
+    norm, cmap = attribution_norm(np.concatenate([t.mean_attribution() for t in templates]))
+    fig = Figure(figsize=(3.2 * columns, 2.3 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True)
+    t = templates[0].offsets_ms
+    image = None
+    for k, ax in enumerate(axes.flat):
+        if k >= len(order):
+            ax.set_visible(False)
+            continue
+        lead = templates[order[k]]
+        lo, hi = float(lead.signal.min()), float(lead.signal.max())
+        margin = 0.08 * (hi - lo) if hi > lo else 0.5
+        image = ax.imshow(lead.mean_attribution()[None], aspect="auto", extent=(t[0], t[-1], lo - margin, hi + margin),
+                          origin="lower", cmap=cmap, norm=norm, alpha=0.6, interpolation="nearest", zorder=0)
+        ax.plot(t, lead.signal.T, color="0.6", linewidth=0.4, alpha=0.5, zorder=1)
+        ax.plot(t, lead.mean_signal(), color="black", linewidth=1.6, zorder=2)
+        ax.set_ylim(lo - margin, hi + margin)
+        ax.set_title(names[order[k]], fontsize=9, fontweight="bold")
+        ax.axvline(0, color="0.3", linewidth=0.6, linestyle=":")
+        if k % columns == 0:
+            ax.set_ylabel(units)
+        if k >= (rows - 1) * columns:
+            ax.set_xlabel("ms from R-peak")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label=f"{explainer or 'attribution'} (mean over beats, scaled)")
+    fig.suptitle(f"{title + ' | ' if title else ''}{templates[0].count} beats per lead, aligned on one lead's R-peaks",
+                 fontsize=10)
     return fig

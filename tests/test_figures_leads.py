@@ -55,3 +55,22 @@ def test_other_lead_sets_are_drawn_one_row_per_lead_and_shapes_are_checked():
         plot_leads(_ecg(3), FS, np.ones((2, FS * SECONDS)), ("I", "II", "V1"))
     with pytest.raises(ValueError, match="2 lead names"):
         plot_leads(_ecg(3), FS, np.ones(FS * SECONDS), ("I", "II"))
+
+
+def test_per_lead_beats_line_up_on_one_reference_lead_and_draw_in_clinical_order(tmp_path):
+    import ecgzoo
+    from ecgzoo.beats import lead_templates
+    from ecgzoo.figures_leads import plot_lead_beats
+
+    t = np.arange(FS * SECONDS) / FS
+    beat = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))  # a spike every 0.8 s at 0.4 s
+    sig = (beat[None] * (1 + np.arange(12))[:, None]).astype(np.float32)
+    rec = ecgzoo.Record(sig, float(FS), "R", lead_names=STANDARD_12, meta={"rpeaks": np.arange(200, 5000, 400)})
+    attr = np.tile(np.arange(12, dtype=np.float32)[:, None], (1, FS * SECONDS))
+    templates = lead_templates(rec, attr)
+    assert len(templates) == 12 and all(tp.count == templates[0].count > 0 for tp in templates)
+    np.testing.assert_array_equal(templates[5].rpeaks, templates[0].rpeaks)
+    np.testing.assert_allclose(templates[11].mean_attribution(), 1.0)  # normalised by the largest |map| of all leads
+    fig = plot_lead_beats(templates, STANDARD_12, explainer="saliency")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6"]

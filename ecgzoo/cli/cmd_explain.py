@@ -60,13 +60,13 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     import ecgzoo
-    from ecgzoo.beats import pool, record_templates
+    from ecgzoo.beats import lead_templates, pool, record_templates
     from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
     from ecgzoo.explainer import with_sampling_rate
     from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
-    from ecgzoo.figures_leads import plot_leads
+    from ecgzoo.figures_leads import plot_lead_beats, plot_leads
     from ecgzoo.leads import LeadMismatchError, check_leads
     from ecgzoo.inputs import InputError, open_input
     from ecgzoo.predict import pipeline_for
@@ -134,6 +134,12 @@ def main(args: argparse.Namespace) -> int:
                              title=source.name, predicted_label=predicted, explainer=args.explainer,
                              per_lead=explainers[args.explainer].per_lead)
             written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_leads.png", fig))
+            try:
+                fig = plot_lead_beats(lead_templates(rec, per_lead), rec.lead_names or run.lead_names, title=source.name,
+                                      units=rec.units, explainer=args.explainer)
+                written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_lead_beats.png", fig))
+            except (RecordError, ValueError) as exc:
+                print(f"{source.name}: per-lead beat view left out ({exc})")
         try:
             templates = record_templates(rec, attr)
         except (RecordError, ValueError) as exc:
