@@ -61,7 +61,7 @@ print(json.dumps(out))
 
 
 def machine() -> dict:
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": f"{os.cpu_count()}-core CPU, shared (loaded by a concurrent training run)",
             "platform": platform.platform(), "load_average_1min": os.getloadavg()[0]}
 
@@ -85,49 +85,51 @@ def bench_prepare(records: int, workers: int, root: Path) -> dict:
     return out
 
 
-def bench_train(models: list[str], batch: int, length: int, steps: int, classes: int) -> list[dict]:
+def _measure(name: str, batch: int, length: int, steps: int, classes: int) -> dict:
+    """Seconds per training and evaluation step of one model after a warm-up step counted by FlopCounterMode."""
     import torch
     import torch.nn.functional as F
+    from bench_training import matmul_gflops
     from torch.utils.flop_counter import FlopCounterMode
 
     import ecgzoo
-    from bench_training import matmul_gflops
 
-    results = []
-    for name in models:
-        torch.manual_seed(0)
-        model = ecgzoo.create_model(name, num_classes=classes, in_leads=12)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.randn(batch, 12, length)
-        y = (torch.rand(batch, classes) < 0.2).float()
+    torch.manual_seed(0)
+    model = ecgzoo.create_model(name, num_classes=classes, in_leads=12)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, 12, length)
+    y = (torch.rand(batch, classes) < 0.2).float()
 
-        def train_step() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            F.binary_cross_entropy_with_logits(model(x), y).backward()
-            optimizer.step()
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(model(x), y).backward()
+        optimizer.step()
 
-        def eval_step() -> None:
-            with torch.no_grad():
-                model(x)
+    def eval_step() -> None:
+        with torch.no_grad():
+            model(x)
 
-        out = {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "batch": batch,
-               "input": [12, length], "steps": steps, "matmul_gflops": matmul_gflops(torch.device("cpu"))}
-        for label, fn, mode in (("train", train_step, model.train), ("eval", eval_step, model.eval)):
-            mode()
-            with FlopCounterMode(display=False) as counter:
-                fn()
-            gflop = counter.get_total_flops() / batch / 1e9
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                fn()
-            seconds = (time.perf_counter() - t0) / steps
-            out[f"{label}_gflop_per_record"] = round(gflop, 3)
-            out[f"{label}_records_per_s"] = round(batch / seconds, 2)
-            out[f"{label}_gflops_achieved"] = round(gflop * batch / seconds, 2)
-            out[f"{label}_share_of_matmul"] = round(gflop * batch / seconds / out["matmul_gflops"], 3)
-        print(json.dumps(out), flush=True)
-        results.append(out)
-    return results
+    out = {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "batch": batch,
+           "input": [12, length], "steps": steps, "matmul_gflops": matmul_gflops(torch.device("cpu"))}
+    for label, fn, mode in (("train", train_step, model.train), ("eval", eval_step, model.eval)):
+        mode()
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        gflop = counter.get_total_flops() / batch / 1e9
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        seconds = (time.perf_counter() - t0) / steps
+        out[f"{label}_gflop_per_record"] = round(gflop, 3)
+        out[f"{label}_records_per_s"] = round(batch / seconds, 2)
+        out[f"{label}_gflops_achieved"] = round(gflop * batch / seconds, 2)
+        out[f"{label}_share_of_matmul"] = round(gflop * batch / seconds / out["matmul_gflops"], 3)
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def bench_train(models: list[str], batch: int, length: int, steps: int, classes: int) -> list[dict]:
+    return [_measure(name, batch, length, steps, classes) for name in models]
 
 
 def main() -> None:

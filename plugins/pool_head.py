@@ -24,7 +24,8 @@ class PoolHeadConfig(ecgzoo.ModelConfig):
         "gap", description="gap: average pooling + bias-free linear (native CAM); concat-mlp: the PTB-XL benchmark's head"
     )
     head_hidden: int = pydantic.Field(128, ge=1, description="concat-mlp: width of the hidden layer (benchmark: 128)")
-    head_dropout: float = pydantic.Field(0.5, ge=0.0, lt=1.0, description="concat-mlp: dropout before the last linear (half before the first)")
+    head_dropout: float = pydantic.Field(
+        0.5, ge=0.0, lt=1.0, description="concat-mlp: dropout before the last linear (half before the first)")
 
 
 class ConcatPoolMLP(nn.Module):

@@ -67,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
     from ecgzoo.figures_leads import plot_lead_beats, plot_leads
-    from ecgzoo.leads import LeadMismatchError, check_leads
     from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.leads import LeadMismatchError, check_leads
     from ecgzoo.predict import pipeline_for
     from ecgzoo.record import Record, RecordError
     from ecgzoo.run_dir import load_run, save_figure, write_json
