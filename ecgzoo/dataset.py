@@ -26,6 +26,8 @@ class Dataset(abc.ABC):
     classes: Sequence[str]
     #: names of the leads every record has, in signal order (None: not known)
     lead_names: tuple[str, ...] | None = None
+    #: preprocessing `ecgzoo run` uses when the user gives none (None: the paper's, `Pipeline.default()`)
+    default_preprocessing: list[dict] | None = None
 
     @property
     def task(self) -> Task:

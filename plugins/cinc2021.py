@@ -62,6 +62,11 @@ def class_name(code: str) -> str:
 class Cinc2021(LabelledWfdbFolder, ecgzoo.Dataset):
     """Challenge records with their diagnoses; signals in mV, (leads, samples), leads named from the header."""
 
+    #: the 12 standard leads in one order, one rate for the six databases (100 Hz, as the PTB-XL benchmark),
+    #: per-lead standardisation and one length (10 s, the length of most records)
+    default_preprocessing = [{"name": "select-leads"}, {"name": "resample", "fs": 100.0}, {"name": "zscore"},
+                             {"name": "pad-crop", "seconds": 10.0}]
+
     def __init__(self, config: Cinc2021Config):
         self.config = config
         if not config.path:

@@ -134,3 +134,13 @@ def test_ptbxl_downloads_tables_and_records_of_one_rate_verified_and_resumable(t
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_default_preprocessing_gives_one_shape_for_the_models(cinc_dir, ptbxl_tree):
+    from ecgzoo.pipeline import Pipeline
+
+    cinc = ecgzoo.get_dataset("cinc2021", path=str(cinc_dir))
+    rec = Pipeline(cinc.default_preprocessing)(cinc.load("E07500"))
+    assert rec.signal.shape == (12, 1000) and rec.fs == 100.0 and rec.lead_names == TWELVE
+    ptbxl = ecgzoo.get_dataset("ptbxl", path=str(ptbxl_tree), download=False)
+    assert Pipeline(ptbxl.default_preprocessing)(ptbxl.load("1")).signal.shape == (12, 1000)
