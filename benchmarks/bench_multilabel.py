@@ -12,7 +12,8 @@ touched once).
 train: one training step = forward + binary cross-entropy + backward + Adam step on (batch, 12, length)
 inputs with multi-hot targets, as the trainer does for a multi-label task; one evaluation step = forward
 without gradients. FLOPs come from torch's FlopCounterMode on the warm-up step; achieved GFLOP/s is set
-against a float32 matmul measured in the same run just before (the machine is shared: ratios, not rates).
+against a float32 matmul measured in the same run just before (the machine is shared: ratios, not rates;
+a second matmul reading after the steps shows how far the yardstick moved while they ran).
 
 Writes benchmarks/results/multilabel.json.
 """
@@ -54,6 +55,8 @@ if phase != "tables":
         t = time.perf_counter()
         total = sum(float(np.asarray(prep.signals[i:i + 512]).sum()) for i in range(0, len(prep), 512))
         out["read_all_seconds"] = time.perf_counter() - t
+own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+out["cpu_seconds"] = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime  # the work itself, under load
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps(out))
@@ -124,6 +127,8 @@ def _measure(name: str, batch: int, length: int, steps: int, classes: int) -> di
         out[f"{label}_records_per_s"] = round(batch / seconds, 2)
         out[f"{label}_gflops_achieved"] = round(gflop * batch / seconds, 2)
         out[f"{label}_share_of_matmul"] = round(gflop * batch / seconds / out["matmul_gflops"], 3)
+    # the machine is shared: a second matmul reading after the steps shows how much the yardstick moved meanwhile
+    out["matmul_gflops_after"] = matmul_gflops(torch.device("cpu"))
     print(json.dumps(out), flush=True)
     return out
 
