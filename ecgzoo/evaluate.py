@@ -20,6 +20,11 @@ import ecgzoo
 from ecgzoo.run_dir import INCOMPLETE, load_run, write_atomic, write_json
 
 
+def _as_set(label: str | tuple[str, ...]) -> set[str]:
+    """The labels of a record: one for a single-label dataset, any number for a multi-label one."""
+    return {label} if isinstance(label, str) else set(label)
+
+
 class EvaluationError(ValueError):
     """The dataset cannot be scored with this run (other classes, other records, other shapes)."""
 
@@ -32,8 +37,11 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
     On the run's own dataset, `dataset_options` override the options the run was trained with.
     """
     from ecgzoo.metrics import classification_metrics
+    from ecgzoo.multilabel_metrics import multilabel_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
+    from ecgzoo.report_multilabel import headline
+    from ecgzoo.report_multilabel import predictions_csv as multilabel_predictions_csv
     from ecgzoo.runner import predict_dataset, predictions_csv, resolve_device
 
     device = resolve_device(device)
@@ -54,7 +62,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         record_ids = chosen
     unknown = sorted({c for c in data.classes if c not in run.classes})
     if unknown:
-        labels = set(data.label(r) for r in (record_ids or data.record_ids()))
+        labels = {one for r in (record_ids or data.record_ids()) for one in _as_set(data.label(r))}
         bad = sorted(labels & set(unknown))
         if bad:
             raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
@@ -71,12 +79,21 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         raise EvaluationError(f"dataset {dataset!r} preprocessed to {prepared.signals.shape[1:]}, the model takes "
                          f"{(run.in_leads, run.input_samples)} (leads, samples)")
     to_run = np.array([run.classes.index(c) for c in prepared.classes], dtype=np.int64)
-    labels = to_run[np.asarray(prepared.labels)]
-    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size)
-    metrics = classification_metrics(labels, probs.argmax(1), run.classes)
+    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size, run.task)
+    ids = [str(r) for r in prepared.record_ids]
+    if run.task.multi:  # decisions at the thresholds stored with the run's checkpoint
+        labels = np.zeros((len(prepared), len(run.classes)), dtype=np.uint8)
+        labels[:, to_run] = np.asarray(prepared.labels)
+        thresholds = run.thresholds if run.thresholds is not None else [0.5] * len(run.classes)
+        metrics = multilabel_metrics(labels, probs, run.classes, thresholds, dict(run.task.names))
+        predictions = multilabel_predictions_csv(ids, labels, probs, run.task, thresholds)
+    else:
+        labels = to_run[np.asarray(prepared.labels)]
+        metrics = classification_metrics(labels, probs.argmax(1), run.classes)
+        predictions = predictions_csv(ids, labels, probs, run.classes)
     metrics.update(split=f"{dataset} ({split})", run=str(run.path))
     write_json(work / "metrics.json", metrics)
-    write_atomic(work / "predictions.csv", predictions_csv([str(r) for r in prepared.record_ids], labels, probs, run.classes))
+    write_atomic(work / "predictions.csv", predictions)
     if prepared.skipped:
         write_atomic(work / "skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
     figures = write_evaluation_figures(work, metrics, None)
@@ -94,5 +111,8 @@ Model {run.info.get('model')} from `{run.path}`, scored on {metrics['n']} record
 Per-record predictions: `predictions.csv`.
 """)
     os.replace(work, out)
-    print(f"ecgzoo: challenge F1 {metrics['challenge_f1']:.3f}, accuracy {metrics['accuracy']:.3f}", file=sys.stderr)
+    if run.task.multi:
+        print(f"ecgzoo: {headline(metrics).replace('**', '')}", file=sys.stderr)
+    else:
+        print(f"ecgzoo: challenge F1 {metrics['challenge_f1']:.3f}, accuracy {metrics['accuracy']:.3f}", file=sys.stderr)
     return out

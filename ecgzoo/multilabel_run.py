@@ -48,6 +48,27 @@ def validation_metrics(targets: np.ndarray, probs: np.ndarray, task: Task, check
     return metrics, thresholds
 
 
+def results(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, val_idx: np.ndarray, test_idx: np.ndarray,
+            probs: np.ndarray, device: str, batch_size: int) -> dict[str, Any]:
+    """Validation metrics at thresholds chosen there (stored with the best checkpoint), predictions.csv,
+    and the test split scored at the same thresholds (predictions_test.csv) when the run kept one."""
+    from ecgzoo.report_multilabel import predictions_csv
+    from ecgzoo.runner import predict_dataset
+
+    task = prepared.task
+    targets = np.asarray(prepared.labels)
+    metrics, thresholds = validation_metrics(targets[val_idx], probs, task, run_dir.path("checkpoints", "best.safetensors"), model)
+    ids = [str(r) for r in prepared.record_ids]
+    run_dir.write("predictions.csv", predictions_csv([ids[i] for i in val_idx], targets[val_idx], probs, task, thresholds))
+    if len(test_idx):
+        test_probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size, task)
+        test = multilabel_metrics(targets[test_idx], test_probs, task.classes, thresholds, dict(task.names))
+        metrics["test"] = {**test, "split": "test", "thresholds_chosen_on": "the validation split"}
+        run_dir.write("predictions_test.csv",
+                      predictions_csv([ids[i] for i in test_idx], targets[test_idx], test_probs, task, thresholds))
+    return metrics
+
+
 def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, positions: np.ndarray, probs: np.ndarray,
                          task: Task, explainer_name: str, explainer_options: dict[str, Any], per_class: int,
                          device: str) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo import report_multilabel as ml_report
 from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.run_dir import save_figure, write_atomic
 
@@ -34,9 +35,14 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, label in ((ax_loss, "loss", "loss (weighted cross-entropy)"), (ax_f1, "challenge_f1", "challenge F1")):
-        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
-        ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation", color="tab:orange")
+    multi = "val_macro_auroc" in history[0]  # a multi-label task: binary cross-entropy, macro AUROC (validation only)
+    panels = ((ax_loss, "loss", "loss (binary cross-entropy)" if multi else "loss (weighted cross-entropy)"),
+              (ax_f1, "macro_auroc" if multi else "challenge_f1", "macro AUROC" if multi else "challenge F1"))
+    for ax, key, label in panels:
+        if f"train_{key}" in history[0]:
+            ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
+        ax.plot(epochs, [h[f"val_{key}"] if h[f"val_{key}"] is not None else float("nan") for h in history], "s-",
+                label="validation", color="tab:orange")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
@@ -83,9 +89,11 @@ def write_evaluation_figures(folder: Path, metrics: dict[str, Any], history: Seq
     figures: list[Figure] = []
     if history:
         save_figure(folder / "figures" / "training_curves.png", plot_training_curves(history))
-        figures.append(("Training curves: loss and challenge F1 per epoch (as in the paper's figure 5)", "figures/training_curves.png"))
-    save_figure(folder / "figures" / "confusion_matrix.png", plot_confusion(metrics))
-    figures.append(("Confusion matrix", "figures/confusion_matrix.png"))
+        figures.append(("Training curves: loss and the selection figure per epoch (as in the paper's figure 5)",
+                        "figures/training_curves.png"))
+    if "confusion" in metrics:  # single-label; a multi-label task has one 2x2 table per class, in the metrics table
+        save_figure(folder / "figures" / "confusion_matrix.png", plot_confusion(metrics))
+        figures.append(("Confusion matrix", "figures/confusion_matrix.png"))
     return figures
 
 
@@ -139,7 +147,9 @@ def _safe(text: str) -> str:
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
-    """Per-class table, headline scores and the confusion matrix as Markdown."""
+    """Per-class table, headline scores and the confusion matrix as Markdown (multi-label: `ecgzoo.report_multilabel`)."""
+    if metrics.get("task") == "multi-label":
+        return ml_report.metrics_markdown(metrics)
     classes = metrics["classes"]
     lines = [
         f"**Challenge F1 {metrics['challenge_f1']:.3f}** ({metrics['challenge_f1_definition']}), "
@@ -162,6 +172,15 @@ def test_markdown(test: dict[str, Any] | None) -> str:
     """The test-split section of a report ('' when the run kept no test split)."""
     if not test:
         return ""
+    if test.get("task") == "multi-label":
+        return f"""
+## Test metrics (held-out split, best checkpoint, thresholds from validation)
+
+These {test['n']} records were set aside before training and never used for training, for choosing
+the epoch or for choosing the thresholds. Per-record predictions: `predictions_test.csv`.
+
+{ml_report.metrics_markdown(test)}
+"""
     lo, hi = test["challenge_f1_ci95"]
     return f"""
 ## Test metrics (held-out split, best checkpoint)
@@ -179,6 +198,13 @@ def _figures_markdown(figures: Sequence[Figure]) -> str:
     return "\n\n".join(f"![{caption}]({rel})\n\n*{caption}*" for caption, rel in figures)
 
 
+EXAMPLES_SINGLE = """One validation record per class (a correctly classified one where there is one), with the
+`{explainer}` attribution for the predicted class drawn under the trace."""
+EXAMPLES_MULTI = """The most confident true positives of the most frequent classes in validation, each with the map
+for that class; multi-lead records on calibrated ECG paper, one map per lead where the explainer tells
+leads apart."""
+
+
 def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict[str, Any], metrics: dict[str, Any],
                  history: Sequence[dict[str, Any]], figures: Sequence[Figure]) -> Path:
     """report.md of a run: what data, which settings, how good, how it trained, where it looked."""
@@ -188,10 +214,12 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
     last = history[-1] if history else {}
     explain = [f for f in figures if "/explain_" in f[1]]
     others = [f for f in figures if f not in explain]
+    multi = metrics.get("task") == "multi-label"
+    scores = (f"multi-label validation {ml_report.headline(metrics)}" if multi else
+              f"validation challenge F1\n**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}**")
     text = f"""# ecgzoo run `{final.name}`
 
-Model **{info['model']}** trained on dataset **{info['dataset']}**; validation challenge F1
-**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}** (best epoch {best} of {len(history)}),
+Model **{info['model']}** trained on dataset **{info['dataset']}**; {scores} (best epoch {best} of {len(history)}),
 in {info.get('seconds', float('nan')):.0f} s.
 
 ## Data
@@ -221,8 +249,7 @@ Per-epoch figures: `history.json` and `checkpoints/metrics.jsonl`; per-record pr
 {test_markdown(metrics.get("test"))}
 ## Where the network looked ({cfg['explainer']})
 
-One validation record per class (a correctly classified one where there is one), with the
-`{cfg['explainer']}` attribution for the predicted class drawn under the trace.
+{EXAMPLES_MULTI if multi else EXAMPLES_SINGLE.format(explainer=cfg['explainer'])}
 
 {_figures_markdown(explain) if explain else '(no examples requested)'}
 

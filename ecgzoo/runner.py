@@ -94,28 +94,35 @@ def _join_torchrun_group(device: str, config: RunConfig) -> Any:
     return distributed.setup(device)
 
 
-def _build_pipeline(config: RunConfig) -> Any:
+def _build_pipeline(config: RunConfig, data: Any = None) -> Any:
+    """The configured steps; else the dataset's suggested ones (`Dataset.default_preprocessing`); else the paper's."""
     from ecgzoo.pipeline import Pipeline
 
-    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.default()
+    if config.preprocessing is not None:
+        return Pipeline(config.preprocessing)
+    suggested = getattr(data, "default_preprocessing", None)
+    return Pipeline([dict(step) for step in suggested]) if suggested else Pipeline.default()
 
 
 def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any],
-         train: Any, val: Any, classes: list[str], checkpoint_dir: Path) -> list[dict[str, Any]]:
-    """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled)."""
+         train: Any, val: Any, classes: list[str], checkpoint_dir: Path, task: Any = None) -> list[dict[str, Any]]:
+    """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled).
+    The task is passed only when multi-label (the `ecgzoo.Trainer` contract)."""
     trainer = ecgzoo.create_trainer(trainer_name, **trainer_opts)
-    return trainer.fit(model, train, val, classes, checkpoint_dir)
+    return trainer.fit(model, train, val, classes, checkpoint_dir, **({"task": task} if task is not None and task.multi else {}))
 
 
 @torch.no_grad()
-def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int) -> np.ndarray:
-    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset."""
+def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
+                    task: Any = None) -> np.ndarray:
+    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset
+    (softmax; a multi-label `task`: a sigmoid per class)."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     model.eval()
     out = []
     for x, _, vl in loader:
         logits = model(x.to(device), valid_length=vl.to(device))
-        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        out.append((task.probabilities(logits) if task is not None else torch.softmax(logits.float(), dim=1)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
 
 
@@ -157,16 +164,20 @@ def score_test_split(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, test_i
 
 def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     """Run the whole pipeline for `model` on `dataset`; return the finished run directory."""
+    from ecgzoo import multilabel_run
     from ecgzoo.checkpoint import model_from_checkpoint, seed_everything
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
+    from ecgzoo.report_multilabel import class_counts, headline
+    from ecgzoo.splits import dataset_split, rarest_label
+
     config = config or RunConfig()
     check_plugins(model, dataset, config)
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
     data = ecgzoo.get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
-    pipeline = _build_pipeline(config)
+    pipeline = _build_pipeline(config, data)
     ctx = _join_torchrun_group(device, config)
     name = config.name or default_run_name(model_entry.name, dataset)
     if ctx.enabled:  # under torchrun every rank runs this: all use rank 0's name, only rank 0 writes
@@ -185,17 +196,20 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
 
         _say(f"preparing {dataset} ({len(data)} records) through {len(pipeline.config)} preprocessing steps")
         prepared = prepare(data, pipeline, cache_dir=config.cache_dir, on_error=config.on_error, workers=config.workers)
-        classes = list(prepared.classes)
+        classes, task = list(prepared.classes), prepared.task
         if prepared.skipped:
             run_dir.write("skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
         labels = np.asarray(prepared.labels)
-        present = [c for i, c in enumerate(classes) if (labels == i).any()]
-        if len(present) < 2:
-            raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least 2")
+        present = [c for i, c in enumerate(classes) if (labels[:, i] if task.multi else labels == i).any()]
+        if len(present) < (1 if task.multi else 2):
+            raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least "
+                             f"{'one class with a positive record' if task.multi else 2}")
         seed = config.split.seed if config.split.seed is not None else config.seed
-        train_idx, val_idx, test_idx = split_records(labels, config.split, seed)
         record_ids = [str(r) for r in prepared.record_ids]
+        fixed = dataset_split(data, record_ids)  # e.g. PTB-XL's folds 1-8 / 9 / 10
+        train_idx, val_idx, test_idx = fixed or split_records(rarest_label(labels) if task.multi else labels, config.split, seed)
         run_dir.write_json("split.json", {
+            "source": "the dataset's recommended split" if fixed else "stratified by seed",
             "seed": seed, "val_fraction": config.split.val_fraction, "test_fraction": config.split.test_fraction,
             "test_seed": config.split.test_seed, "train": [record_ids[i] for i in train_idx],
             "val": [record_ids[i] for i in val_idx], "test": [record_ids[i] for i in test_idx],
@@ -207,7 +221,9 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
             "input_fs": float(first_raw.fs), "input_samples": input_samples, "in_leads": in_leads,
             "pipeline": pipeline.config, "records": len(record_ids), "train_records": len(train_idx),
             "val_records": len(val_idx), "test_records": len(test_idx), "skipped": len(prepared.skipped),
-            "class_counts": {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+            "class_counts": class_counts(labels, classes) if task.multi
+            else {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+            "task": task.to_json(), "lead_names": list(prepared.lead_names) if prepared.lead_names else None,
         }
         run_dir.write_json(RUN_FILE, info)
 
@@ -217,7 +233,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         _say(f"training {model_entry.name} on {len(train_idx)} records, validating on {len(val_idx)} ({device})")
         seed_everything(config.seed)  # the same initial weights on every rank and every repetition
         net = ecgzoo.create_model(model_entry.name, **model_options)
-        args = (net, config.trainer_plugin, topts, train_ds, val_ds, classes, run_dir.path("checkpoints"))
+        args = (net, config.trainer_plugin, topts, train_ds, val_ds, classes, run_dir.path("checkpoints"), task)
         if config.nproc > 1:
             from ecgzoo.distributed import launch
 
@@ -229,21 +245,24 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         run_dir.write_json("history.json", history)
 
         best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
-        probs = predict_dataset(best, val_ds, device, config.eval_batch_size)
+        probs = predict_dataset(best, val_ds, device, config.eval_batch_size, task)
         y_val = labels[val_idx]
-        metrics = classification_metrics(y_val, probs.argmax(1), classes)
+        if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
+            metrics = multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, device, config.eval_batch_size)
+        else:
+            metrics = classification_metrics(y_val, probs.argmax(1), classes)
+            if len(test_idx):
+                metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, device, config.eval_batch_size)
+            run_dir.write("predictions.csv", predictions_csv([record_ids[i] for i in val_idx], y_val, probs, classes))
         metrics["split"] = "validation"
         best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
         metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
-        if len(test_idx):
-            metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, device, config.eval_batch_size)
         run_dir.write_json(METRICS_FILE, metrics)
-        val_ids = [record_ids[i] for i in val_idx]
-        run_dir.write("predictions.csv", predictions_csv(val_ids, y_val, probs, classes))
 
         figures = write_evaluation_figures(run_dir.work, metrics, history)
-        figures += explanation_examples(
-            run_dir.work, best, prepared, val_idx, probs, classes, config.explainer,
+        examples = multilabel_run.explanation_examples if task.multi else explanation_examples
+        figures += examples(
+            run_dir.work, best, prepared, val_idx, probs, task if task.multi else classes, config.explainer,
             config.report.explainer_options, config.report.examples_per_class, device,
         )
         info["seconds"] = round(time.perf_counter() - t_start, 1)
@@ -254,9 +273,14 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         _say(f"run stopped; incomplete run left in {run_dir.work} (see {run_dir.work / 'FAILED.txt'})")
         raise
     final = run_dir.finish()
-    _say(f"done in {time.perf_counter() - t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
-         f"accuracy {metrics['accuracy']:.3f}")
-    if "test" in metrics:
+    if task.multi:
+        _say(f"done in {time.perf_counter() - t_start:.0f} s: validation {headline(metrics).replace('**', '')}")
+        if "test" in metrics:
+            _say(f"test split (never used for training, selection or thresholds): {headline(metrics['test']).replace('**', '')}")
+    else:
+        _say(f"done in {time.perf_counter() - t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
+             f"accuracy {metrics['accuracy']:.3f}")
+    if "test" in metrics and not task.multi:
         test = metrics["test"]
         lo, hi = test["challenge_f1_ci95"]
         _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "

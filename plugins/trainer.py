@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 import ecgzoo
 from ecgzoo import distributed
+from ecgzoo import multilabel_training as ml
 from ecgzoo.checkpoint import (
     CheckpointError,
     load_checkpoint_bytes,
@@ -53,6 +54,7 @@ from ecgzoo.checkpoint import (
 )
 from ecgzoo.metrics import metrics_from_confusion
 from ecgzoo.splits import class_weights
+from ecgzoo.tasks import Task
 from ecgzoo_plugins.augment import BatchAugment
 
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
@@ -71,8 +73,13 @@ class TrainerConfig(ecgzoo.PluginConfig):
         description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), its square root, or none",
     )
     label_smoothing: float = pydantic.Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
-    selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss"] = pydantic.Field(
-        "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins)"
+    selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss", "macro_auroc", "f_max"] = pydantic.Field(
+        "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins); multi-label tasks: "
+        "macro_auroc, f_max, macro_f1 or loss (a single-label figure means macro_auroc)"
+    )
+    pos_weight: Literal["none", "balanced"] = pydantic.Field(
+        "none", description="multi-label tasks: per-class positive weights of the binary cross-entropy "
+        "(balanced: negatives / positives of the training split)"
     )
     patience: int | None = pydantic.Field(None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)")
     lr_schedule: Literal["constant", "cosine", "step", "warmup-cosine"] = pydantic.Field(
@@ -115,6 +122,10 @@ def _labels_of(dataset: torch.utils.data.Dataset) -> np.ndarray:
     if labels is not None and len(labels) == len(dataset):
         return np.asarray(labels, dtype=np.int64)
     return np.array([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def warmup_cosine(step: int, warm: int, total: int) -> float:
@@ -214,6 +225,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
 
     def __init__(self, config: TrainerConfig) -> None:
         self.config = config
+        self._multi = False
 
     # ---------------------------------------------------------------- set-up
     def _device(self, ctx: distributed.DistContext) -> torch.device:
@@ -246,8 +258,10 @@ class ReferenceTrainer(ecgzoo.Trainer):
         val: torch.utils.data.Dataset,
         classes: list[str],
         checkpoint_dir: Path,
+        task: Task | None = None,
     ) -> list[dict[str, Any]]:
         cfg = self.config
+        self._multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.multilabel_training)
         ctx = distributed.setup("cuda" if self.config.device == "cuda" else "cpu")
         device = self._device(ctx)
         checkpoint_dir = Path(checkpoint_dir)
@@ -258,12 +272,19 @@ class ReferenceTrainer(ecgzoo.Trainer):
         if getattr(model, "num_classes", k) != k:
             raise ValueError(f"model has {model.num_classes} outputs but there are {k} classes {classes}")
         labels = _labels_of(train)
-        if labels.min() < 0 or labels.max() >= k:
-            raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
-        weights = class_weights(labels, k) if cfg.class_weighting != "none" else np.ones(k, dtype=np.float32)
-        if cfg.class_weighting == "sqrt-inverse-frequency":
-            weights = np.sqrt(weights).astype(np.float32)
-        weight_t = torch.tensor(weights, dtype=torch.float32, device=device)
+        if self._multi:
+            weight_t = ml.pos_weights(labels, cfg.pos_weight)
+            weight_t = weight_t.to(device) if weight_t is not None else None
+        else:
+            if cfg.selection_metric in ("macro_auroc", "f_max"):
+                raise ValueError(
+                    f"trainer option selection_metric={cfg.selection_metric!r} is for multi-label tasks; this task is single-label")
+            if labels.min() < 0 or labels.max() >= k:
+                raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
+            weights = class_weights(labels, k) if cfg.class_weighting != "none" else np.ones(k, dtype=np.float32)
+            if cfg.class_weighting == "sqrt-inverse-frequency":
+                weights = np.sqrt(weights).astype(np.float32)
+            weight_t = torch.tensor(weights, dtype=torch.float32, device=device)
 
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = False
@@ -361,8 +382,11 @@ class ReferenceTrainer(ecgzoo.Trainer):
                     optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                         logits = net(x, valid_length=vl)
-                    per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
-                    loss = (per_record * weight_t[y]).mean()
+                    if self._multi:
+                        loss = ml.loss(logits, y, weight_t)
+                    else:
+                        per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
+                        loss = (per_record * weight_t[y]).mean()
                     if scaler is not None:
                         scaler.scale(loss).backward()
                         scaler.unscale_(optimizer)
@@ -381,7 +405,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
                         ema.update(model)
                     running["loss_sum"] += float(loss.detach()) * len(y)
                     running["count"] += len(y)
-                    confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
+                    if not self._multi:
+                        confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
                     running["confusion"] = confusion.tolist()
                     st["batch"] += 1
                     seen += len(y)
@@ -427,7 +452,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                         os.fsync(f.fileno())
                 bar.set_postfix(
                     loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
-                    val_f1=f"{row['val_challenge_f1']:.3f}", refresh=True,
+                    val=_figure(row.get("val_macro_auroc" if self._multi else "val_challenge_f1")), refresh=True,
                 )
                 bar.close()
                 if self._agree_to_stop(stop.requested) and not done:
@@ -486,6 +511,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         train_tot = distributed.all_reduce_sum(torch.tensor([running["loss_sum"], float(running["count"])], dtype=torch.float64))
         train_cm = distributed.all_reduce_sum(torch.tensor(running["confusion"], dtype=torch.int64))
         val_loss, val_cm = self._evaluate(model, val, k, device, amp_dtype, weight_t, ctx)
+        if self._multi:
+            return self._multilabel_row(st, lr, float(train_tot[0] / train_tot[1]), val_loss, val_cm, ctx, seconds, seen)
         train_m = metrics_from_confusion(train_cm.numpy(), classes)
         val_m = metrics_from_confusion(val_cm, classes)
         metric = self.config.selection_metric
@@ -510,11 +537,26 @@ class ReferenceTrainer(ecgzoo.Trainer):
             "_val_metrics": val_m,
         }
 
+    def _multilabel_row(self, st: dict[str, Any], lr: float, train_loss: float, val_loss: float,
+                        val_out: tuple[np.ndarray, np.ndarray], ctx: distributed.DistContext, seconds: float, seen: int) -> dict[str, Any]:
+        """The epoch's history row of a multi-label task: losses and validation macro AUROC, F-max, macro F1 at 0.5."""
+        figures = ml.validation_figures(*val_out)
+        score = ml.selection_score(figures, val_loss, self.config.selection_metric)
+        improved = st["best_score"] is None or score > st["best_score"]
+        if improved:
+            st["best_score"], st["best_epoch"] = score, st["epoch"] + 1
+        return {
+            "epoch": st["epoch"] + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
+            **{f"val_{name}": value for name, value in figures.items()}, "best": improved, "seconds": round(seconds, 3),
+            "records_per_s": round(seen * ctx.world_size / seconds, 2) if seconds > 0 else None, "_val_metrics": figures,
+        }
+
     def _evaluate(
         self, model: ecgzoo.EcgModel, val: torch.utils.data.Dataset, k: int, device: torch.device,
-        amp_dtype: torch.dtype | None, weight_t: torch.Tensor, ctx: distributed.DistContext,
-    ) -> tuple[float, np.ndarray]:
-        """Weighted loss and confusion matrix of the whole validation split (each rank scores a shard)."""
+        amp_dtype: torch.dtype | None, weight_t: torch.Tensor | None, ctx: distributed.DistContext,
+    ) -> tuple[float, Any]:
+        """Weighted loss and confusion matrix of the whole validation split (each rank scores a shard);
+        multi-label: loss and (targets, sigmoid probabilities) of every validation record, gathered from all ranks."""
         shard = Subset(val, range(ctx.rank, len(val), ctx.world_size)) if ctx.enabled else val
         loader = DataLoader(shard, batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.num_workers,
                             worker_init_fn=_ignore_sigint if self.config.num_workers else None)
@@ -522,6 +564,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64)
         cm = torch.zeros(k * k, dtype=torch.int64)
+        outputs: list[tuple[np.ndarray, np.ndarray]] = []
         bar = tqdm(total=len(val), unit="rec", desc="validation", file=sys.stderr, dynamic_ncols=True, leave=False,
                    disable=not (self.config.progress and ctx.is_main))
         with torch.no_grad():
@@ -530,11 +573,18 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 x, y, vl = x.to(device), y.to(device), vl.to(device)
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                     logits = model(x, valid_length=vl)
+                if self._multi:
+                    loss_sum += ml.loss(logits, y, weight_t, reduction="sum").double().cpu()
+                    outputs.append((y.cpu().numpy(), torch.sigmoid(logits.float()).cpu().numpy()))
+                    continue
                 loss_sum += (F.cross_entropy(logits.float(), y, reduction="none") * weight_t[y]).sum().double().cpu()
                 cm += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k)
         bar.close()
         model.train(was_training)
         totals = distributed.all_reduce_sum(torch.cat([loss_sum.reshape(1), torch.tensor([float(len(shard))], dtype=torch.float64)]))
+        if self._multi:
+            parts = [part for rank in distributed.all_gather_objects(outputs) for part in rank]
+            return float(totals[0] / totals[1]), (np.concatenate([t for t, _ in parts]), np.concatenate([p for _, p in parts]))
         cm = distributed.all_reduce_sum(cm)
         return float(totals[0] / totals[1]), cm.reshape(k, k).numpy()
 

@@ -63,3 +63,15 @@ def test_multilabel_split_sends_every_label_with_two_records_to_both_sides():
     np.testing.assert_array_equal(again[1], val)
     with pytest.raises(ValueError, match=r"\(records, classes\)"):
         multilabel_split(np.zeros(5))
+
+
+def test_dataset_split_maps_a_recommended_split_to_prepared_positions():
+    from ecgzoo.splits import dataset_split
+
+    class Folds:
+        def default_split(self):
+            return {"train": ["a", "b", "gone"], "val": ["c"], "test": ["d"]}
+
+    train, val, test = dataset_split(Folds(), ["d", "c", "b", "a"])
+    assert train.tolist() == [2, 3] and val.tolist() == [1] and test.tolist() == [0]
+    assert dataset_split(object(), ["a"]) is None

@@ -14,8 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset plugin (ecgzoo list dataset)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="dataset option, e.g. path=/data/training2017 (repeatable; 'dataset.' prefix optional)")
-    p.add_argument("--split", choices=("all", "val", "train"), default="all",
-                   help="all records (default), or the run's own validation/training records (same dataset)")
+    p.add_argument("--split", choices=("all", "val", "train", "test"), default="all",
+                   help="all records (default), or the run's own validation/training/test records (same dataset)")
     p.add_argument("--out", help="output folder (default RUN_DIR/evaluations/DATASET-SPLIT-TIME); must not exist")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the model runs")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="a bad record stops (raise) or is skipped and listed")
