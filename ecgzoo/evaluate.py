@@ -26,7 +26,7 @@ class EvaluationError(ValueError):
 
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
-             batch_size: int = 32, cache_dir: str | None = None) -> Path:
+             batch_size: int = 32, cache_dir: str | None = None, precision: str = "fp32") -> Path:
     """Metrics, predictions, confusion-matrix figure and report.md of `run_dir`'s model on `dataset`.
 
     On the run's own dataset, `dataset_options` override the options the run was trained with.
@@ -73,7 +73,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
                          f"{(run.in_leads, run.input_samples)} (leads, samples)")
     to_run = np.array([run.classes.index(c) for c in prepared.classes], dtype=np.int64)
     labels = to_run[np.asarray(prepared.labels)]
-    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size)
+    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size, precision)
     metrics = classification_metrics(labels, probs.argmax(1), run.classes)
     metrics.update(split=f"{dataset} ({split})", run=run.label)
     write_json(work / "metrics.json", metrics)

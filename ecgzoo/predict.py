@@ -142,7 +142,8 @@ def check_amplitude(signal: np.ndarray, where: str) -> None:
 
 
 @torch.no_grad()
-def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu") -> Prediction:
+def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
+                   precision: str = "fp32") -> Prediction:
     """Classify one recording (window by window when it is longer than the model's input)."""
     if source.leads != run.in_leads:
         hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
@@ -177,7 +178,8 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         if not xs:
             continue
         x = torch.from_numpy(np.stack(xs)).to(device)
-        logits = model(x, valid_length=torch.tensor(vls, device=device))
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(x, valid_length=torch.tensor(vls, device=device))
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
         for slot, p in zip(slots, probs, strict=True):
             windows[slot].probabilities = p
