@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 from loopback import RangeHandler, serve
