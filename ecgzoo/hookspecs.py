@@ -55,7 +55,7 @@ KIND_HOOKS: dict[str, str] = {
 
 @hookspec
 def ecgzoo_pretrained() -> list[Any]:
-    """Pretrained weights: a list of `ecgzoo.pretrained.PretrainedManifest` (or paths of manifest TOML files).
+    """Pretrained weights: a list of `ecgzoo.pretrained.PretrainedManifest` (or paths of `*.manifest.json` files).
 
     Called by `ecgzoo.pretrained.manifests()` whenever a pretrained name (`MODEL:TAG`) is looked up
     or listed (`ecgzoo list --pretrained`, `create_model(..., pretrained=TAG)`, `predict MODEL:TAG ...`).

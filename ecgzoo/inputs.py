@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgzoo.leads import STANDARD_12, canonical_leads
+from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
 
 
 class InputError(ValueError):
@@ -45,7 +45,9 @@ class SignalSource:
     leads: int
     samples: int
     _read: Callable[[int, int], np.ndarray]
-    lead_names: tuple[str, ...] | None = None  # from a WFDB header or CSV column names; None when the format has none
+    #: lead names where the format stores them (WFDB; CSV columns named as standard leads), canonical
+    #: (`ecgzoo.leads.canonical_lead_name`), else empty
+    lead_names: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -125,7 +127,7 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
-    names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else None
+    names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else ()
     return SignalSource(shown, rate, int(header.n_sig), n, read, names)
 
 
@@ -202,6 +204,21 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
     if columns and len(columns) == source.leads and set(canonical_leads(columns)) <= set(STANDARD_12):
         source.lead_names = canonical_leads(columns)  # only standard lead names: other headers are not lead names
     return source
+
+
+def select_lead(source: SignalSource, lead: str) -> SignalSource:
+    """The one lead `lead` (a lead name the file states, or a 0-based index) of a multi-lead recording."""
+    names = list(source.lead_names)
+    if canonical_lead_name(lead) in names:
+        index = names.index(canonical_lead_name(lead))
+    elif lead.lstrip("-").isdigit() and 0 <= int(lead) < source.leads:
+        index = int(lead)
+    else:
+        known = f"names {names} or " if names else ""
+        raise InputError(f"{source.path}: no lead {lead!r}; choose one of {known}indices 0-{source.leads - 1}")
+    read = source._read
+    name = names[index] if names else str(index)
+    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,))
 
 
 def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:

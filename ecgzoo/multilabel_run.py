@@ -61,7 +61,7 @@ def results(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, val_idx: np.nda
     ids = [str(r) for r in prepared.record_ids]
     run_dir.write("predictions.csv", predictions_csv([ids[i] for i in val_idx], targets[val_idx], probs, task, thresholds))
     if len(test_idx):
-        test_probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size, task)
+        test_probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size, task=task)
         test = multilabel_metrics(targets[test_idx], test_probs, task.classes, thresholds, dict(task.names))
         metrics["test"] = {**test, "split": "test", "thresholds_chosen_on": "the validation split"}
         run_dir.write("predictions_test.csv",

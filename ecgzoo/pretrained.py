@@ -72,14 +72,12 @@ class PretrainedManifest(PluginConfig):
 
 
 def read_manifest(path: str | os.PathLike[str]) -> PretrainedManifest:
-    """A manifest from a TOML file; `file` and `splits_file` are relative to the manifest's folder."""
-    import tomllib
-
+    """A manifest from a JSON file (`*.manifest.json`); `file` and `splits_file` are relative to its folder."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
         return PretrainedManifest(**data, folder=str(path.parent))
-    except (OSError, tomllib.TOMLDecodeError, pydantic.ValidationError, TypeError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         raise PretrainedError(f"pretrained manifest {path}: {exc}") from None
 
 
@@ -184,3 +182,28 @@ def splits_of(manifest: PretrainedManifest) -> dict[str, Any]:
     if not manifest.splits_file:
         return {}
     return json.loads((Path(manifest.folder or ".") / manifest.splits_file).read_text(encoding="utf-8"))
+
+
+def load_pretrained_run(name: str, device: str = "cpu") -> Any:
+    """Pretrained weights as a `LoadedRun`: what predict, evaluate and explain take instead of a run folder."""
+    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.run_dir import LoadedRun
+
+    manifest = find_manifest(name)
+    model = load_pretrained_model(manifest.model, manifest.tag, device=device)
+    contract = manifest.input
+    return LoadedRun(
+        path=Path(manifest.folder or "."),
+        model=model,
+        pipeline=Pipeline(contract.pipeline),
+        classes=list(manifest.classes),
+        config={"config": {"dataset": {}}},
+        fs=contract.fs,
+        input_fs=contract.fs,
+        input_samples=round(contract.window_seconds * contract.fs),
+        in_leads=contract.leads,
+        info={"model": manifest.model, "dataset": manifest.training.get("dataset"), "pretrained": manifest.name},
+        label=manifest.name,
+        output_dir=Path.cwd() / f"{manifest.model}-{manifest.tag}",
+        splits=splits_of(manifest),
+    )

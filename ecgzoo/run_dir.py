@@ -141,6 +141,12 @@ class LoadedRun:
     input_samples: int
     in_leads: int
     info: dict[str, Any]
+    #: what to call it in messages: the run folder, or MODEL:TAG for pretrained weights
+    label: str = ""
+    #: where evaluate/explain write by default (the run folder; ./MODEL-TAG for pretrained weights)
+    output_dir: Path | None = None
+    #: record lists by split name (train/val/test), from split.json or the weights' manifest
+    splits: dict[str, Any] = dataclasses.field(default_factory=dict)
     task: Task | None = None  # None only for runs written before tasks existed: single-label over classes
     lead_names: tuple[str, ...] | None = None  # the leads the model was trained on, in input order
     thresholds: list[float] | None = None  # multi-label: per-class decision thresholds chosen on validation
@@ -151,8 +157,13 @@ class LoadedRun:
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """The model (eval mode, safetensors weights), pipeline and facts of a finished run."""
+    """The model (eval mode, safetensors weights), pipeline and facts of a finished run, or of
+    pretrained weights named `MODEL:TAG` (see `ecgzoo list --pretrained`)."""
     path = Path(run_dir)
+    if not path.exists() and ":" in str(run_dir):
+        from ecgzoo.pretrained import load_pretrained_run
+
+        return load_pretrained_run(str(run_dir), device=device)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} not found")
     if path.name.endswith(INCOMPLETE) or (path / FAILED_FILE).exists():
@@ -160,13 +171,11 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     for rel in (CONFIG_FILE, RUN_FILE, BEST_CHECKPOINT):
         if not (path / rel).is_file():
             raise RunDirError(f"{path} is not an ecgzoo run directory: {rel} is missing")
-    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.checkpoint import load_checkpoint, model_from_checkpoint
     from ecgzoo.pipeline import Pipeline
 
     config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-    from ecgzoo.checkpoint import load_checkpoint
-
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)
     model.eval()
     thresholds = load_checkpoint(path / BEST_CHECKPOINT)[1].get("thresholds")
@@ -181,6 +190,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         input_samples=int(info["input_samples"]),
         in_leads=int(info["in_leads"]),
         info=info,
+        label=str(path),
+        output_dir=path,
+        splits=json.loads((path / "split.json").read_text(encoding="utf-8")) if (path / "split.json").is_file() else {},
         task=Task.from_json(info.get("task"), info["classes"]),
         lead_names=tuple(info["lead_names"]) if info.get("lead_names") else None,
         thresholds=[float(t) for t in thresholds] if thresholds is not None else None,

@@ -114,14 +114,19 @@ def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any]
 
 @torch.no_grad()
 def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
-                    task: Any = None) -> np.ndarray:
+                    precision: str = "fp32", task: Any = None) -> np.ndarray:
     """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset
-    (softmax; a multi-label `task`: a sigmoid per class)."""
+    (softmax; a multi-label `task`: a sigmoid per class).
+
+    precision="bf16" runs the network under bfloat16 autocast (faster on CPUs with bf16 units; the
+    probabilities move by about 1e-3, see BENCHMARKS.md); "fp32" is the exact path.
+    """
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     model.eval()
     out = []
     for x, _, vl in loader:
-        logits = model(x.to(device), valid_length=vl.to(device))
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(x.to(device), valid_length=vl.to(device))
         out.append((task.probabilities(logits) if task is not None else torch.softmax(logits.float(), dim=1)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
 
@@ -245,7 +250,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         run_dir.write_json("history.json", history)
 
         best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
-        probs = predict_dataset(best, val_ds, device, config.eval_batch_size, task)
+        probs = predict_dataset(best, val_ds, device, config.eval_batch_size, task=task)
         y_val = labels[val_idx]
         if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
             metrics = multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, device, config.eval_batch_size)

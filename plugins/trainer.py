@@ -96,7 +96,7 @@ class TrainerConfig(ecgzoo.PluginConfig):
         "fp32", description="fp32, or autocast: bf16 (CUDA, or CPUs; fast where the CPU has bf16 instructions, e.g. AVX512-BF16/AMX) or fp16 (CUDA only, with gradient scaling)"
     )
     ema_decay: float | None = pydantic.Field(
-        None, gt=0, lt=1, description="keep an exponential moving average of the weights with this decay per batch; validation and the best checkpoint use the average (None: off)"
+        None, ge=0, lt=1, description="keep an exponential moving average of the weights with this decay per batch; validation and the best checkpoint use the average (None or 0: off)"
     )
     crop_samples: int | None = pydantic.Field(
         None, ge=1, description="train on a random window of this many samples of each record's valid part, new every epoch (validation sees whole records; None: whole records)"
