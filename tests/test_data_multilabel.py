@@ -3,14 +3,12 @@ published layout, and PTB-XL's checksummed, resumable download from a loopback s
 
 from __future__ import annotations
 
-import http.server
 import shutil
-import threading
 
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
-from test_data_download import _Handler
+from loopback import RangeHandler, serve
 
 import ecgzoo
 from ecgzoo.testing import check_dataset_plugin
@@ -101,19 +99,10 @@ def test_ptbxl_absent_and_offline_says_what_to_put_where(tmp_path):
         ecgzoo.get_dataset("ptbxl", path=str(tmp_path / "empty"), download=False)
 
 
-def _serve(root):
-    _Handler.sent, _Handler.cut_after = [], None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: _Handler(*a, directory=str(root), **k))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return httpd
-
-
 def test_ptbxl_downloads_tables_and_records_of_one_rate_verified_and_resumable(tmp_path, ptbxl_tree):
-    httpd = _serve(ptbxl_tree)
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
     dest = tmp_path / "cache"
-    try:
-        _Handler.cut_after = 20_000  # the first signal file (24 kB) arrives cut short; the listing (12 kB) does not
+    with serve(ptbxl_tree) as url:
+        RangeHandler.cut_after = 20_000  # the first signal file (24 kB) arrives cut short; the listing (12 kB) does not
         with pytest.raises(ecgzoo.ConfigError, match="download failed.*interrupted"):
             ecgzoo.get_dataset("ptbxl", path=str(dest), url=url)
         data = ecgzoo.get_dataset("ptbxl", path=str(dest), url=url)  # resumes: only what is missing
@@ -121,19 +110,16 @@ def test_ptbxl_downloads_tables_and_records_of_one_rate_verified_and_resumable(t
         assert not (dest / "records500").exists()  # only the rate asked for
         needed = [p for p in ptbxl_tree.rglob("*") if p.is_file() and not p.relative_to(ptbxl_tree).as_posix().startswith(
             ("records500", "SHA256SUMS"))]
-        data_bytes = sum(n for path, n in _Handler.sent if path != "/SHA256SUMS.txt")
+        data_bytes = sum(n for path, n in RangeHandler.sent if path != "/SHA256SUMS.txt")
         assert data_bytes == sum(p.stat().st_size for p in needed)  # the cut file was resumed, nothing fetched twice
-        before = len(_Handler.sent)
+        before = len(RangeHandler.sent)
         ecgzoo.get_dataset("ptbxl", path=str(dest), url=url)
-        assert len(_Handler.sent) == before  # found locally: nothing fetched
+        assert len(RangeHandler.sent) == before  # found locally: nothing fetched
         assert ecgzoo.get_dataset("ptbxl", path=str(dest), url=url, fs=500).load("1").signal.shape == (12, 5000)
         bad = tmp_path / "bad"
         (ptbxl_tree / "scp_statements.csv").write_text((ptbxl_tree / "scp_statements.csv").read_text() + "X,x,,,,,,,,,,,\n")
         with pytest.raises(ecgzoo.ConfigError, match="scp_statements.csv: SHA-256 .* does not match"):
             ecgzoo.get_dataset("ptbxl", path=str(bad), url=url)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_default_preprocessing_gives_one_shape_for_the_models(cinc_dir, ptbxl_tree):
