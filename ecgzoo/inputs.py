@@ -48,6 +48,8 @@ class SignalSource:
     #: lead names where the format stores them (WFDB; CSV columns named as standard leads), canonical
     #: (`ecgzoo.leads.canonical_lead_name`), else empty
     lead_names: tuple[str, ...] = ()
+    #: True when the user picked the lead (`--lead`): it stands for the model's lead whatever its name
+    lead_chosen: bool = False
 
     @property
     def name(self) -> str:
@@ -218,7 +220,8 @@ def select_lead(source: SignalSource, lead: str) -> SignalSource:
         raise InputError(f"{source.path}: no lead {lead!r}; choose one of {known}indices 0-{source.leads - 1}")
     read = source._read
     name = names[index] if names else str(index)
-    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,))
+    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,),
+                               lead_chosen=True)
 
 
 def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:

@@ -182,7 +182,8 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
                 raw = source.read(a, b)
                 check_amplitude(raw, rid)
                 rec = pipeline(Record(raw, source.fs, rid, lead_names=source.lead_names or None))
-                check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
+                if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+                    check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
             except LeadMismatchError as exc:
                 raise InputError(str(exc)) from None
             except RecordError as exc:

@@ -143,3 +143,20 @@ def test_single_label_prepared_entries_keep_int_labels(tmp_path):
 def test_physionet2017_records_name_their_lead_as_the_header_does(sample_dir):
     data = check_dataset_plugin("physionet2017", path=str(sample_dir), max_records=2)
     assert data.lead_names == ("ECG",) and data.load(data.record_ids()[0]).lead_names == ("ECG",)
+
+
+def test_predict_checks_lead_names_unless_the_user_picked_the_lead(tmp_path):
+    from ecgzoo.inputs import InputError, SignalSource, select_lead
+    from ecgzoo.predict import predict_source
+    from ecgzoo.run_dir import LoadedRun
+
+    model = ecgzoo.create_model("inception1d", num_classes=2, in_leads=1, depth=3, filters=2, bottleneck=2).eval()
+    run = LoadedRun(path=tmp_path, model=model, pipeline=Pipeline([]), classes=["N", "A"], config={}, fs=100.0, input_fs=100.0,
+                    input_samples=200, in_leads=1, info={}, label="run", lead_names=("ECG",))
+    signal = np.random.default_rng(0).normal(size=(2, 200)).astype(np.float32)
+    two = SignalSource(tmp_path / "rec", 100.0, 2, 200, lambda a, b: signal[:, a:b], lead_names=("I", "II"))
+    one = SignalSource(tmp_path / "rec", 100.0, 1, 200, lambda a, b: signal[:1, a:b], lead_names=("I",))
+    with pytest.raises(InputError, match=r"leads \['I'\] do not match the expected \['ECG'\]"):
+        predict_source(run, one)
+    prediction = predict_source(run, select_lead(two, "ii"))  # chosen with --lead: stands for the model's lead
+    assert prediction.probabilities is not None and prediction.probabilities.shape == (2,)

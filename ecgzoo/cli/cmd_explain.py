@@ -112,7 +112,8 @@ def main(args: argparse.Namespace) -> int:
         b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
         rec = pipeline(Record(source.read(a, b), source.fs, source.name, lead_names=source.lead_names or None))
         try:
-            check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
+            if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+                check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
         except LeadMismatchError as exc:
             raise UsageError(str(exc)) from None
         x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(device)
