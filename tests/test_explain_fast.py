@@ -138,3 +138,30 @@ def test_bfloat16_maps_stay_within_the_stated_tolerance(name, opts):
 def test_saliency_refuses_bfloat16_saying_why():
     with pytest.raises(ecgzoo.ConfigError, match="saliency runs in fp32 only"):
         ecgzoo.create_explainer("saliency", precision="bf16")
+
+
+@pytest.mark.parametrize("name", ["cam", "gradcam", "occlusion"])
+def test_long_input_in_stretches_equals_the_whole_input_computation(name):
+    """A 'long' input (6 x the receptive field) cut into stretches of 700 samples with the receptive
+    field as overlap gives the map the explainer computes on the whole input at once."""
+    from ecgzoo.long_inputs import explain_long
+
+    model = tiny_cnnv7(in_leads=2, dilations=[1, 2, 4, 8, 16, 32])
+    torch.manual_seed(3)
+    signal = torch.randn(2, 6 * 2 * model.receptive_radius)
+    opts = {"fs": 100.0, "window_s": 0.5, "stride_s": 0.5} if name == "occlusion" else {}
+    whole = ecgzoo.create_explainer(name, **opts).explain(model, signal[None], target=torch.tensor([1]))[0]
+    window = stride = 50
+    got, cls, logits = explain_long(model, signal.numpy(), name, chunk=700, target=1, window=window, stride=stride,
+                                    engine=model.fast_engine())
+    assert cls == 1 and got.shape == (signal.shape[-1],)
+    torch.testing.assert_close(torch.from_numpy(logits).float(), model(signal[None])[0].detach(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(got), whole, atol=1e-6 * whole.abs().max().item() + 1e-9, rtol=1e-4)
+
+
+def test_long_input_needs_a_declared_receptive_field():
+    from ecgzoo.long_inputs import explain_long
+
+    model = ecgzoo.create_model("deepecg13", num_classes=3).eval()
+    with pytest.raises(TypeError, match="receptive_radius"):
+        explain_long(model, torch.randn(1, 3000).numpy(), "cam", chunk=1000)
