@@ -11,9 +11,10 @@ from ecgzoo import __version__
 from ecgzoo.config import ConfigError
 from ecgzoo.record import RecordError
 from ecgzoo.registry import PluginError
+from ecgzoo.pretrained import PretrainedError
 
 #: sub-commands in the order `ecgzoo --help` lists them
-COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain")
+COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain", "publish")
 
 
 class UsageError(Exception):
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._main(args) or 0)
-    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError) as exc:
+    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError, PretrainedError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
