@@ -46,12 +46,14 @@ NAMES = ["cam", "gradcam", "saliency", "integrated-gradients", "occlusion"]
 REGIONS_MS = {"P wave (-250..-80 ms)": (-250, -80), "QRS (-50..+50 ms)": (-50, 50), "T wave (+150..+400 ms)": (150, 400)}
 
 
-def held_out_records(run, data_path: str, count: int) -> tuple[list, list[str]]:
+def held_out_records(run, data_path: str | None, count: int) -> tuple[list, list[str]]:
     """The first `count` (sorted) validation records of the run, preprocessed by its pipeline; skipped ids."""
     split = json.loads((run.path / "split.json").read_text())
     ids = sorted(set(split["val"]) | set(split.get("test", [])) - set(split["train"]))
-    dataset_opts = {k: v for k, v in run.config.get("dataset", {}).items() if k != "path"}
-    data = ecgzoo.get_dataset(run.info["dataset"], path=data_path, **dataset_opts)
+    dataset_opts = dict(run.config.get("dataset", {}))
+    if data_path is not None:
+        dataset_opts["path"] = data_path
+    data = ecgzoo.get_dataset(run.info["dataset"], **dataset_opts)
     records, skipped = [], []
     for rid in ids:
         if len(records) == count:
@@ -164,7 +166,7 @@ def beat_view(args, run, records, maps, labels) -> dict:
         figure = save_figure(Path(args.figures) / f"trust_beats_{name}.png", fig, dpi=80)
         rows = {}
         for cls, tpl in per_class.items():
-            mean = tpl.mean_attribution
+            mean = tpl.mean_attribution()
             rows[cls] = {"beats": int(tpl.count), **{k: float(mean[(tpl.offsets_ms >= a) & (tpl.offsets_ms <= b)].mean())
                                                       for k, (a, b) in REGIONS_MS.items()}}
         result[name] = {"classes": rows, "skipped": len(skipped), "figure": str(figure)}
@@ -182,10 +184,10 @@ def beat_view(args, run, records, maps, labels) -> dict:
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="finished run directory of a CNNv7-family model trained on PhysioNet 2017")
-    p.add_argument("--data", required=True, help="folder with the challenge records (training2017)")
+    p.add_argument("--data", help="folder with the challenge records (training2017); default: the run's dataset path")
     p.add_argument("--records", type=int, default=500)
     p.add_argument("--explainers", default=",".join(NAMES))
     p.add_argument("--window-s", type=float, default=0.5)
@@ -197,7 +199,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "trust.json"))
     p.add_argument("--figures", default=str(Path(__file__).parent / "results"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     args.explainers = [n.strip() for n in args.explainers.split(",") if n.strip()]
     torch.set_num_threads(args.threads)
     from ecgzoo.run_dir import load_run, write_json
@@ -214,7 +216,7 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, {args.threads} thread(s)",
         "run": str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
-        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "skipped": skipped,
+        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "record_ids": [r.record_id for r in records], "skipped": skipped,
         "labels": {c: labels.count(c) for c in sorted(set(labels))}, "accuracy_on_these": accuracy,
         "settings": {k: getattr(args, k) for k in ("window_s", "steps", "seeds", "sanity", "ig_steps", "occlusion_window")},
         "faithfulness": table, "sanity": sanity(args, run, records, maps, targets),

@@ -90,6 +90,9 @@ def test_engine_only_for_the_exact_eval_mode_cnnv7():
     changed = Changed(model.config).eval()
     assert changed.fast_engine() is None
     assert ecgzoo.create_model("deepecg13", num_classes=3).eval().fast_engine() is None
+    strided = tiny_cnnv7(stem_stride=2)
+    assert strided.fast_engine() is None and strided.receptive_radius is None
+    assert tiny_cnnv7(norm=True).fast_engine() is None  # batch norm is not folded into the engine
 
 
 class FeatureLayerNet(ecgzoo.EcgModel):
