@@ -1,8 +1,8 @@
 """How far each explainer can be trusted, measured on held-out real PhysioNet 2017 records.
 
-For a finished run of a model of the CNNv7 family (`--run runs/NAME`) and the challenge records
+For a finished run of a model of the CNNv7 family (`--run runs/NAME`, or shipped weights `--run MODEL:TAG`) and the challenge records
 (`--data DIR` with A?????.hea/.mat and the reference CSV), on `--records` records the run never
-trained on (its split.json validation list, in sorted order), each record preprocessed by the run's
+trained on (its validation and test lists, in sorted order), each record preprocessed by the run's
 own pipeline and explained for the model's predicted class:
 
 1. Deletion and insertion AUC of every explainer next to the random baseline (random window
@@ -48,7 +48,7 @@ REGIONS_MS = {"P wave (-250..-80 ms)": (-250, -80), "QRS (-50..+50 ms)": (-50, 5
 
 def held_out_records(run, data_path: str | None, count: int) -> tuple[list, list[str]]:
     """The first `count` (sorted) validation records of the run, preprocessed by its pipeline; skipped ids."""
-    split = json.loads((run.path / "split.json").read_text())
+    split = run.splits or json.loads((run.path / "split.json").read_text())
     ids = sorted(set(split["val"]) | set(split.get("test", [])) - set(split["train"]))
     dataset_opts = dict(run.config.get("dataset", {}))
     if data_path is not None:
@@ -108,7 +108,11 @@ def faithfulness(args, run, records) -> tuple[dict, dict, list[int]]:
     aucs = {n: {"deletion": [], "insertion": []} for n in [*args.explainers, "random"]}
     maps = {n: [] for n in args.explainers}
     targets = []
+    started = time.perf_counter()
     for i, rec in enumerate(records):
+        if args.max_seconds and time.perf_counter() - started > args.max_seconds:
+            print(f"  time budget of {args.max_seconds:g} s spent: stopping after {i} records", flush=True)
+            break
         x = torch.from_numpy(np.ascontiguousarray(rec.signal))
         vl = torch.tensor([rec.valid_length])
         with torch.no_grad():
@@ -125,7 +129,7 @@ def faithfulness(args, run, records) -> tuple[dict, dict, list[int]]:
                for s in range(args.seeds)]
         aucs["random"]["deletion"].append(float(np.mean([r[0] for r in rnd])))
         aucs["random"]["insertion"].append(float(np.mean([r[1] for r in rnd])))
-        if (i + 1) % 50 == 0:
+        if (i + 1) % 10 == 0:
             print(f"  {i + 1}/{len(records)} records", flush=True)
     table = {}
     for n in args.explainers:
@@ -197,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--occlusion-window", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-seconds", type=float, default=0, help="stop scoring new records after this long (0: never); "
+                   "the statistics then cover the records scored, and the JSON says how many")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "trust.json"))
     p.add_argument("--figures", default=str(Path(__file__).parent / "results"))
     args = p.parse_args(argv)
@@ -211,12 +217,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(records)} held-out records ({', '.join(f'{c} {labels.count(c)}' for c in sorted(set(labels)))}); "
           f"{len(skipped)} skipped", flush=True)
     table, maps, targets = faithfulness(args, run, records)
+    records, labels = records[:len(targets)], labels[:len(targets)]
     accuracy = float(np.mean([run.classes[t] == lab for t, lab in zip(targets, labels, strict=True)]))
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, {args.threads} thread(s)",
-        "run": str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
-        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "record_ids": [r.record_id for r in records], "skipped": skipped,
+        "run": run.label or str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
+        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "records_requested": args.records, "record_ids": [r.record_id for r in records], "skipped": skipped,
         "labels": {c: labels.count(c) for c in sorted(set(labels))}, "accuracy_on_these": accuracy,
         "settings": {k: getattr(args, k) for k in ("window_s", "steps", "seeds", "sanity", "ig_steps", "occlusion_window")},
         "faithfulness": table, "sanity": sanity(args, run, records, maps, targets),

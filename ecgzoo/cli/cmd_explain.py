@@ -85,7 +85,7 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
     facts = {
         "input": path, "rate": f"{done.fs:g} Hz", "leads": done.signal.shape[0], "units": done.units,
         "duration": f"{done.signal.shape[-1] / done.fs:.1f} s",
-        "model": f"{model} ({sum(p.numel() for p in run.model.parameters()):,} parameters), run {run.path}",
+        "model": f"{model} ({sum(p.numel() for p in run.model.parameters()):,} parameters), {run.label or run.path}",
         "model input": f"windows of {run.input_samples / run.fs:g} s, each preprocessed and classified on its own",
         "preprocessing": steps, "classes": ", ".join(run.classes),
         "explained class": run.classes[done.target],
