@@ -21,8 +21,9 @@ import ecgzoo
 from ecgzoo import report_multilabel as ml_report
 from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.run_dir import save_figure, write_atomic
+from ecgzoo.viewer import write_viewer
 
-Figure = tuple[str, str]  # (caption, path relative to the report)
+Figure = tuple[str, ...]  # (caption, path relative to the report[, interactive view relative to the report])
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
@@ -138,7 +139,16 @@ def explanation_examples(
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
         rel = f"figures/explain_{explainer_name}_{_safe(true)}_{_safe(rid)}.png"
         save_figure(folder / rel, fig)
-        figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel))
+        view = f"views/{_safe(rid)}.html"
+        write_viewer(folder / view, title=f"{rid}: {pred} explained", signal=signal[:, :vl], fs=float(prepared.fs),
+                     units=units, maps={explainer_name: attribution[:vl]}, classes=classes,
+                     windows=[(0.0, vl / float(prepared.fs), probs[k])],
+                     facts={"record": rid, "true class": true, "predicted (explained) class": pred,
+                            "rate": f"{float(prepared.fs):g} Hz", "leads": signal.shape[0], "units": units,
+                            "model": f"{type(model).__name__} ({sum(q.numel() for q in model.parameters()):,} parameters)",
+                            "preprocessing": "the run's pipeline (report.md, Settings)",
+                            "explainer": f"{explainer_name} {explainer_options or ''}"})
+        figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel, view))
     return figures
 
 
@@ -195,7 +205,9 @@ choosing the epoch; challenge F1 **{test['challenge_f1']:.3f}**, 95% bootstrap i
 
 
 def _figures_markdown(figures: Sequence[Figure]) -> str:
-    return "\n\n".join(f"![{caption}]({rel})\n\n*{caption}*" for caption, rel in figures)
+    """Each figure with its caption; a third element links the figure's interactive view."""
+    return "\n\n".join(f"![{f[0]}]({f[1]})\n\n*{f[0]}*" + (f" ([interactive view]({f[2]}))" if len(f) > 2 else "")
+                         for f in figures)
 
 
 EXAMPLES_SINGLE = """One validation record per class (a correctly classified one where there is one), with the

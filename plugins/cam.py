@@ -6,9 +6,10 @@ import pydantic
 import torch
 
 import ecgzoo
+from ecgzoo.explainer import FastPathConfig, engine_for
 
 
-class CamConfig(ecgzoo.PluginConfig):
+class CamConfig(FastPathConfig):
     positive_only: bool = pydantic.Field(
         False, description="clip the map at zero (keep only evidence for the target class)"
     )
@@ -33,8 +34,9 @@ class Cam(ecgzoo.Explainer):
                 f"(has_cam=False; it needs global average pooling and a bias-free linear head); "
                 f"use --explainer gradcam instead"
             )
+        engine = engine_for(model, self.config, x)
         with torch.no_grad():
-            logits, maps = model.forward_with_cam(x, valid_length)
+            logits, maps = (engine or model).forward_with_cam(x, valid_length)
             if target is None:
                 target = logits.argmax(dim=1)
             else:

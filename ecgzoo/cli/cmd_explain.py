@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-s", type=float, default=0.5, help="deletion window in seconds (--compare)")
     p.add_argument("--steps", type=int, default=20, help="deletion steps (--compare)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--html", action="store_true",
+                   help="write one self-contained interactive viewer per recording (NAME.html: the whole recording, "
+                        "window by window, every explainer of --explainer/--compare) instead of the pictures")
 
 
 def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -54,6 +57,43 @@ def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, An
 
 def _safe(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: int | None, out: Path, device: str) -> int:
+    """--html: one viewer per input, the whole recording explained window by window."""
+    from ecgzoo.cli import UsageError
+    from ecgzoo.explain_recording import explain_recording
+    from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.viewer import write_viewer
+
+    for path in args.inputs:
+        try:
+            source = open_input(path, fs=args.fs, gain=args.gain)
+            done = explain_recording(run, source, explainers, target=target, device=device)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        for note in done.notes:
+            print(f"{source.name}: {note}")
+        written = write_viewer(out / f"{_safe(source.name)}.html", **view_arguments(run, done, path, explainers))
+        print(f"{source.name}: explained class {run.classes[done.target]}; wrote {written}")
+    return 0
+
+
+def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str, Any]:
+    """Keyword arguments of `write_viewer` for an `ExplainedRecording` of a run."""
+    steps = " -> ".join(s["name"] + "".join(f" {k}={v}" for k, v in s.items() if k != "name") for s in run.pipeline.config)
+    model = run.info.get("model", "?")
+    facts = {
+        "input": path, "rate": f"{done.fs:g} Hz", "leads": done.signal.shape[0], "units": done.units,
+        "duration": f"{done.signal.shape[-1] / done.fs:.1f} s",
+        "model": f"{model} ({sum(p.numel() for p in run.model.parameters()):,} parameters), {run.label or run.path}",
+        "model input": f"windows of {run.input_samples / run.fs:g} s, each preprocessed and classified on its own",
+        "preprocessing": steps, "classes": ", ".join(run.classes),
+        "explained class": run.classes[done.target],
+        "explainers": ", ".join(f"{n} {getattr(e, 'config', '')}" for n, e in explainers.items()),
+    }
+    return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
+            "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -92,6 +132,8 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run.output_dir / "explanations"
     out.mkdir(parents=True, exist_ok=True)
     model = run.model.to(device).eval()
+    if args.html:
+        return _write_views(args, run, explainers, target, out, device)
 
     records, maps, per_class, written = [], {n: [] for n in compare}, {}, []
     for path in args.inputs:
