@@ -116,21 +116,13 @@ class _CaptumExplainer(ecgzoo.Explainer):
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
     ) -> torch.Tensor:
-<<<<<<< HEAD
-        return self.explain_leads(model, x, target, valid_length).sum(dim=1)
-=======
         target = self.resolve_target(model, x, target, valid_length)
         engine = engine_for(model, self.config, x)
         if engine is not None:
             attr = self._fast(engine, x.detach(), target, valid_length)
             if attr is not None:
                 return attr.sum(dim=1).float()
-        extra = (valid_length.to(x.device),) if valid_length is not None else ()
-        with torch.enable_grad():
-            inp = x.detach().clone().requires_grad_(True)
-            attr = self._attribute(_forward(model, self.config.output), inp, target, extra)
-        return attr.detach().sum(dim=1).float()
->>>>>>> explain-scale
+        return self.explain_leads(model, x, target, valid_length).sum(dim=1)
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
               valid_length: torch.Tensor | None) -> torch.Tensor | None:
