@@ -17,14 +17,23 @@ Formats:
 
 A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
 nor given is an error. Nothing is guessed.
+
+Empty and degenerate inputs are errors naming the file, never a library traceback or a
+warning: an empty file of any format, a CSV with a header row only, an array with no samples
+or no leads, a header whose signal file is missing or empty, complex or non-numeric values.
+Warnings that numpy, scipy or wfdb raise while reading a file (they mean the data is odd) are
+turned into the same one-line `InputError`. `flat_leads` finds stretches with no signal at all
+(every lead constant), which `predict` and `explain` refuse to classify.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +41,31 @@ import numpy as np
 
 class InputError(ValueError):
     """An input file that cannot be read as an ECG; names the file and what was expected."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def _no_warnings(path: Path) -> Iterator[None]:
+    """Warnings about the data (UserWarning, RuntimeWarning) while reading `path` become InputErrors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            yield
+        except (UserWarning, RuntimeWarning) as w:
+            raise InputError(f"{path}: unreadable data ({_first_line(w)})") from None
+
+
+def flat_leads(signal: np.ndarray) -> bool:
+    """True when every lead of a (leads, n) stretch is constant: a flat line, no ECG to classify."""
+    return signal.shape[-1] > 0 and bool((np.ptp(signal, axis=-1) == 0).all())
 
 
 @dataclasses.dataclass
@@ -51,7 +85,8 @@ class SignalSource:
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) as float32 (leads, n)."""
         start, stop = max(0, start), min(self.samples, stop)
-        out = np.asarray(self._read(start, stop), dtype=np.float32)
+        with _no_warnings(self.path):
+            out = np.asarray(self._read(start, stop), dtype=np.float32)
         if out.shape != (self.leads, stop - start):
             raise InputError(f"{self.path}: read {out.shape} for samples {start}:{stop}, expected ({self.leads}, {stop - start})")
         if not np.isfinite(out).all():
@@ -103,20 +138,26 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
             record_path, keep = _without_base_time(record_path)
             header = wfdb.rdheader(str(record_path))
         except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
-            raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
     rate = _check_fs(shown, float(header.fs), fs)
     n = int(header.sig_len or 0)
-    if n <= 0:
-        raise InputError(f"{shown}: WFDB header declares no samples")
+    if n <= 0 or not header.n_sig:
+        raise InputError(f"{shown}: WFDB header declares no {'samples' if header.n_sig else 'signals'}")
+    for name in dict.fromkeys(header.file_name or []):
+        signal_file = record_path.parent / name
+        if not signal_file.is_file():
+            raise InputError(f"{shown}: signal file {signal_file.name} named by the header is missing")
+        if signal_file.stat().st_size == 0:
+            raise InputError(f"{shown}: signal file {signal_file.name} named by the header is empty")
 
     def read(start: int, stop: int) -> np.ndarray:
         _ = keep  # the fixed header's folder lives as long as this reader
         try:
             rec = wfdb.rdrecord(str(record_path), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({_first_line(exc)})") from None
         sig = rec.p_signal.T
         units = [u.lower() for u in (rec.units or [])]
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
@@ -126,6 +167,8 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:
+    if arr.size == 0:
+        raise InputError(f"{path}: the array is empty (shape {arr.shape}): no samples or no leads")
     if arr.ndim == 1:
         return SignalSource(path, fs, 1, arr.shape[0], lambda a, b: arr[None, a:b])
     if arr.ndim != 2:
@@ -136,12 +179,14 @@ def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") 
 
 
 def _npy_source(path: Path, fs: float | None) -> SignalSource:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        raise InputError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{path}: expected numbers, got dtype {arr.dtype}")
+    except (ValueError, EOFError, OSError) as exc:
+        raise InputError(f"{path}: not a plain numeric .npy array ({_first_line(exc)})") from None
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{path}: expected real numbers, got dtype {arr.dtype}")
     return _array_source(path, arr, _check_fs(path, None, fs))
 
 
@@ -150,11 +195,17 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
         return _wfdb_source(path.with_suffix(""), path, fs)
     import scipy.io
 
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
-        data = scipy.io.loadmat(path)
+        with _no_warnings(path):
+            data = scipy.io.loadmat(path)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
-    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.number)}
+        raise InputError(f"{path}: not a readable MATLAB file ({_first_line(exc)})") from None
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
+              and np.issubdtype(v.dtype, np.number) and not np.issubdtype(v.dtype, np.complexfloating)}
     if "val" in arrays:
         arr = arrays["val"]
     elif len(arrays) == 1:
@@ -163,15 +214,21 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
         raise InputError(f"{path}: expected a variable 'val' or a single numeric array, found {sorted(arrays) or 'none'}")
     if "fs" in arrays and arrays["fs"].size == 1 and "val" in arrays:
         fs = _check_fs(path, float(arrays["fs"].item()), fs)
-    arr = np.asarray(arr, dtype=np.float32).squeeze()
+    with _no_warnings(path):
+        arr = np.asarray(arr, dtype=np.float32).squeeze()
     if gain:
         arr = arr / float(gain)
     return _array_source(path, arr, _check_fs(path, None, fs))
 
 
 def _csv_source(path: Path, fs: float | None) -> SignalSource:
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
     cells = [c.strip().strip('"').lower() for c in first.replace(";", ",").split(",")]
     try:
         [float(c) for c in cells]
@@ -180,9 +237,14 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
         header = cells
     delimiter = ";" if ";" in first else ","
     try:
-        arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): {exc}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+            arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): "
+                         f"{_first_line(exc)}") from None
+    if arr.shape[0] == 0:
+        raise InputError(f"{path}: no data rows{' (a header row only)' if header else ''}: the recording is empty")
     stated = None
     if header and header[0] in ("time", "t", "time_s", "seconds"):
         t = arr[:, 0]

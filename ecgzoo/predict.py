@@ -10,6 +10,11 @@ probabilities over windows.
 A recording at another sampling rate than the run's data is resampled by the run's
 `resample` step when the pipeline has one, else by a `resample` step put in front (and a
 message says so); the number of leads must match.
+
+Finite or nothing: a window is classified only when the model's logits and probabilities are
+all finite; otherwise (damaged weights, an overflow) it is reported as failed with the reason,
+like a window the preprocessing refused or a flat line (every lead constant). A recording
+without a single classified window has no class (`Prediction.problem` says why), never a NaN one.
 """
 
 from __future__ import annotations
@@ -22,9 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.inputs import InputError, SignalSource
+from ecgzoo.inputs import InputError, SignalSource, flat_leads
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
+
+
+#: the reason given for a window whose model output is not finite
+NON_FINITE = "the model's output is not finite (NaN or inf): no class given; its weights may be damaged"
 
 
 @dataclasses.dataclass
@@ -55,6 +64,14 @@ class Prediction:
         return np.mean(ok, axis=0) if ok else None
 
     @property
+    def problem(self) -> str | None:
+        """Why the recording has no class (None when at least one window was classified)."""
+        if self.probabilities is not None:
+            return None
+        reasons = [w.problem for w in self.windows if w.problem]
+        return reasons[0] if reasons else "no window could be classified"
+
+    @property
     def label(self) -> str | None:
         p = self.probabilities
         return None if p is None else self.classes[int(p.argmax())]
@@ -79,6 +96,7 @@ class Prediction:
             "duration_s": round(self.duration_s, 3),
             "class": self.label,
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
+            **({"problem": self.problem} if p is None else {}),
             "notes": self.notes,
             "windows": [
                 {
@@ -140,8 +158,12 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         for a, b in batch:
             rid = f"{source.name}@{a / source.fs:.1f}s"
             windows.append(Window(a / source.fs, b / source.fs, None))
+            raw = source.read(a, b)
+            if flat_leads(raw):
+                windows[-1].problem = "flat signal (every lead constant): no ECG to classify"
+                continue
             try:
-                rec = pipeline(Record(source.read(a, b), source.fs, rid))
+                rec = pipeline(Record(raw, source.fs, rid))
             except RecordError as exc:
                 windows[-1].problem = exc.problem
                 continue
@@ -155,10 +177,14 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         if not xs:
             continue
         x = torch.from_numpy(np.stack(xs)).to(device)
-        logits = model(x, valid_length=torch.tensor(vls, device=device))
-        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        for slot, p in zip(slots, probs, strict=True):
-            windows[slot].probabilities = p
+        logits = model(x, valid_length=torch.tensor(vls, device=device)).float()
+        probs = torch.softmax(logits, dim=1)
+        finite = (torch.isfinite(logits).all(dim=1) & torch.isfinite(probs).all(dim=1)).cpu().numpy()
+        for slot, p, ok in zip(slots, probs.cpu().numpy(), finite, strict=True):
+            if ok:
+                windows[slot].probabilities = p
+            else:
+                windows[slot].problem = NON_FINITE
     failed = [w for w in windows if w.probabilities is None]
     if failed:
         notes.append(f"{len(failed)} of {len(windows)} window(s) could not be classified: {failed[0].problem}")
@@ -175,7 +201,7 @@ def describe(prediction: Prediction) -> str:
     p = prediction.probabilities
     head = f"{prediction.source}: "
     if p is None:
-        head += "not classified"
+        head += f"not classified: {prediction.problem}"
     else:
         head += f"{prediction.label}  (" + ", ".join(f"{c} {v:.3f}" for c, v in zip(prediction.classes, p, strict=True)) + ")"
     lines = [head] + [f"  note: {n}" for n in prediction.notes]

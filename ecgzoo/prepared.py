@@ -8,6 +8,13 @@ new entry. The entry is built in a private temporary folder and renamed into pla
 an interrupted run leaves no half-written entry under the key, and of two runs building the same
 entry at once the first rename wins and the other uses it. Records are written one at a time
 into the memory map, so the full array is never held in memory twice.
+
+Integrity: `meta.json` holds the SHA-256 of `signals.npy`, checked each time the entry is
+used. An entry whose signals, metadata or digest do not agree (a damaged disk, a file edited
+or truncated by hand) is never used: it is moved aside and deleted, and the records are
+prepared again, with a note on stderr and in `Prepared.notes` saying why. An entry killed
+while being built (SIGKILL) is a `.partial-*` folder that is never read and is removed by the
+next build of the same key.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ import torch
 
 import ecgzoo
 from ecgzoo.dataset import Dataset
+from ecgzoo.jsonio import dumps
 from ecgzoo.pipeline import Pipeline
 from ecgzoo.record import Record, RecordError
 
@@ -49,6 +58,7 @@ class Prepared:
     units: str = "mV"
     cache_path: Path | None = None  # folder of the cache entry, when cached
     from_cache: bool = False  # True when this call preprocessed nothing
+    notes: list[str] = field(default_factory=list)  # e.g. a damaged cache entry that was rebuilt
 
     def __len__(self) -> int:
         return len(self.record_ids)
@@ -203,25 +213,60 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
             "fs": fs, "skipped": skipped, "units": units}
 
 
+class CacheDamaged(ValueError):
+    """A cache entry whose files do not agree with each other or with their digest."""
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (memory stays small whatever its size)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _write_meta(folder: Path, parts: dict[str, Any], key: str, identity: dict[str, Any], pipeline: Pipeline) -> None:
     meta = {k: parts[k] for k in ("record_ids", "classes", "fs", "units")}
     meta.update(labels=parts["labels"].tolist(), valid_lengths=parts["valid_lengths"].tolist(),
                 skipped=[list(s) for s in parts["skipped"]], count=len(parts["record_ids"]), key=key,
-                version=ecgzoo.__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config)
-    (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+                version=ecgzoo.__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config,
+                signals_sha256=file_sha256(folder / "signals.npy"))
+    (folder / "meta.json").write_text(dumps(meta, indent=1), encoding="utf-8")
     (folder / "skipped.csv").write_text(
         "record,problem\n" + "".join(f'{r},"{p}"\n' for r, p in parts["skipped"]), encoding="utf-8")
 
 
-def load_cached(folder: Path) -> Prepared:
-    """A finished cache entry, signals memory-mapped read-only."""
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    n = int(meta["count"])
-    signals = np.load(folder / "signals.npy", mmap_mode="r")[:n]
-    return Prepared(signals=signals, labels=np.asarray(meta["labels"], dtype=np.int64),
-                    valid_lengths=np.asarray(meta["valid_lengths"], dtype=np.int64), record_ids=list(meta["record_ids"]),
-                    classes=list(meta["classes"]), fs=float(meta["fs"]), skipped=[tuple(s) for s in meta["skipped"]],
-                    units=meta["units"], cache_path=folder, from_cache=True)
+def load_cached(folder: Path, verify: bool = True) -> Prepared:
+    """A finished cache entry, signals memory-mapped read-only; CacheDamaged when its files do not agree.
+
+    verify: check `signals.npy` against the digest in `meta.json` (entries written before the
+    digest existed have none and are treated as damaged, i.e. rebuilt once).
+    """
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if verify and meta.get("signals_sha256") != file_sha256(folder / "signals.npy"):
+            raise CacheDamaged("signals.npy does not match the SHA-256 digest in meta.json"
+                               if meta.get("signals_sha256") else "meta.json has no digest of signals.npy")
+        n = int(meta["count"])
+        signals = np.load(folder / "signals.npy", mmap_mode="r")[:n]
+        prepared = Prepared(
+            signals=signals, labels=np.asarray(meta["labels"], dtype=np.int64),
+            valid_lengths=np.asarray(meta["valid_lengths"], dtype=np.int64), record_ids=list(meta["record_ids"]),
+            classes=list(meta["classes"]), fs=float(meta["fs"]), skipped=[tuple(s) for s in meta["skipped"]],
+            units=meta["units"], cache_path=folder, from_cache=True)
+    except CacheDamaged:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise CacheDamaged(f"unreadable ({type(exc).__name__}: {exc})") from None
+    if not (len(prepared.record_ids) == len(prepared.labels) == len(prepared.valid_lengths) == signals.shape[0] == n):
+        raise CacheDamaged(f"meta.json lists {len(prepared.record_ids)} records, signals.npy holds {signals.shape[0]}")
+    return prepared
+
+
+def _discard(cache_dir: Path, final: Path, key: str) -> None:
+    """Move a damaged entry out of its key's place in one step, then delete it."""
+    aside = cache_dir / f".damaged-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(final, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _remove_stale_partials(cache_dir: Path, key: str) -> None:
@@ -266,12 +311,19 @@ def prepare(
     cache_dir = Path(cache_dir)
     key = cache_key(dataset, pipeline, ids)
     final = cache_dir / key
-    if (final / "meta.json").is_file():
-        cached = load_cached(final)
-        if cached.skipped and on_error == "raise":
-            rid, problem = cached.skipped[0]
-            raise RecordError(rid, problem)
-        return cached
+    notes = []
+    if final.exists():
+        try:
+            cached = load_cached(final)
+        except CacheDamaged as exc:
+            notes.append(f"cache entry {final} is damaged ({exc}); it was deleted and the records are prepared again")
+            print(f"ecgzoo: {notes[-1]}", file=sys.stderr, flush=True)
+            _discard(cache_dir, final, key)
+        else:
+            if cached.skipped and on_error == "raise":
+                rid, problem = cached.skipped[0]
+                raise RecordError(rid, problem)
+            return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(cache_dir, key)
     partial = cache_dir / f".partial-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -290,5 +342,5 @@ def prepare(
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(partial)
     result = load_cached(final)
-    result.from_cache = False
+    result.from_cache, result.notes = False, notes
     return result
