@@ -14,7 +14,6 @@ so nothing of it can end up in a folder that looks complete.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 import ecgzoo
+from ecgzoo.jsonio import dumps
 from ecgzoo.predict import NON_FINITE
 from ecgzoo.run_dir import BEST_CHECKPOINT, INCOMPLETE, hold_lock, load_run, read_json, release_lock, write_atomic, write_json
 
@@ -124,7 +124,7 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
     write_atomic(work / "report.md", f"""# Evaluation of `{run.path.name}` on {dataset} ({split})
 
 Model {run.info.get('model')} from `{run.path}`, scored on {metrics['n']} records of dataset `{dataset}`
-(options `{json.dumps(dataset_options or {})}`), preprocessed by the run's own pipeline;
+(options `{dumps(dataset_options or {})}`), preprocessed by the run's own pipeline;
 {len(prepared.skipped)} record(s) skipped.
 {failed_md}
 {metrics_markdown(metrics)}

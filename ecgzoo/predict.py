@@ -186,7 +186,7 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
             else:
                 windows[slot].problem = NON_FINITE
     failed = [w for w in windows if w.probabilities is None]
-    if failed:
+    if failed and len(failed) < len(windows):  # none classified: `Prediction.problem` says why
         notes.append(f"{len(failed)} of {len(windows)} window(s) could not be classified: {failed[0].problem}")
     return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes)
 

@@ -21,7 +21,6 @@ Ctrl-C finishes the current batch, saves, then raises KeyboardInterrupt; a secon
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
 import signal
@@ -49,6 +48,7 @@ from ecgzoo.checkpoint import (
     set_rng_state,
     write_bytes_atomic,
 )
+from ecgzoo.jsonio import dumps
 from ecgzoo.metrics import metrics_from_confusion
 from ecgzoo.splits import class_weights
 
@@ -235,7 +235,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 best_state = {n: t.to(device) for n, t in load_checkpoint_bytes(best_data, str(best_path))[0].items()}
             set_rng_state(meta["rng"][ctx.rank])
             if ctx.is_main:
-                write_bytes_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in st["history"]).encode())
+                write_bytes_atomic(metrics_path, "".join(dumps(h) + "\n" for h in st["history"]).encode())
                 if cfg.progress:
                     print(f"ecgzoo: resuming from {last_path} (epoch {st['epoch'] + 1}, batch {st['batch']})", file=sys.stderr)
         elif ctx.is_main:
@@ -340,7 +340,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 save_last(finished=done)
                 if ctx.is_main:
                     with open(metrics_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
+                        f.write(dumps(row) + "\n")
                         f.flush()
                         os.fsync(f.fileno())
                 bar.set_postfix(

@@ -15,19 +15,9 @@ import struct
 
 import numpy as np
 import pytest
-from run_helpers import cli, register_toy, shared_run
+from run_helpers import cli
 
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
-
-
-@pytest.fixture(autouse=True)
-def _toy():
-    register_toy()
-
-
-@pytest.fixture
-def tiny(tmp_path_factory):
-    return shared_run(tmp_path_factory)[0]
 
 
 def strict_loads(text: str):
@@ -55,11 +45,11 @@ def _ok_npy(run_dir, folder):
     return folder / "ok.npy", run
 
 
-def test_damaged_checkpoint_is_refused_by_predict_and_evaluate(tiny, tmp_path):
+def test_damaged_checkpoint_is_refused_by_predict_and_evaluate(tiny_run, tmp_path):
     damaged = tmp_path / "damaged-run"
-    shutil.copytree(tiny, damaged)
+    shutil.copytree(tiny_run, damaged)
     flip_tensor_bytes(damaged / BEST_CHECKPOINT)
-    ok, run = _ok_npy(tiny, tmp_path)
+    ok, run = _ok_npy(tiny_run, tmp_path)
     code, out, err = cli("predict", str(damaged), str(ok), "--fs", str(run.input_fs))
     assert code == 2, (out, err)
     assert str(damaged / BEST_CHECKPOINT) in err and "damaged" in err
@@ -72,18 +62,18 @@ def test_damaged_checkpoint_is_refused_by_predict_and_evaluate(tiny, tmp_path):
     assert not (tmp_path / "eval").exists() and not (tmp_path / "eval" / "metrics.json").exists()
 
 
-def test_empty_npy_is_one_line_error_naming_the_file(tiny, tmp_path):
+def test_empty_npy_is_one_line_error_naming_the_file(tiny_run, tmp_path):
     (tmp_path / "empty.npy").write_bytes(b"")
-    code, out, err = cli("predict", str(tiny), str(tmp_path / "empty.npy"), "--fs", "300")
+    code, out, err = cli("predict", str(tiny_run), str(tmp_path / "empty.npy"), "--fs", "300")
     assert code == 2, (out, err)
     assert "Traceback" not in err and "EOFError" not in err
     (line,) = err.strip().splitlines()
     assert str(tmp_path / "empty.npy") in line and "empty" in line
 
 
-def test_empty_csv_is_one_line_error_without_numpy_warning(tiny, tmp_path, recwarn):
+def test_empty_csv_is_one_line_error_without_numpy_warning(tiny_run, tmp_path, recwarn):
     (tmp_path / "empty.csv").write_text("")
-    code, out, err = cli("predict", str(tiny), str(tmp_path / "empty.csv"), "--fs", "300")
+    code, out, err = cli("predict", str(tiny_run), str(tmp_path / "empty.csv"), "--fs", "300")
     assert code == 2, (out, err)
     assert "not classified" not in out and "Warning" not in err
     (line,) = err.strip().splitlines()

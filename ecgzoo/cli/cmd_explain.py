@@ -65,8 +65,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.explainer import with_sampling_rate
     from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
-    from ecgzoo.inputs import InputError, open_input
-    from ecgzoo.predict import pipeline_for
+    from ecgzoo.inputs import InputError, flat_leads, open_input
+    from ecgzoo.predict import NON_FINITE, pipeline_for
     from ecgzoo.record import Record, RecordError
     from ecgzoo.run_dir import load_run, save_figure, write_json
     from ecgzoo.runner import resolve_device
@@ -102,11 +102,19 @@ def main(args: argparse.Namespace) -> int:
         if not 0 <= a < source.samples:
             raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
         b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
-        rec = pipeline(Record(source.read(a, b), source.fs, source.name))
+        try:
+            raw = source.read(a, b)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        if flat_leads(raw):
+            raise UsageError(f"{path}: flat signal (every lead constant): no ECG to explain")
+        rec = pipeline(Record(raw, source.fs, source.name))
         x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(device)
         vl = torch.tensor([rec.valid_length], device=device)
         with torch.no_grad():
             probs = torch.softmax(model(x, valid_length=vl), dim=1)[0].cpu().numpy()
+        if not np.isfinite(probs).all():  # finite or nothing: no class, no map
+            raise UsageError(f"{path}: {NON_FINITE}")
         predicted = run.classes[int(probs.argmax())]
         tgt = None if target is None else torch.tensor([target], device=device)
         prob_text = {c: float(p) for c, p in zip(run.classes, probs, strict=True)}
