@@ -31,12 +31,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+
+#: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
+MIN_FS, MAX_FS = 1.0, 1e6
 
 
 class InputError(ValueError):
@@ -101,12 +107,12 @@ def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
     fs = stated if stated is not None else given
     if fs is None:
         raise InputError(f"{path}: the sampling rate is not stored in this format; give it with --fs HZ")
-    if not fs > 0:
-        raise InputError(f"{path}: sampling rate must be positive, got {fs}")
+    if not MIN_FS <= fs <= MAX_FS:  # also NaN and inf: a rate nothing can be computed from
+        raise InputError(f"{path}: sampling rate {fs:g} Hz is not plausible for an ECG (expected {MIN_FS:g} to {MAX_FS:g} Hz)")
     return float(fs)
 
 
-def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
+def _without_base_time(record_path: Path) -> tuple[Path, Path]:
     """A copy of the header without the optional base time/date fields, next to links to its signal files.
 
     Some distributed headers (the PhysioNet 2017 sample set) write the date where WFDB expects the
@@ -115,8 +121,7 @@ def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirec
     lines = record_path.with_suffix(".hea").read_text(encoding="utf-8", errors="replace").splitlines()
     first = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
     lines[first] = " ".join(lines[first].split()[:4])
-    tmp = tempfile.TemporaryDirectory(prefix="ecgzoo-hea-")
-    folder = Path(tmp.name)
+    folder = Path(tempfile.mkdtemp(prefix="ecgzoo-hea-"))
     (folder / record_path.with_suffix(".hea").name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     for line in lines[first + 1 :]:
         parts = line.split()
@@ -124,36 +129,65 @@ def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirec
             target = (record_path.parent / parts[0]).resolve()
             if target.is_file():
                 os.symlink(target, folder / parts[0])
-    return folder / record_path.name, tmp
+    return folder / record_path.name, folder
 
 
-def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
+#: no WFDB storage format (FLAC included) packs more samples into a byte than this: a header that
+#: declares more than its files can hold is misread, not a day-long recording
+_MAX_SAMPLES_PER_BYTE = 64
+
+
+def _wfdb_header(record_path: Path, shown: Path) -> tuple[object, Path, Path | None]:
+    """(wfdb header, path to read the record from, temporary folder to remove when done, or None)."""
     import wfdb
 
-    keep: tempfile.TemporaryDirectory | None = None
+    keep: Path | None = None
     try:
-        header = wfdb.rdheader(str(record_path))
+        return wfdb.rdheader(str(record_path)), record_path, None
     except ValueError:
         try:
-            record_path, keep = _without_base_time(record_path)
-            header = wfdb.rdheader(str(record_path))
+            fixed, keep = _without_base_time(record_path)
+            return wfdb.rdheader(str(fixed)), fixed, keep
         except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
             raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
-    rate = _check_fs(shown, float(header.fs), fs)
-    n = int(header.sig_len or 0)
-    if n <= 0 or not header.n_sig:
-        raise InputError(f"{shown}: WFDB header declares no {'samples' if header.n_sig else 'signals'}")
+
+
+def _check_wfdb_files(header: object, record_path: Path, shown: Path) -> int:
+    """The header's sample count, after checking that its signal files exist and can hold that many."""
+    n, n_sig = int(header.sig_len or 0), int(header.n_sig or 0)
+    if n <= 0 or n_sig <= 0:
+        raise InputError(f"{shown}: WFDB header declares no {'samples' if n_sig else 'signals'}")
+    held = 0
     for name in dict.fromkeys(header.file_name or []):
         signal_file = record_path.parent / name
         if not signal_file.is_file():
             raise InputError(f"{shown}: signal file {signal_file.name} named by the header is missing")
         if signal_file.stat().st_size == 0:
             raise InputError(f"{shown}: signal file {signal_file.name} named by the header is empty")
+        held += signal_file.stat().st_size
+    if n * n_sig > _MAX_SAMPLES_PER_BYTE * held:
+        raise InputError(f"{shown}: the header declares {n:,} samples x {n_sig} signal(s), more than its signal "
+                         f"file(s) of {held:,} bytes can hold")
+    return n
+
+
+def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
+    import wfdb
+
+    header, record_path, keep = _wfdb_header(record_path, shown)
+    try:
+        rate = _check_fs(shown, float(header.fs), fs)
+        n = _check_wfdb_files(header, record_path, shown)
+    except InputError:
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+        raise
 
     def read(start: int, stop: int) -> np.ndarray:
-        _ = keep  # the fixed header's folder lives as long as this reader
         try:
             rec = wfdb.rdrecord(str(record_path), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
@@ -163,7 +197,10 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
-    return SignalSource(shown, rate, int(header.n_sig), n, read)
+    source = SignalSource(shown, rate, int(header.n_sig), n, read)
+    if keep is not None:  # the fixed header's folder goes when the source does
+        weakref.finalize(source, shutil.rmtree, keep, ignore_errors=True)
+    return source
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:

@@ -148,6 +148,9 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         raise InputError(f"{source.path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
     pipeline, notes = pipeline_for(run, source.fs)
     window = int(round(run.input_samples / run.fs * source.fs))
+    if window < 1:
+        raise InputError(f"{source.path}: at {source.fs:g} Hz the model's input ({run.input_samples / run.fs:g} s) "
+                         f"is less than one sample")
     bounds = window_bounds(source.samples, window)
     if len(bounds) > 1:
         notes.append(f"longer than the model's input ({run.input_samples / run.fs:g} s): {len(bounds)} windows")

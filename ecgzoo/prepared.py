@@ -176,23 +176,24 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
     classes = list(dataset.classes)
     signals: np.ndarray | None = None
     labels, valid, kept, skipped = [], [], [], []
-    fs, units, shape = None, "mV", None
+    fs, units, shape, first = None, "mV", None, None
     with tqdm(total=len(ids), desc="preparing records", unit="rec", disable=not progress) as bar:
         for rid, record, problem in _results(dataset, pipeline, classes, ids, workers):
             bar.update(1)
             if record is not None:
                 if shape is None:
-                    shape, fs, units = record.signal.shape, float(record.fs), record.units
+                    shape, fs, units, first = record.signal.shape, float(record.fs), record.units, rid
                     full = (len(ids), *shape)
                     if folder is not None:
                         signals = np.lib.format.open_memmap(folder / "signals.npy", mode="w+", dtype=np.float32, shape=full)
                     else:
                         signals = np.empty(full, dtype=np.float32)
                 elif record.signal.shape != shape:
-                    problem = (f"preprocessed to shape {record.signal.shape}, earlier records to {shape}; "
+                    problem = (f"preprocessed to shape {record.signal.shape}, earlier records (first {first!r}) to {shape}; "
                                f"add a 'pad-crop' step so every record has one length")
                 elif abs(record.fs - fs) > 1e-6:
-                    problem = f"preprocessed to {record.fs:g} Hz, earlier records to {fs:g} Hz; add a 'resample' step"
+                    problem = (f"preprocessed to {record.fs:g} Hz, earlier records (first {first!r}) to {fs:g} Hz; "
+                               f"add a 'resample' step")
             if problem is not None:
                 if on_error == "raise":
                     raise RecordError(rid, problem)

@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import math
 import os
 import re
 import time
@@ -222,10 +221,13 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
                  "input_samples": int(info["input_samples"]), "in_leads": int(info["in_leads"])}
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise RunDirError(f"{path / RUN_FILE}: not a valid run description ({type(exc).__name__}: {exc})") from None
-    if not all(math.isfinite(facts[k]) and facts[k] > 0 for k in ("fs", "input_fs", "input_samples", "in_leads")) \
-            or len(facts["classes"]) < 2:
-        raise RunDirError(f"{path / RUN_FILE}: rates, input length and leads must be positive and there must be "
-                          f"at least 2 classes")
+    from ecgzoo.inputs import MAX_FS, MIN_FS
+
+    plausible = (all(MIN_FS <= facts[k] <= MAX_FS for k in ("fs", "input_fs")) and 0 < facts["input_samples"] <= 10**9
+                 and 0 < facts["in_leads"] <= 10**4 and len(facts["classes"]) >= 2)
+    if not plausible:
+        raise RunDirError(f"{path / RUN_FILE}: damaged: rates must lie in {MIN_FS:g}-{MAX_FS:g} Hz, input length and "
+                          f"leads must be positive and there must be at least 2 classes")
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)
     model.eval()
     return LoadedRun(path=path, model=model, config=config, info=info, **facts)
