@@ -26,7 +26,7 @@ import numpy as np
 import ecgzoo
 from ecgzoo.jsonio import dumps
 from ecgzoo.predict import NON_FINITE
-from ecgzoo.run_dir import BEST_CHECKPOINT, INCOMPLETE, hold_lock, load_run, read_json, release_lock, write_atomic, write_json
+from ecgzoo.run_dir import INCOMPLETE, hold_lock, load_run, release_lock, write_atomic, write_json
 
 
 class EvaluationError(ValueError):
@@ -35,7 +35,7 @@ class EvaluationError(ValueError):
 
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
-             batch_size: int = 32, cache_dir: str | None = None) -> Path:
+             batch_size: int = 32, cache_dir: str | None = None, precision: str = "fp32") -> Path:
     """Metrics, predictions, confusion-matrix figure and report.md of `run_dir`'s model on `dataset`.
 
     On the run's own dataset, `dataset_options` override the options the run was trained with.
@@ -51,9 +51,9 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
     data = ecgzoo.get_dataset(dataset, **(dataset_options or {}))
     record_ids = None
     if split != "all":
-        chosen = read_json(run.path / "split.json").get(split)
-        if not isinstance(chosen, list):
-            raise EvaluationError(f"{run.path / 'split.json'}: no list of {split} records")
+        if split not in run.splits:
+            raise EvaluationError(f"--split {split}: {run.label} records no {split!r} split (it has: {', '.join(run.splits) or 'none'})")
+        chosen = run.splits[split]
         known = set(data.record_ids())
         missing = [r for r in chosen if r not in known]
         if missing:
@@ -67,7 +67,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         if bad:
             raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
                              f"(its classes: {run.classes})")
-    out = Path(out) if out else run.path / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(out) if out else run.output_dir / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
     lock_path = out.with_name(f".{out.name}.lock")
     lock = hold_lock(lock_path, f"evaluation folder {out}")
     work = out.with_name(out.name + INCOMPLETE)
@@ -77,9 +77,9 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         if work.exists():  # left by an evaluation that died: we hold the lock, so nobody is writing it
             shutil.rmtree(work)
         work.mkdir(parents=True)
-        print(f"ecgzoo: evaluating {run.path} on {dataset} ({split}); output {out}", file=sys.stderr, flush=True)
+        print(f"ecgzoo: evaluating {run.label} on {dataset} ({split}); output {out}", file=sys.stderr, flush=True)
         prepared = prepare(data, run.pipeline, record_ids=record_ids, cache_dir=cache_dir, on_error=on_error)
-        metrics = _score_into(work, run, prepared, dataset, split, dataset_options, device, batch_size)
+        metrics = _score_into(work, run, prepared, dataset, split, dataset_options, device, batch_size, precision)
         os.replace(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -91,7 +91,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
 
 def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, dataset_options: dict[str, Any] | None,
-                device: str, batch_size: int) -> dict[str, Any]:
+                device: str, batch_size: int, precision: str) -> dict[str, Any]:
     """Predict the prepared records, score those with finite outputs and write every output file into `work`."""
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
@@ -102,16 +102,16 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
                               f"{(run.in_leads, run.input_samples)} (leads, samples)")
     to_run = np.array([run.classes.index(c) for c in prepared.classes], dtype=np.int64)
     labels = to_run[np.asarray(prepared.labels)]
-    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size)
+    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size, precision)
     finite = np.isfinite(probs).all(axis=1)
     ids = [str(r) for r in prepared.record_ids]
     failed = [(rid, NON_FINITE) for rid, ok in zip(ids, finite, strict=True) if not ok]
     if not finite.any():
         raise EvaluationError(f"no record of {dataset!r} could be scored: {NON_FINITE} "
-                              f"(all {len(ids)} records; {run.path / BEST_CHECKPOINT})")
+                              f"(all {len(ids)} records; {run.label})")
     ids, labels, probs = [r for r, ok in zip(ids, finite, strict=True) if ok], labels[finite], probs[finite]
     metrics = classification_metrics(labels, probs.argmax(1), run.classes)
-    metrics.update(split=f"{dataset} ({split})", run=str(run.path), failed=len(failed))
+    metrics.update(split=f"{dataset} ({split})", run=run.label, failed=len(failed))
     write_json(work / "metrics.json", metrics)
     write_atomic(work / "predictions.csv", predictions_csv(ids, labels, probs, run.classes))
     if prepared.skipped:
@@ -121,9 +121,9 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
     figures = write_evaluation_figures(work, metrics, None)
     figure_md = "\n\n".join(f"![{c}]({rel})" for c, rel in figures)
     failed_md = f"\n**{len(failed)} record(s) failed and were not scored** ({NON_FINITE}): `failed.csv`.\n" if failed else ""
-    write_atomic(work / "report.md", f"""# Evaluation of `{run.path.name}` on {dataset} ({split})
+    write_atomic(work / "report.md", f"""# Evaluation of `{run.label}` on {dataset} ({split})
 
-Model {run.info.get('model')} from `{run.path}`, scored on {metrics['n']} records of dataset `{dataset}`
+Model {run.info.get('model')} from `{run.label}`, scored on {metrics['n']} records of dataset `{dataset}`
 (options `{dumps(dataset_options or {})}`), preprocessed by the run's own pipeline;
 {len(prepared.skipped)} record(s) skipped.
 {failed_md}

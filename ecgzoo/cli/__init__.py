@@ -12,9 +12,10 @@ from ecgzoo.checkpoint import DiskFullError
 from ecgzoo.config import ConfigError
 from ecgzoo.record import RecordError
 from ecgzoo.registry import PluginError
+from ecgzoo.pretrained import PretrainedError
 
 #: sub-commands in the order `ecgzoo --help` lists them
-COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain")
+COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain", "publish")
 
 
 class UsageError(Exception):
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._main(args) or 0)
-    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError) as exc:
+    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError, PretrainedError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except DiskFullError as exc:  # not the user's mistake, but one line saying what happened, no traceback

@@ -16,7 +16,7 @@ HELP = "draw attribution maps of recordings with a finished run; --compare score
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a finished run directory (runs/NAME)")
+    p.add_argument("run_dir", help="a finished run directory (runs/NAME) or pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WFDB record (.hea or path without suffix), .mat, .npy or .csv file")
     p.add_argument("--explainer", default="cam", help="explainer plugin (ecgzoo list explainer); default cam")
     p.add_argument("--compare", default="", metavar="A,B,C",
@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default RUN_DIR/explanations)")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of inputs whose format does not store it (.npy, plain .mat/CSV)")
     p.add_argument("--gain", type=float, help="plain .mat only: values are in adu with this many adu per mV")
+    p.add_argument("--lead", help="for a one-lead model and multi-lead recordings: the lead to explain (name in the file, or 0-based index)")
     p.add_argument("--start", type=float, default=0.0, help="explain the model-input-long stretch starting here (s)")
     p.add_argument("--window-s", type=float, default=0.5, help="deletion window in seconds (--compare)")
     p.add_argument("--steps", type=int, default=20, help="deletion steps (--compare)")
@@ -65,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.explainer import with_sampling_rate
     from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
-    from ecgzoo.inputs import InputError, flat_leads, open_input
+    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
     from ecgzoo.predict import NON_FINITE, pipeline_for
     from ecgzoo.record import Record, RecordError
     from ecgzoo.run_dir import load_run, save_figure, write_json
@@ -85,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
         target = run.classes.index(args.target)
     explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
-    out = Path(args.out) if args.out else run.path / "explanations"
+    out = Path(args.out) if args.out else run.output_dir / "explanations"
     out.mkdir(parents=True, exist_ok=True)
     model = run.model.to(device).eval()
 
@@ -93,10 +94,13 @@ def main(args: argparse.Namespace) -> int:
     for path in args.inputs:
         try:
             source = open_input(path, fs=args.fs, gain=args.gain)
+            if args.lead is not None:
+                source = select_lead(source, args.lead)
         except InputError as exc:
             raise UsageError(str(exc)) from None
         if source.leads != run.in_leads:
-            raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
+            hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
+            raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.label} takes {run.in_leads}{hint}")
         pipeline, notes = pipeline_for(run, source.fs)
         a = int(round(args.start * source.fs))
         if not 0 <= a < source.samples:
