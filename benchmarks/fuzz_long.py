@@ -70,6 +70,7 @@ class Tally:
         self.exit_codes[str(code)] += 1
         if found:
             self.violations.append({"case": repr(case)[:400], "violations": found})
+            print(f"  violation: {found} in {repr(case)[:300]}", flush=True)
 
     def summary(self, seconds: float) -> dict:
         return {"cases": self.cases, "stopped_by_time_budget": self.out_of_time, "exit_codes": dict(self.exit_codes), "violations": len(self.violations),
