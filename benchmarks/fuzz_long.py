@@ -60,6 +60,7 @@ class Tally:
 
     def __init__(self) -> None:
         self.out_of_time = False
+        self.harness_errors: list[str] = []
         self.cases = 0
         self.exit_codes: collections.Counter = collections.Counter()
         self.violations: list[dict] = []
@@ -73,7 +74,9 @@ class Tally:
             print(f"  violation: {found} in {repr(case)[:300]}", flush=True)
 
     def summary(self, seconds: float) -> dict:
-        return {"cases": self.cases, "stopped_by_time_budget": self.out_of_time, "exit_codes": dict(self.exit_codes), "violations": len(self.violations),
+        return {"cases": self.cases, "stopped_by_time_budget": self.out_of_time,
+                "cases_the_harness_could_not_build": len(self.harness_errors), "harness_errors": self.harness_errors[:5],
+                "exit_codes": dict(self.exit_codes), "violations": len(self.violations),
                 "violation_examples": self.violations[:10], "seconds": round(seconds, 1)}
 
 
@@ -89,7 +92,10 @@ def _property(name: str, examples: int, strategy: dict, body, tallies: dict, see
     def run(**kwargs):
         if time.perf_counter() > stop_at:
             raise OutOfTime
-        body(tally, **kwargs)
+        try:
+            body(tally, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the harness could not build this case (ecgzoo's own calls never raise here)
+            tally.harness_errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
     try:
         run()

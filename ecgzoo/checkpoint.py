@@ -256,7 +256,8 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") 
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit model {meta['model']!r}: {exc}") from exc
+        detail = " ".join(str(exc).split())  # torch lists each mismatch on its own line: one line here
+        raise CheckpointError(f"{path}: weights do not fit model {meta['model']!r}: {detail}") from exc
     return model.to(device).eval()
 
 

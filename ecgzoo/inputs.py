@@ -65,8 +65,8 @@ def _no_warnings(path: Path) -> Iterator[None]:
         warnings.simplefilter("error", RuntimeWarning)
         try:
             yield
-        except (UserWarning, RuntimeWarning) as w:
-            raise InputError(f"{path}: unreadable data ({_first_line(w)})") from None
+        except (UserWarning, RuntimeWarning) as w:  # the message, not the class name: this is an error now
+            raise InputError(f"{path}: unreadable data ({(str(w).strip().splitlines() or ['?'])[0]})") from None
 
 
 def flat_leads(signal: np.ndarray) -> bool:
@@ -288,13 +288,17 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
     if header and header[0] in ("time", "t", "time_s", "seconds"):
         t = arr[:, 0]
         arr = arr[:, 1:]
-        steps = np.diff(t)
-        if len(steps) == 0 or not np.all(steps > 0) or np.ptp(steps) > 1e-3 * steps.mean():
+        with np.errstate(all="ignore"):  # absurd times give inf/NaN steps, refused just below
+            steps = np.diff(t)
+            uneven = len(steps) == 0 or not np.all(steps > 0) or not np.ptp(steps) <= 1e-3 * steps.mean()
+        if uneven:
             raise InputError(f"{path}: the 'time' column is not evenly spaced and increasing; cannot read a sampling rate from it")
         stated = round(1.0 / float(steps.mean()), 6)
     if arr.shape[1] == 0:
         raise InputError(f"{path}: no signal columns")
-    return _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+    with _no_warnings(path):  # values beyond float32 (overflow) are an error naming the file
+        arr = arr.astype(np.float32)
+    return _array_source(path, arr, _check_fs(path, stated, fs), layout="samples-first")
 
 
 def select_lead(source: SignalSource, lead: str) -> SignalSource:

@@ -226,6 +226,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
 
     config = read_json(path / CONFIG_FILE)
     info = read_json(path / RUN_FILE)
+    numbers = ("fs", "input_fs", "input_samples", "in_leads")
+    if any(isinstance(info.get(k), bool) or not isinstance(info.get(k), (int, float)) for k in numbers):
+        raise RunDirError(f"{path / RUN_FILE}: damaged: {', '.join(numbers)} must be numbers")
     try:
         facts = {"pipeline": Pipeline(info["pipeline"]), "classes": [str(c) for c in info["classes"]],
                  "fs": float(info["fs"]), "input_fs": float(info["input_fs"]),
@@ -234,13 +237,17 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         raise RunDirError(f"{path / RUN_FILE}: not a valid run description ({type(exc).__name__}: {exc})") from None
     from ecgzoo.inputs import MAX_FS, MIN_FS
 
-    plausible = (all(MIN_FS <= facts[k] <= MAX_FS for k in ("fs", "input_fs")) and 0 < facts["input_samples"] <= 10**9
+    plausible = (all(MIN_FS <= facts[k] <= MAX_FS for k in ("fs", "input_fs")) and 16 <= facts["input_samples"] <= 10**9
                  and 0 < facts["in_leads"] <= 10**4 and len(facts["classes"]) >= 2)
     if not plausible:
-        raise RunDirError(f"{path / RUN_FILE}: damaged: rates must lie in {MIN_FS:g}-{MAX_FS:g} Hz, input length and "
-                          f"leads must be positive and there must be at least 2 classes")
+        raise RunDirError(f"{path / RUN_FILE}: damaged: rates must lie in {MIN_FS:g}-{MAX_FS:g} Hz, the input must be at least "
+                          f"16 samples, leads positive and there must be at least 2 classes")
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)
     model.eval()
+    outputs, leads = getattr(model, "num_classes", len(facts["classes"])), getattr(model, "in_leads", facts["in_leads"])
+    if (outputs, leads) != (len(facts["classes"]), facts["in_leads"]):
+        raise RunDirError(f"{path / RUN_FILE}: damaged: it lists {len(facts['classes'])} classes and {facts['in_leads']} "
+                          f"lead(s), the model in {BEST_CHECKPOINT} has {outputs} outputs and {leads} lead(s)")
     split_file = path / "split.json"
     return LoadedRun(path=path, model=model, config=config, info=info, label=str(path), output_dir=path,
                      splits=read_json(split_file) if split_file.is_file() else {}, **facts)

@@ -67,6 +67,9 @@ def _make(case, d):
         lines[0] = " ".join([*rec[:3], "0"])
         hea.write_text("\n".join(lines) + "\n")
         return hea, "no samples"
+    if case == "overflow.csv":  # beyond float32: found by the fuzzing harness
+        (d / "x.csv").write_text("".join(f"{v}e60\n" for v in range(1, 1200)))
+        return d / "x.csv", "unreadable data (overflow"
     if case == "constant.npy":
         np.save(d / "x.npy", np.full((1, 1200), 0.7, dtype=np.float32))
         return d / "x.npy", "flat signal"
@@ -80,7 +83,7 @@ def _make(case, d):
 
 CASES = ["empty.npy", "empty.csv", "empty.mat", "empty.hea", "header-only.csv", "header-only-time.csv",
          "empty-column.csv", "zero-samples.npy", "zero-leads.npy", "empty-val.mat", "complex.npy",
-         "missing-signal.hea", "empty-signal.hea", "zero-length.hea", "constant.npy", "constant.csv", "constant.hea"]
+         "missing-signal.hea", "empty-signal.hea", "zero-length.hea", "overflow.csv", "constant.npy", "constant.csv", "constant.hea"]
 
 
 @pytest.mark.parametrize("case", CASES)
