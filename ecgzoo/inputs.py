@@ -17,14 +17,25 @@ Formats:
 
 A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
 nor given is an error. Nothing is guessed.
+
+Empty and degenerate inputs are errors naming the file, never a library traceback or a
+warning: an empty file of any format, a CSV with a header row only, an array with no samples
+or no leads, a header whose signal file is missing or empty, complex or non-numeric values.
+Warnings that numpy, scipy or wfdb raise while reading a file (they mean the data is odd) are
+turned into the same one-line `InputError`. `flat_leads` finds stretches with no signal at all
+(every lead constant), which `predict` and `explain` refuse to classify.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +43,37 @@ import numpy as np
 from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
 
 
+#: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
+MIN_FS, MAX_FS = 1.0, 1e6
+
+
 class InputError(ValueError):
     """An input file that cannot be read as an ECG; names the file and what was expected."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def _no_warnings(path: Path) -> Iterator[None]:
+    """Warnings about the data (UserWarning, RuntimeWarning) while reading `path` become InputErrors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            yield
+        except (UserWarning, RuntimeWarning) as w:  # the message, not the class name: this is an error now
+            raise InputError(f"{path}: unreadable data ({(str(w).strip().splitlines() or ['?'])[0]})") from None
+
+
+def flat_leads(signal: np.ndarray) -> bool:
+    """True when every lead of a (leads, n) stretch is constant: a flat line, no ECG to classify."""
+    return signal.shape[-1] > 0 and bool((np.ptp(signal, axis=-1) == 0).all())
 
 
 @dataclasses.dataclass
@@ -58,7 +98,8 @@ class SignalSource:
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) as float32 (leads, n)."""
         start, stop = max(0, start), min(self.samples, stop)
-        out = np.asarray(self._read(start, stop), dtype=np.float32)
+        with _no_warnings(self.path):
+            out = np.asarray(self._read(start, stop), dtype=np.float32)
         if out.shape != (self.leads, stop - start):
             raise InputError(f"{self.path}: read {out.shape} for samples {start}:{stop}, expected ({self.leads}, {stop - start})")
         if not np.isfinite(out).all():
@@ -73,12 +114,12 @@ def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
     fs = stated if stated is not None else given
     if fs is None:
         raise InputError(f"{path}: the sampling rate is not stored in this format; give it with --fs HZ")
-    if not fs > 0:
-        raise InputError(f"{path}: sampling rate must be positive, got {fs}")
+    if not MIN_FS <= fs <= MAX_FS:  # also NaN and inf: a rate nothing can be computed from
+        raise InputError(f"{path}: sampling rate {fs:g} Hz is not plausible for an ECG (expected {MIN_FS:g} to {MAX_FS:g} Hz)")
     return float(fs)
 
 
-def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
+def _without_base_time(record_path: Path) -> tuple[Path, Path]:
     """A copy of the header without the optional base time/date fields, next to links to its signal files.
 
     Some distributed headers (the PhysioNet 2017 sample set) write the date where WFDB expects the
@@ -87,8 +128,7 @@ def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirec
     lines = record_path.with_suffix(".hea").read_text(encoding="utf-8", errors="replace").splitlines()
     first = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
     lines[first] = " ".join(lines[first].split()[:4])
-    tmp = tempfile.TemporaryDirectory(prefix="ecgzoo-hea-")
-    folder = Path(tmp.name)
+    folder = Path(tempfile.mkdtemp(prefix="ecgzoo-hea-"))
     (folder / record_path.with_suffix(".hea").name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     for line in lines[first + 1 :]:
         parts = line.split()
@@ -96,44 +136,84 @@ def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirec
             target = (record_path.parent / parts[0]).resolve()
             if target.is_file():
                 os.symlink(target, folder / parts[0])
-    return folder / record_path.name, tmp
+    return folder / record_path.name, folder
+
+
+#: no WFDB storage format (FLAC included) packs more samples into a byte than this: a header that
+#: declares more than its files can hold is misread, not a day-long recording
+_MAX_SAMPLES_PER_BYTE = 64
+
+
+def _wfdb_header(record_path: Path, shown: Path) -> tuple[object, Path, Path | None]:
+    """(wfdb header, path to read the record from, temporary folder to remove when done, or None)."""
+    import wfdb
+
+    keep: Path | None = None
+    try:
+        return wfdb.rdheader(str(record_path)), record_path, None
+    except ValueError:
+        try:
+            fixed, keep = _without_base_time(record_path)
+            return wfdb.rdheader(str(fixed)), fixed, keep
+        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
+            if keep is not None:
+                shutil.rmtree(keep, ignore_errors=True)
+            raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
+
+
+def _check_wfdb_files(header: object, record_path: Path, shown: Path) -> int:
+    """The header's sample count, after checking that its signal files exist and can hold that many."""
+    n, n_sig = int(header.sig_len or 0), int(header.n_sig or 0)
+    if n <= 0 or n_sig <= 0:
+        raise InputError(f"{shown}: WFDB header declares no {'samples' if n_sig else 'signals'}")
+    held = 0
+    for name in dict.fromkeys(header.file_name or []):
+        signal_file = record_path.parent / name
+        if not signal_file.is_file():
+            raise InputError(f"{shown}: signal file {signal_file.name} named by the header is missing")
+        if signal_file.stat().st_size == 0:
+            raise InputError(f"{shown}: signal file {signal_file.name} named by the header is empty")
+        held += signal_file.stat().st_size
+    if n * n_sig > _MAX_SAMPLES_PER_BYTE * held:
+        raise InputError(f"{shown}: the header declares {n:,} samples x {n_sig} signal(s), more than its signal "
+                         f"file(s) of {held:,} bytes can hold")
+    return n
 
 
 def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
     import wfdb
 
-    keep: tempfile.TemporaryDirectory | None = None
+    header, record_path, keep = _wfdb_header(record_path, shown)
     try:
-        header = wfdb.rdheader(str(record_path))
-    except ValueError:
-        try:
-            record_path, keep = _without_base_time(record_path)
-            header = wfdb.rdheader(str(record_path))
-        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
-            raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
-    rate = _check_fs(shown, float(header.fs), fs)
-    n = int(header.sig_len or 0)
-    if n <= 0:
-        raise InputError(f"{shown}: WFDB header declares no samples")
+        rate = _check_fs(shown, float(header.fs), fs)
+        n = _check_wfdb_files(header, record_path, shown)
+    except InputError:
+        if keep is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+        raise
 
     def read(start: int, stop: int) -> np.ndarray:
-        _ = keep  # the fixed header's folder lives as long as this reader
         try:
             rec = wfdb.rdrecord(str(record_path), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({_first_line(exc)})") from None
         sig = rec.p_signal.T
         units = [u.lower() for u in (rec.units or [])]
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
     names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else ()
-    return SignalSource(shown, rate, int(header.n_sig), n, read, names)
+    source = SignalSource(shown, rate, int(header.n_sig), n, read, names)
+    if keep is not None:  # the fixed header's folder goes when the source does
+        weakref.finalize(source, shutil.rmtree, keep, ignore_errors=True)
+    return source
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:
+    if arr.size == 0:
+        raise InputError(f"{path}: the array is empty (shape {arr.shape}): no samples or no leads")
     if arr.ndim == 1:
         return SignalSource(path, fs, 1, arr.shape[0], lambda a, b: arr[None, a:b])
     if arr.ndim != 2:
@@ -144,12 +224,14 @@ def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") 
 
 
 def _npy_source(path: Path, fs: float | None) -> SignalSource:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        raise InputError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{path}: expected numbers, got dtype {arr.dtype}")
+    except (ValueError, EOFError, OSError) as exc:
+        raise InputError(f"{path}: not a plain numeric .npy array ({_first_line(exc)})") from None
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{path}: expected real numbers, got dtype {arr.dtype}")
     return _array_source(path, arr, _check_fs(path, None, fs))
 
 
@@ -158,11 +240,17 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
         return _wfdb_source(path.with_suffix(""), path, fs)
     import scipy.io
 
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
-        data = scipy.io.loadmat(path)
+        with _no_warnings(path):
+            data = scipy.io.loadmat(path)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
-    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.number)}
+        raise InputError(f"{path}: not a readable MATLAB file ({_first_line(exc)})") from None
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
+              and np.issubdtype(v.dtype, np.number) and not np.issubdtype(v.dtype, np.complexfloating)}
     if "val" in arrays:
         arr = arrays["val"]
     elif len(arrays) == 1:
@@ -171,15 +259,21 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
         raise InputError(f"{path}: expected a variable 'val' or a single numeric array, found {sorted(arrays) or 'none'}")
     if "fs" in arrays and arrays["fs"].size == 1 and "val" in arrays:
         fs = _check_fs(path, float(arrays["fs"].item()), fs)
-    arr = np.asarray(arr, dtype=np.float32).squeeze()
+    with _no_warnings(path):
+        arr = np.asarray(arr, dtype=np.float32).squeeze()
     if gain:
         arr = arr / float(gain)
     return _array_source(path, arr, _check_fs(path, None, fs))
 
 
 def _csv_source(path: Path, fs: float | None) -> SignalSource:
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
     cells = [c.strip().strip('"').lower() for c in first.replace(";", ",").split(",")]
     try:
         [float(c) for c in cells]
@@ -188,20 +282,29 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
         header = cells
     delimiter = ";" if ";" in first else ","
     try:
-        arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): {exc}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+            arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): "
+                         f"{_first_line(exc)}") from None
+    if arr.shape[0] == 0:
+        raise InputError(f"{path}: no data rows{' (a header row only)' if header else ''}: the recording is empty")
     stated = None
     if header and header[0] in ("time", "t", "time_s", "seconds"):
         t = arr[:, 0]
         arr = arr[:, 1:]
-        steps = np.diff(t)
-        if len(steps) == 0 or not np.all(steps > 0) or np.ptp(steps) > 1e-3 * steps.mean():
+        with np.errstate(all="ignore"):  # absurd times give inf/NaN steps, refused just below
+            steps = np.diff(t)
+            uneven = len(steps) == 0 or not np.all(steps > 0) or not np.ptp(steps) <= 1e-3 * steps.mean()
+        if uneven:
             raise InputError(f"{path}: the 'time' column is not evenly spaced and increasing; cannot read a sampling rate from it")
         stated = round(1.0 / float(steps.mean()), 6)
     if arr.shape[1] == 0:
         raise InputError(f"{path}: no signal columns")
-    source = _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+    with _no_warnings(path):  # values beyond float32 (overflow) are an error naming the file
+        arr = arr.astype(np.float32)
+    source = _array_source(path, arr, _check_fs(path, stated, fs), layout="samples-first")
     columns = header[1:] if stated is not None else header
     if columns and len(columns) == source.leads and set(canonical_leads(columns)) <= set(STANDARD_12):
         source.lead_names = canonical_leads(columns)  # only standard lead names: other headers are not lead names

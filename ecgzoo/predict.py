@@ -15,6 +15,11 @@ leads by name).
 
 Multi-label runs give a sigmoid probability per class; every class at or above its threshold
 (chosen on the run's validation split, stored in the checkpoint) is a predicted label.
+
+Finite or nothing: a window is classified only when the model's logits and probabilities are
+all finite; otherwise (damaged weights, an overflow) it is reported as failed with the reason,
+like a window the preprocessing refused or a flat line (every lead constant). A recording
+without a single classified window has no class (`Prediction.problem` says why), never a NaN one.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from ecgzoo.leads import LeadMismatchError, check_leads
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
 from ecgzoo.tasks import Task
+
+
+#: the reason given for a window whose model output is not finite
+NON_FINITE = "the model's output is not finite (NaN or inf): no class given; its weights may be damaged"
 
 
 @dataclasses.dataclass
@@ -71,6 +80,14 @@ class Prediction:
         return np.mean(ok, axis=0) if ok else None
 
     @property
+    def problem(self) -> str | None:
+        """Why the recording has no class (None when at least one window was classified)."""
+        if self.probabilities is not None:
+            return None
+        reasons = [w.problem for w in self.windows if w.problem]
+        return reasons[0] if reasons else "no window could be classified"
+
+    @property
     def label(self) -> str | None:
         p = self.probabilities
         return None if p is None else self._labels(p)
@@ -95,6 +112,7 @@ class Prediction:
             "duration_s": round(self.duration_s, 3),
             "class": self.label,
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
+            **({"problem": self.problem} if p is None else {}),
             "notes": self.notes,
             "windows": [
                 {
@@ -168,6 +186,9 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         raise InputError(f"{source.path}: {source.leads} lead(s){names}, the model of {run.label} takes {run.in_leads}{hint}")
     pipeline, notes = pipeline_for(run, source.fs)
     window = int(round(run.input_samples / run.fs * source.fs))
+    if window < 1:
+        raise InputError(f"{source.path}: at {source.fs:g} Hz the model's input ({run.input_samples / run.fs:g} s) "
+                         f"is less than one sample")
     bounds = window_bounds(source.samples, window)
     if len(bounds) > 1:
         notes.append(f"longer than the model's input ({run.input_samples / run.fs:g} s): {len(bounds)} windows")
@@ -201,11 +222,16 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         x = torch.from_numpy(np.stack(xs)).to(device)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             logits = model(x, valid_length=torch.tensor(vls, device=device))
-        probs = run.task.probabilities(logits).cpu().numpy()
-        for slot, p in zip(slots, probs, strict=True):
-            windows[slot].probabilities = p
+        logits = logits.float()
+        probs = run.task.probabilities(logits)
+        finite = (torch.isfinite(logits).all(dim=1) & torch.isfinite(probs).all(dim=1)).cpu().numpy()
+        for slot, p, ok in zip(slots, probs.cpu().numpy(), finite, strict=True):
+            if ok:
+                windows[slot].probabilities = p
+            else:
+                windows[slot].problem = NON_FINITE
     failed = [w for w in windows if w.probabilities is None]
-    if failed:
+    if failed and len(failed) < len(windows):  # none classified: `Prediction.problem` says why
         notes.append(f"{len(failed)} of {len(windows)} window(s) could not be classified: {failed[0].problem}")
     return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes,
                       run.task, run.thresholds)
@@ -235,7 +261,7 @@ def describe(prediction: Prediction) -> str:
     p = prediction.probabilities
     head = f"{prediction.source}: "
     if p is None:
-        head += "not classified"
+        head += f"not classified: {prediction.problem}"
     elif prediction.task is not None and prediction.task.multi:
         head += _multi_label_lines(prediction, p)
     else:

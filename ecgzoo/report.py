@@ -9,7 +9,6 @@ picture per class drawn by `ecgzoo.figures.plot_attribution` with the chosen exp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 import ecgzoo
 from ecgzoo import report_multilabel as ml_report
 from ecgzoo.explainer import with_sampling_rate
+from ecgzoo.jsonio import dumps
 from ecgzoo.run_dir import save_figure, write_atomic
 from ecgzoo.viewer import write_viewer
 
@@ -245,8 +245,8 @@ in {info.get('seconds', float('nan')):.0f} s.
 
 ## Settings
 
-- Model options: `{json.dumps(cfg['model']) if cfg['model'] else '(defaults)'}`
-- Trainer `{cfg['trainer_plugin']}` options: `{json.dumps(cfg['trainer']) if cfg['trainer'] else '(defaults)'}`
+- Model options: `{dumps(cfg['model']) if cfg['model'] else '(defaults)'}`
+- Trainer `{cfg['trainer_plugin']}` options: `{dumps(cfg['trainer']) if cfg['trainer'] else '(defaults)'}`
 - Device {cfg['device']}, seed {cfg['seed']}, processes {cfg['nproc']}. Full resolved configuration: `config.json`;
   versions and git commit: `environment.json`.
 

@@ -251,6 +251,9 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
 
         best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
         probs = predict_dataset(best, val_ds, device, config.eval_batch_size, task=task)
+        if not np.isfinite(probs).all():  # finite or nothing: a diverged model is no result
+            raise ValueError(f"the trained model's output is not finite (NaN or inf) for {int((~np.isfinite(probs).all(1)).sum())} "
+                             f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
         y_val = labels[val_idx]
         if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
             metrics = multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, device, config.eval_batch_size)

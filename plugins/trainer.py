@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import json
 import math
 import os
 import signal
@@ -52,6 +51,7 @@ from ecgzoo.checkpoint import (
     set_rng_state,
     write_bytes_atomic,
 )
+from ecgzoo.jsonio import dumps
 from ecgzoo.metrics import metrics_from_confusion
 from ecgzoo.splits import class_weights
 from ecgzoo.tasks import Task
@@ -328,7 +328,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 best_state = {n: t.to(device) for n, t in load_checkpoint_bytes(best_data, str(best_path))[0].items()}
             set_rng_state(meta["rng"][ctx.rank])
             if ctx.is_main:
-                write_bytes_atomic(metrics_path, "".join(json.dumps(h) + "\n" for h in st["history"]).encode())
+                write_bytes_atomic(metrics_path, "".join(dumps(h) + "\n" for h in st["history"]).encode())
                 if cfg.progress:
                     print(f"ecgzoo: resuming from {last_path} (epoch {st['epoch'] + 1}, batch {st['batch']})", file=sys.stderr)
         elif ctx.is_main:
@@ -447,7 +447,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 save_last(finished=done)
                 if ctx.is_main:
                     with open(metrics_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
+                        f.write(dumps(row) + "\n")
                         f.flush()
                         os.fsync(f.fileno())
                 bar.set_postfix(

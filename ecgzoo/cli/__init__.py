@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from ecgzoo import __version__
+from ecgzoo.checkpoint import DiskFullError
 from ecgzoo.config import ConfigError
 from ecgzoo.record import RecordError
 from ecgzoo.registry import PluginError
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError, PretrainedError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except DiskFullError as exc:  # not the user's mistake, but one line saying what happened, no traceback
+        print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"ecgzoo {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -108,9 +108,9 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.faithfulness import deletion_table
     from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
     from ecgzoo.figures_leads import plot_lead_beats, plot_leads
-    from ecgzoo.inputs import InputError, open_input, select_lead
+    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
     from ecgzoo.leads import LeadMismatchError, check_leads
-    from ecgzoo.predict import pipeline_for
+    from ecgzoo.predict import NON_FINITE, pipeline_for
     from ecgzoo.record import Record, RecordError
     from ecgzoo.run_dir import load_run, save_figure, write_json
     from ecgzoo.runner import resolve_device
@@ -152,7 +152,13 @@ def main(args: argparse.Namespace) -> int:
         if not 0 <= a < source.samples:
             raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
         b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
-        rec = pipeline(Record(source.read(a, b), source.fs, source.name, lead_names=source.lead_names or None))
+        try:
+            raw = source.read(a, b)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        if flat_leads(raw):
+            raise UsageError(f"{path}: flat signal (every lead constant): no ECG to explain")
+        rec = pipeline(Record(raw, source.fs, source.name, lead_names=source.lead_names or None))
         try:
             if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
                 check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
@@ -162,6 +168,8 @@ def main(args: argparse.Namespace) -> int:
         vl = torch.tensor([rec.valid_length], device=device)
         with torch.no_grad():
             probs = run.task.probabilities(model(x, valid_length=vl))[0].cpu().numpy()
+        if not np.isfinite(probs).all():  # finite or nothing: no class, no map
+            raise UsageError(f"{path}: {NON_FINITE}")
         predicted = run.classes[int(probs.argmax())]  # multi-label: the most probable label is explained
         tgt = None if target is None else torch.tensor([target], device=device)
         prob_text = {c: float(p) for c, p in zip(run.classes, probs, strict=True)}
