@@ -127,7 +127,7 @@ def test_prepare_multi_label_targets_round_trip_through_the_cache(tmp_path):
 
 
 def test_prepare_refuses_records_whose_leads_differ_naming_both_lists():
-    with pytest.raises(ecgzoo.RecordError, match=r"'c'.*leads \['II', 'I'\], earlier records \['I', 'II'\].*select-leads"):
+    with pytest.raises(ecgzoo.RecordError, match=r"'c'.*leads \['II', 'I'\], earlier records \(first 'a'\) \['I', 'II'\].*select-leads"):
         prepare(_MultiLabel(), Pipeline([]), progress=False)
     fixed = prepare(_MultiLabel(), Pipeline([{"name": "select-leads", "leads": ["I", "II"]}]), progress=False)
     assert len(fixed) == 3 and fixed.signals[2, 0, 0] == ord("c")
