@@ -14,7 +14,6 @@ parsed: a damaged or substituted file is an error naming the file, never a wrong
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -127,11 +126,10 @@ def find_manifest(name: str, tag: str | None = None) -> PretrainedManifest:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of a file, read in blocks (the download helper's)."""
+    from ecgzoo.download import sha256_of
+
+    return sha256_of(Path(path))
 
 
 def verify_file(path: Path, manifest: PretrainedManifest) -> Path:
