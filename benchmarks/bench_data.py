@@ -28,8 +28,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,7 +157,8 @@ def main() -> None:
             r = results[name]
             print(f"{name:7s} {r['records']} records in {r['seconds']:8.2f} s = {r['records_per_s']:8.1f} rec/s  "
                   f"CPU {r['cpu_seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:.0f} MB (children {r['peak_rss_children_mb']:.0f} MB)"
-                  + (f", heap {r['peak_anon_mb']:.0f} MB, memmap/file {r['peak_file_mb']:.0f} MB" if "peak_anon_mb" in r else ""), flush=True)
+                  + (f", heap {r['peak_anon_mb']:.0f} MB, memmap/file {r['peak_file_mb']:.0f} MB" if "peak_anon_mb" in r else ""),
+                  flush=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     results["load1_after"] = os.getloadavg()[0]

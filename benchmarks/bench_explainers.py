@@ -147,7 +147,7 @@ def main() -> None:
     args = p.parse_args()
     args.explainers = [n.strip() for n in args.explainers.split(",") if n.strip()]
     torch.set_num_threads(args.threads)
-    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    result = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, "
                          f"{args.threads} threads", "device": "cpu"}
     out = Path(args.out)

@@ -112,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     results = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()}-core CPU, shared" if device.type == "cpu" else torch.cuda.get_device_name(device),
         "platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "device": str(device), "input_samples": args.length,

@@ -48,6 +48,6 @@ def with_sampling_rate(explainer: Explainer, fs: float) -> Explainer:
     """Give an explainer whose config has an unset `fs` option (occlusion: windows in seconds)
     the input's sampling rate; other explainers are returned unchanged."""
     config = getattr(explainer, "config", None)
-    if config is not None and "fs" in type(config).model_fields and getattr(config, "fs") is None:
+    if config is not None and "fs" in type(config).model_fields and config.fs is None:
         config.fs = float(fs)
     return explainer

@@ -171,6 +171,7 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
     last = history[-1] if history else {}
     explain = [f for f in figures if "/explain_" in f[1]]
     others = [f for f in figures if f not in explain]
+    split_seed = cfg["split"]["seed"] if cfg["split"]["seed"] is not None else cfg["seed"]
     text = f"""# ecgzoo run `{final.name}`
 
 Model **{info['model']}** trained on dataset **{info['dataset']}**; validation challenge F1
@@ -181,7 +182,7 @@ in {info.get('seconds', float('nan')):.0f} s.
 
 - {info['records']} records ({counts}); {info['skipped']} skipped{' (see skipped.csv)' if info['skipped'] else ''}.
 - Stratified split: {info['train_records']} training, {info['val_records']} validation records
-  (validation fraction {cfg['split']['val_fraction']}, seed {cfg['split']['seed'] if cfg['split']['seed'] is not None else cfg['seed']}; record lists in split.json).
+  (validation fraction {cfg['split']['val_fraction']}, seed {split_seed}; record lists in split.json).
 - Model input: {info['in_leads']} lead(s) x {info['input_samples']} samples at {info['fs']:g} Hz
   ({info['input_samples'] / info['fs']:.1f} s); recordings read at {info['input_fs']:g} Hz.
 - Preprocessing: {' -> '.join(_step(s) for s in info['pipeline']) or '(none)'}.

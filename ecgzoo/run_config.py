@@ -57,9 +57,13 @@ class RunConfig(PluginConfig):
     name: str | None = pydantic.Field(
         None, description="run directory name (None: MODEL-DATASET-time); an incomplete run of that name is resumed"
     )
-    cache_dir: str | None = pydantic.Field(None, description="folder for the preprocessed-signal cache (None: the data plugin's default)")
+    cache_dir: str | None = pydantic.Field(
+        None, description="folder for the preprocessed-signal cache (None: the data plugin's default)"
+    )
     workers: int = pydantic.Field(1, ge=1, description="processes that preprocess records (the R-peak detector is the slow step)")
-    on_error: Literal["raise", "skip"] = pydantic.Field("raise", description="a bad record stops the run (raise) or is skipped and listed (skip)")
+    on_error: Literal["raise", "skip"] = pydantic.Field(
+        "raise", description="a bad record stops the run (raise) or is skipped and listed (skip)"
+    )
     eval_batch_size: int = pydantic.Field(32, ge=1, description="records per batch when scoring and explaining")
 
     @pydantic.field_validator("preprocessing")

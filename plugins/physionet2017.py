@@ -34,7 +34,8 @@ class DataNotFoundError(ecgzoo.ConfigError):
 
 class Physionet2017Config(ecgzoo.PluginConfig):
     path: str | None = pydantic.Field(
-        None, description="record folder, folder with training2017/ or training2017.zip, or the zip (None: $ECGZOO_DATA, then the user cache)"
+        None,
+        description="record folder, folder with training2017/ or training2017.zip, or the zip (None: $ECGZOO_DATA, then the user cache)",
     )
     reference: str = pydantic.Field(
         "auto", pattern="^(auto|v3|original)$",

@@ -63,12 +63,15 @@ class TrainerConfig(ecgzoo.PluginConfig):
     lr: float = pydantic.Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3, constant)")
     weight_decay: float = pydantic.Field(0.0, ge=0, description="Adam L2 weight decay")
     class_weighting: Literal["inverse-frequency", "none"] = pydantic.Field(
-        "inverse-frequency", description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), or none"
+        "inverse-frequency",
+        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), or none",
     )
     selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss"] = pydantic.Field(
         "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins)"
     )
-    patience: int | None = pydantic.Field(None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)")
+    patience: int | None = pydantic.Field(
+        None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)"
+    )
     lr_schedule: Literal["constant", "cosine", "step"] = pydantic.Field(
         "constant", description="learning-rate schedule, stepped once per epoch"
     )

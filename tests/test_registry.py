@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import toy_plugins
 
 import ecgzoo
-import toy_plugins
 from ecgzoo.cli import main as cli
 from ecgzoo.registry import Registry
 from ecgzoo.testing import check_model_plugin

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_plugins
 import torch
+import toy_plugins
 from torch import nn
 
 import ecgzoo
