@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from machine import machine_info
+
 REPO = Path(__file__).resolve().parent.parent
 ARCHIVE = REPO.parent / "shared" / "data" / "physionet2017" / "training2017.tar.xz"
 DATA_ROOT = Path("/tmp/ecgzoo-data")
@@ -146,7 +148,7 @@ def main() -> None:
         return
     folder = ensure_data(ARCHIVE, DATA_ROOT)
     cache = tempfile.mkdtemp(prefix="ecgzoo-bench-cache-")
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()}-core CPU, shared",
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **machine_info(),
                      "python": platform.python_version(), "workers": args.workers, "load1_before": os.getloadavg()[0]}
     try:
         for name in ("load", "rpeaks", "cold", "cached"):

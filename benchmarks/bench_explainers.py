@@ -20,13 +20,12 @@ import argparse
 import csv
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_info
 
 import ecgzoo
 
@@ -148,8 +147,7 @@ def main() -> None:
     args.explainers = [n.strip() for n in args.explainers.split(",") if n.strip()]
     torch.set_num_threads(args.threads)
     result = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, "
-                         f"{args.threads} threads", "device": "cpu"}
+              **machine_info(), "torch": torch.__version__, "threads": args.threads, "device": "cpu"}
     out = Path(args.out)
     if out.is_file():
         previous = json.loads(out.read_text())

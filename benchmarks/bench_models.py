@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 import ecgzoo
 from ecgzoo.model_facts import forward_flops
@@ -129,8 +129,8 @@ def main() -> None:
             )
     result = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, shared",
-        "torch": torch.__version__, "bf16_native": bf16_native(), "gpu": "none lent",
+        **machine_info(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "bf16_native": bf16_native(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "input": "random N(0,1), 60 s at 300 Hz",
         "rows": rows,
     }

@@ -31,10 +31,11 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
     On the run's own dataset, `dataset_options` override the options the run was trained with.
     """
+    from ecgzoo.csv_files import predictions_csv, skipped_csv
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
-    from ecgzoo.runner import predict_dataset, predictions_csv, resolve_device
+    from ecgzoo.runner import predict_dataset, resolve_device
 
     device = resolve_device(device)
     run = load_run(run_dir, device=device)
@@ -78,7 +79,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
     write_json(work / "metrics.json", metrics)
     write_atomic(work / "predictions.csv", predictions_csv([str(r) for r in prepared.record_ids], labels, probs, run.classes))
     if prepared.skipped:
-        write_atomic(work / "skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
+        write_atomic(work / "skipped.csv", skipped_csv(prepared.skipped))
     figures = write_evaluation_figures(work, metrics, None)
     figure_md = "\n\n".join(f"![{c}]({rel})" for c, rel in figures)
     write_atomic(work / "report.md", f"""# Evaluation of `{run.path.name}` on {dataset} ({split})

@@ -21,13 +21,15 @@ nor given is an error. Nothing is guessed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from ecgzoo.wfdb_header import readable_record, samples_in_file
 
 
 class InputError(ValueError):
@@ -71,50 +73,42 @@ def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
     return float(fs)
 
 
-def _without_base_time(record_path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
-    """A copy of the header without the optional base time/date fields, next to links to its signal files.
+def _length_from_files(header: Any, record_path: Path) -> int:
+    """Samples per signal of a header without a count (valid WFDB): the signal file's size divided
+    by the bytes per sample, or the length of one full read for other formats."""
+    import wfdb
 
-    Some distributed headers (the PhysioNet 2017 sample set) write the date where WFDB expects the
-    time; the signal does not depend on those fields.
-    """
-    lines = record_path.with_suffix(".hea").read_text(encoding="utf-8", errors="replace").splitlines()
-    first = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
-    lines[first] = " ".join(lines[first].split()[:4])
-    tmp = tempfile.TemporaryDirectory(prefix="ecgzoo-hea-")
-    folder = Path(tmp.name)
-    (folder / record_path.with_suffix(".hea").name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for line in lines[first + 1 :]:
-        parts = line.split()
-        if parts and not line.startswith("#") and not (folder / parts[0]).exists():
-            target = (record_path.parent / parts[0]).resolve()
-            if target.is_file():
-                os.symlink(target, folder / parts[0])
-    return folder / record_path.name, tmp
+    files = list(header.file_name or [])
+    n = None
+    if files and len(set(files)) == 1 and (record_path.parent / files[0]).is_file():
+        offset = int((header.byte_offset or [0])[0] or 0)
+        n = samples_in_file(record_path.parent / files[0], [str(f) for f in header.fmt], offset)
+    return int(n if n is not None else wfdb.rdrecord(str(record_path), physical=True).sig_len)
 
 
 def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
     import wfdb
 
-    keep: tempfile.TemporaryDirectory | None = None
+    stack = contextlib.ExitStack()  # the normalised header's folder lives as long as this reader
     try:
-        header = wfdb.rdheader(str(record_path))
-    except ValueError:
-        try:
-            record_path, keep = _without_base_time(record_path)
-            header = wfdb.rdheader(str(record_path))
-        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
-            raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # noqa: BLE001
+        readable = stack.enter_context(readable_record(record_path))
+        header = wfdb.rdheader(str(readable))
+        if header.sig_len is None:
+            n = _length_from_files(header, readable)
+            readable = stack.enter_context(readable_record(record_path, samples=n))
+        n = int(wfdb.rdheader(str(readable)).sig_len or 0)
+        if n <= 0:
+            raise InputError(f"{shown}: WFDB record holds no samples")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
         raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
     rate = _check_fs(shown, float(header.fs), fs)
-    n = int(header.sig_len or 0)
-    if n <= 0:
-        raise InputError(f"{shown}: WFDB header declares no samples")
 
     def read(start: int, stop: int) -> np.ndarray:
-        _ = keep  # the fixed header's folder lives as long as this reader
+        _ = stack
         try:
-            rec = wfdb.rdrecord(str(record_path), sampfrom=start, sampto=stop, physical=True)
+            rec = wfdb.rdrecord(str(readable), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"{shown}: cannot read samples {start}:{stop} ({type(exc).__name__}: {exc})") from None
         sig = rec.p_signal.T

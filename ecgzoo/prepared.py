@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo.csv_files import skipped_csv
 from ecgzoo.dataset import Dataset
 from ecgzoo.pipeline import Pipeline
 from ecgzoo.record import Record, RecordError
@@ -209,8 +210,7 @@ def _write_meta(folder: Path, parts: dict[str, Any], key: str, identity: dict[st
                 skipped=[list(s) for s in parts["skipped"]], count=len(parts["record_ids"]), key=key,
                 version=ecgzoo.__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config)
     (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    (folder / "skipped.csv").write_text(
-        "record,problem\n" + "".join(f'{r},"{p}"\n' for r, p in parts["skipped"]), encoding="utf-8")
+    (folder / "skipped.csv").write_text(skipped_csv(parts["skipped"]), encoding="utf-8")
 
 
 def load_cached(folder: Path) -> Prepared:

@@ -19,21 +19,19 @@ import torch
 
 import ecgzoo
 from ecgzoo.explainer import with_sampling_rate
-from ecgzoo.run_dir import save_figure, write_atomic
+from ecgzoo.run_dir import safe_filename, save_figure, write_atomic
 
 Figure = tuple[str, str]  # (caption, path relative to the report)
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
     """Loss and challenge F1 against epoch for training and validation; best epoch marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure as MplFigure
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = MplFigure(figsize=(10, 3.6))
+    ax_loss, ax_f1 = fig.subplots(1, 2)
     for ax, key, label in ((ax_loss, "loss", "loss (weighted cross-entropy)"), (ax_f1, "challenge_f1", "challenge F1")):
         ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
         ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation", color="tab:orange")
@@ -54,16 +52,14 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
 
 def plot_confusion(metrics: dict[str, Any]) -> Any:
     """Confusion matrix (rows true, columns predicted) with counts and row percentages."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure as MplFigure
 
     cm = np.asarray(metrics["confusion"], dtype=np.int64)
     classes = metrics["classes"]
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(0.9 * len(classes) + 2.2, 0.8 * len(classes) + 1.6))
+    fig = MplFigure(figsize=(0.9 * len(classes) + 2.2, 0.8 * len(classes) + 1.6))
+    ax = fig.subplots()
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -128,14 +124,10 @@ def explanation_examples(
         fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl, title=rid, units=units,
                                true_label=true, predicted_label=pred, explainer=explainer_name,
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
-        rel = f"figures/explain_{explainer_name}_{_safe(true)}_{_safe(rid)}.png"
+        rel = f"figures/explain_{explainer_name}_{safe_filename(true)}_{safe_filename(rid)}.png"
         save_figure(folder / rel, fig)
         figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel))
     return figures
-
-
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else {"~": "noisy"}.get(ch, "_") for ch in text)
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:

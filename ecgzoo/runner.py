@@ -119,17 +119,10 @@ def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, d
     return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
 
 
-def predictions_csv(record_ids: list[str], labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
-    """One line per record: id, true class, predicted class and the probabilities."""
-    lines = ["record,true,predicted," + ",".join(f"p_{c}" for c in classes)]
-    for rid, y, p in zip(record_ids, labels, probs, strict=True):
-        lines.append(f"{rid},{classes[int(y)]},{classes[int(p.argmax())]}," + ",".join(f"{v:.5f}" for v in p))
-    return "\n".join(lines) + "\n"
-
-
 def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     """Run the whole pipeline for `model` on `dataset`; return the finished run directory."""
     from ecgzoo.checkpoint import model_from_checkpoint, seed_everything
+    from ecgzoo.csv_files import predictions_csv, skipped_csv
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
@@ -161,7 +154,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         prepared = prepare(data, pipeline, cache_dir=config.cache_dir, on_error=config.on_error, workers=config.workers)
         classes = list(prepared.classes)
         if prepared.skipped:
-            run_dir.write("skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
+            run_dir.write("skipped.csv", skipped_csv(prepared.skipped))
         labels = np.asarray(prepared.labels)
         present = [c for i, c in enumerate(classes) if (labels == i).any()]
         if len(present) < 2:

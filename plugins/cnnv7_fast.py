@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecgzoo.model import masked_mean
+from ecgzoo.plugin_api import masked_mean
 from ecgzoo_plugins.cnnv7 import CNNv7
 
 

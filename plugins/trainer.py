@@ -39,18 +39,19 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 import ecgzoo
-from ecgzoo import distributed
-from ecgzoo.checkpoint import (
+from ecgzoo.plugin_api import (
     CheckpointError,
+    class_weights,
+    cudnn_flags_restored,
+    distributed,
     load_checkpoint_bytes,
+    metrics_from_confusion,
     rng_state,
     save_checkpoint,
     seed_everything,
     set_rng_state,
     write_bytes_atomic,
 )
-from ecgzoo.metrics import metrics_from_confusion
-from ecgzoo.splits import class_weights
 
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
 # options that may change between a run and its resumption without changing the result's meaning
@@ -175,6 +176,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         }
 
     # ---------------------------------------------------------------- training
+    @cudnn_flags_restored()  # the deterministic cuDNN flags set below hold for this call only
     def fit(
         self,
         model: ecgzoo.EcgModel,

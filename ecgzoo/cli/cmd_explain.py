@@ -50,10 +50,6 @@ def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, An
     return out
 
 
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
-
-
 def main(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -68,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.inputs import InputError, open_input
     from ecgzoo.predict import pipeline_for
     from ecgzoo.record import Record, RecordError
-    from ecgzoo.run_dir import load_run, save_figure, write_json
+    from ecgzoo.run_dir import load_run, safe_filename, save_figure, write_json
     from ecgzoo.runner import resolve_device
 
     compare = [n.strip() for n in args.compare.split(",") if n.strip()]
@@ -110,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
         predicted = run.classes[int(probs.argmax())]
         tgt = None if target is None else torch.tensor([target], device=device)
         prob_text = {c: float(p) for c, p in zip(run.classes, probs, strict=True)}
-        stem = _safe(source.name)
+        stem = safe_filename(source.name)
         for note in notes:
             print(f"{source.name}: {note}")
         attrs = {n: with_sampling_rate(explainers[n], rec.fs).explain(model, x, tgt, vl)[0].detach().cpu().numpy() for n in names}
@@ -119,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
         attr = attrs[args.explainer]
         fig = plot_attribution(rec.signal, rec.fs, attr, valid_length=rec.valid_length, title=source.name,
                                predicted_label=predicted, probabilities=prob_text, explainer=args.explainer, units=rec.units)
-        written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}.png", fig))
+        written.append(save_figure(out / f"{stem}_{safe_filename(args.explainer)}.png", fig))
         try:
             templates = record_templates(rec, attr)
         except (RecordError, ValueError) as exc:
@@ -128,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
             if templates.count:
                 fig = plot_beat_templates(templates, title=f"{source.name}: predicted {predicted}", units=rec.units,
                                           explainer=args.explainer)
-                written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_beats.png", fig))
+                written.append(save_figure(out / f"{stem}_{safe_filename(args.explainer)}_beats.png", fig))
                 per_class.setdefault(predicted, []).append(templates)
             else:
                 print(f"{source.name}: no complete beat found; beat-template view left out")
@@ -142,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
     if len(records) > 1 and per_class:
         fig = plot_class_average({c: pool(t) for c, t in sorted(per_class.items())}, explainer=args.explainer, units=records[0][0].units,
                                  title=f"Class-average beat and {args.explainer} map (grouped by predicted class)")
-        written.append(save_figure(out / f"class_average_{_safe(args.explainer)}.png", fig))
+        written.append(save_figure(out / f"class_average_{safe_filename(args.explainer)}.png", fig))
     if compare:
         table = deletion_table(
             model, [torch.from_numpy(np.ascontiguousarray(r.signal)) for r, _ in records], maps, run.fs,
