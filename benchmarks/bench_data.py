@@ -115,7 +115,7 @@ def phase(name: str, folder: str, limit: int | None, workers: int, cache: str) -
         sampler = _MemorySampler()
         sampler.start()
         t = time.perf_counter()
-        prep = prepare(data, Pipeline.default(), record_ids=ids, cache_dir=cache, on_error="skip",
+        prep = prepare(data, Pipeline.for_dataset(data), record_ids=ids, cache_dir=cache, on_error="skip",
                        progress=False, workers=workers)
         out["prepare_seconds"] = time.perf_counter() - t
         checksum = None

@@ -74,7 +74,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
     to_run = np.array([run.classes.index(c) for c in prepared.classes], dtype=np.int64)
     labels = to_run[np.asarray(prepared.labels)]
     probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size)
-    metrics = classification_metrics(labels, probs.argmax(1), run.classes)
+    metrics = classification_metrics(labels, probs.argmax(1), run.classes, data.scored_classes)
     metrics.update(split=f"{dataset} ({split})", run=str(run.path))
     write_json(work / "metrics.json", metrics)
     write_atomic(work / "predictions.csv", predictions_csv([str(r) for r in prepared.record_ids], labels, probs, run.classes))

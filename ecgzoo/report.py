@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 import ecgzoo
-from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.run_dir import safe_filename, save_figure, write_atomic
 
 Figure = tuple[str, str]  # (caption, path relative to the report)
@@ -107,7 +106,7 @@ def explanation_examples(
 
     if per_class <= 0:
         return []
-    explainer = with_sampling_rate(ecgzoo.create_explainer(explainer_name, **explainer_options), float(prepared.fs))
+    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
     positions = np.asarray(positions)
     labels = np.asarray(prepared.labels)[positions]
     figures: list[Figure] = []
@@ -117,7 +116,7 @@ def explanation_examples(
         signal = np.array(prepared.signals[i], dtype=np.float32)  # a writable copy of one memory-mapped record
         vl = int(prepared.valid_lengths[i])
         x = torch.from_numpy(signal)[None].to(device)
-        attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device))
+        attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device), fs=float(prepared.fs))
         attribution = attribution.detach().float().cpu().numpy()[0]
         true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
         rid = str(prepared.record_ids[i])

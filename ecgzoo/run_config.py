@@ -43,7 +43,7 @@ class RunConfig(PluginConfig):
     model: dict[str, Any] = pydantic.Field(default_factory=dict, description="options of the model plugin (`ecgzoo info MODEL`)")
     dataset: dict[str, Any] = pydantic.Field(default_factory=dict, description="options of the dataset plugin (`ecgzoo info DATASET`)")
     preprocessing: list[dict[str, Any]] | None = pydantic.Field(
-        None, description="ordered preprocessing steps [{name = ..., options...}] (None: the paper's pipeline)"
+        None, description="ordered preprocessing steps [{name = ..., options...}] (None: the dataset's own default)"
     )
     split: SplitConfig = pydantic.Field(default_factory=SplitConfig, description="train/validation split")
     trainer_plugin: str = pydantic.Field("trainer", description="name of the trainer plugin")

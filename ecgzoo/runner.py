@@ -51,6 +51,16 @@ def check_plugins(model: str, dataset: str, config: RunConfig) -> None:
     for key in ("num_classes", "in_leads"):
         if key in config.model:
             raise ecgzoo.ConfigError(f"model option {key!r} is set from the data by `ecgzoo run`; leave it out")
+    _check_explainer_supports(model, config)
+
+
+def _check_explainer_supports(model: str, config: RunConfig) -> None:
+    """The report's explainer must support the model: refused now, not after training (shapes on the meta device: free)."""
+    from ecgzoo.explainer import check_supports
+
+    with torch.device("meta"):
+        net = ecgzoo.create_model(model, **{**config.model, "num_classes": 2, "in_leads": 1})
+    check_supports(ecgzoo.create_explainer(config.explainer, **config.report.explainer_options), net, config.explainer)
 
 
 def trainer_options(config: RunConfig, device: str) -> dict[str, Any]:
@@ -94,10 +104,11 @@ def _join_torchrun_group(device: str, config: RunConfig) -> Any:
     return distributed.setup(device)
 
 
-def _build_pipeline(config: RunConfig) -> Any:
+def _build_pipeline(config: RunConfig, data: ecgzoo.Dataset, dataset: str) -> Any:
+    """The run's preprocessing, else the one the dataset declares."""
     from ecgzoo.pipeline import Pipeline
 
-    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.default()
+    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.for_dataset(data, dataset)
 
 
 def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any],
@@ -133,7 +144,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
     data = ecgzoo.get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
-    pipeline = _build_pipeline(config)
+    pipeline = _build_pipeline(config, data, dataset)
     ctx = _join_torchrun_group(device, config)
     name = config.name or default_run_name(model_entry.name, dataset)
     if ctx.enabled:  # under torchrun every rank runs this: all use rank 0's name, only rank 0 writes
@@ -195,7 +206,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
         probs = predict_dataset(best, val_ds, device, config.eval_batch_size)
         y_val = labels[val_idx]
-        metrics = classification_metrics(y_val, probs.argmax(1), classes)
+        metrics = classification_metrics(y_val, probs.argmax(1), classes, data.scored_classes)
         metrics["split"] = "validation"
         best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
         metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None

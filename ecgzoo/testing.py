@@ -110,20 +110,38 @@ def check_preprocessor_plugin(name: str, record: Record, **config: Any) -> Recor
     return out
 
 
-def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, **config: Any) -> torch.Tensor:
-    """One finite value per input sample, for the predicted class by default and for explicit targets."""
+def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, fs: float = 300.0, **config: Any) -> torch.Tensor:
+    """The `ecgzoo.Explainer` contract on `model` and input `x` sampled at `fs` Hz.
+
+    `supports(model)` is None or a reason (a supported pair is required here); the map is a finite
+    float32 (B, T) tensor on `x`'s device, for the predicted class by default and for explicit
+    targets; `non_negative` explainers return no negative value; neither the model's weights nor
+    the explainer's options change.
+    """
     explainer = get_registry().create("explainer", name, **config)
     assert isinstance(explainer, Explainer), f"explainer {name!r}: factory returned {type(explainer).__name__}"
     model.eval()
-    attr = explainer.explain(model, x)
+    reason = explainer.supports(model)
+    assert reason is None or (isinstance(reason, str) and reason), f"explainer {name!r}: supports() returned {reason!r}"
+    assert reason is None, f"explainer {name!r} does not support {type(model).__name__}: {reason}"
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    options = explainer.config.model_dump() if getattr(explainer, "config", None) is not None else None
+    attr = explainer.explain(model, x, fs=fs)
+    assert isinstance(attr, torch.Tensor) and attr.dtype == torch.float32, f"explainer {name!r}: map must be a float32 tensor"
+    assert attr.device == x.device, f"explainer {name!r}: map on {attr.device}, input on {x.device}"
     assert attr.shape == (x.shape[0], x.shape[-1]), (
         f"explainer {name!r}: attribution shape {tuple(attr.shape)}, expected ({x.shape[0]}, {x.shape[-1]})"
     )
     assert torch.isfinite(attr).all(), f"explainer {name!r}: non-finite attributions"
+    if explainer.non_negative:
+        assert (attr >= 0).all(), f"explainer {name!r} declares non_negative but returned {attr.min().item():g}"
     predicted = model(x).argmax(dim=1)
-    explicit = explainer.explain(model, x, target=predicted)
+    explicit = explainer.explain(model, x, target=predicted, fs=fs)
     assert torch.allclose(attr, explicit, atol=1e-5, rtol=1e-4), (
         f"explainer {name!r}: default target is not the predicted class"
     )
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items()), f"explainer {name!r} changed the weights"
+    if options is not None:
+        assert explainer.config.model_dump() == options, f"explainer {name!r} changed its own options while explaining"
     _config_round_trip("explainer", name, explainer)
     return attr

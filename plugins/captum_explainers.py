@@ -40,7 +40,7 @@ class IntegratedGradientsConfig(CaptumConfig):
 
 class OcclusionConfig(CaptumConfig):
     fs: float | None = pydantic.Field(
-        None, gt=0, description="sampling rate of the input in Hz (needed to turn the window into samples)"
+        None, gt=0, description="sampling rate of the input in Hz when the caller passes none (ecgzoo run/explain pass it)"
     )
     window_s: float = pydantic.Field(0.5, gt=0, description="occluded window length in seconds")
     stride_s: float = pydantic.Field(0.25, gt=0, description="step between windows in seconds")
@@ -62,7 +62,8 @@ class _CaptumExplainer(ecgzoo.Explainer):
         self.config = config
 
     @abc.abstractmethod
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         """Captum attributions (B, leads, T) of `forward` for `target`."""
 
     def explain(
@@ -71,19 +72,25 @@ class _CaptumExplainer(ecgzoo.Explainer):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
         target = self.resolve_target(model, x, target, valid_length)
         extra = (valid_length.to(x.device),) if valid_length is not None else ()
         with torch.enable_grad():
             inp = x.detach().clone().requires_grad_(True)
-            attr = self._attribute(_forward(model, self.config.output), inp, target, extra)
+            attr = self._attribute(_forward(model, self.config.output), inp, target, extra, fs)
         return attr.detach().sum(dim=1).float()
 
 
 class Saliency(_CaptumExplainer):
     """Gradient of the target output w.r.t. each input sample."""
 
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    @property
+    def non_negative(self) -> bool:  # type: ignore[override]
+        return self.config.absolute
+
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         from captum.attr import Saliency as CaptumSaliency
 
         return CaptumSaliency(forward).attribute(
@@ -94,7 +101,8 @@ class Saliency(_CaptumExplainer):
 class IntegratedGradients(_CaptumExplainer):
     """Path integral of gradients from the zero signal to the input (Sundararajan et al. 2017)."""
 
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         from captum.attr import IntegratedGradients as CaptumIG
 
         c = self.config
@@ -108,19 +116,23 @@ class Occlusion(_CaptumExplainer):
     """Drop in the target output when a window of the signal is set to zero (Zeiler and Fergus 2014)."""
 
     def window_samples(self, fs: float | None = None) -> tuple[int, int]:
-        """(window, stride) in samples at rate `fs` (default: the config's)."""
+        """(window, stride) in samples at rate `fs` (the caller's; else the option `fs`)."""
+        if fs is not None and self.config.fs is not None and abs(fs - self.config.fs) > 1e-6 * fs:
+            raise ValueError(f"explainer 'occlusion': the input is sampled at {fs:g} Hz but the option fs is "
+                             f"{self.config.fs:g} Hz; leave the option out")
         fs = fs or self.config.fs
         if fs is None:
             raise ValueError(
-                "explainer 'occlusion': the sampling rate is unknown; set the option fs (Hz), e.g. "
-                "create_explainer('occlusion', fs=300), so window_s and stride_s can be turned into samples"
+                "explainer 'occlusion': the sampling rate is unknown; pass it (explain(..., fs=300)) or set the "
+                "option fs (Hz), so window_s and stride_s can be turned into samples"
             )
         return max(1, round(self.config.window_s * fs)), max(1, round(self.config.stride_s * fs))
 
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         from captum.attr import Occlusion as CaptumOcclusion
 
-        window, stride = self.window_samples()
+        window, stride = self.window_samples(fs)
         if window > x.shape[-1]:
             raise ValueError(
                 f"explainer 'occlusion': window of {self.config.window_s} s = {window} samples is longer "

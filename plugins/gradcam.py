@@ -22,17 +22,27 @@ class GradCam(ecgzoo.Explainer):
     def __init__(self, config: GradCamConfig):
         self.config = config
 
-    def _layer(self, model: ecgzoo.EcgModel) -> torch.nn.Module:
+    @property
+    def non_negative(self) -> bool:  # type: ignore[override]
+        return self.config.relu
+
+    def supports(self, model: ecgzoo.EcgModel) -> str | None:
         name = self.config.layer or model.gradcam_layer
         if not name:
-            raise TypeError(
-                f"explainer 'gradcam': model {type(model).__name__} declares no gradcam_layer; "
-                f"give one with the option layer=<dotted sub-module name>"
-            )
+            return (f"model {type(model).__name__} declares no gradcam_layer; "
+                    f"give one with the option layer=<dotted sub-module name>")
         try:
-            return model.get_submodule(name)
-        except AttributeError as exc:
-            raise ValueError(f"explainer 'gradcam': model {type(model).__name__} has no sub-module {name!r}") from exc
+            model.get_submodule(name)
+        except AttributeError:
+            return f"model {type(model).__name__} has no sub-module {name!r}"
+        return None
+
+    def _layer(self, model: ecgzoo.EcgModel) -> torch.nn.Module:
+        name = self.config.layer or model.gradcam_layer
+        reason = self.supports(model)
+        if reason:  # no layer declared: the model's kind is wrong; a wrong name: the option's value is
+            raise (ValueError if name else TypeError)(f"explainer 'gradcam': {reason}")
+        return model.get_submodule(name)
 
     def explain(
         self,
@@ -40,6 +50,7 @@ class GradCam(ecgzoo.Explainer):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
         layer = self._layer(model)
         captured: list[torch.Tensor] = []

@@ -30,6 +30,7 @@ from ecgzoo.plugin_api import (
     parse_sha256sums,
     reachable,
 )
+from ecgzoo_plugins.paper import CHALLENGE_CLASSES, PAPER_PIPELINE
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_labels_csv
 
 #: PhysioNet's versioned location of the challenge files (the old physionet.org/challenge/2017/...
@@ -136,6 +137,8 @@ def locate(config: Physionet2017Config, progress: bool = True) -> Path:
 
 
 class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
+    default_preprocessing = PAPER_PIPELINE  # the paper's (Goodfellow et al. 2018)
+    scored_classes = CHALLENGE_CLASSES  # the challenge's F1 averages N, A, O; ~ is classified, not scored
     """The challenge records with their labels; signals in mV, shape (1, samples), 300 Hz."""
 
     def __init__(self, config: Physionet2017Config):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pydantic
 
 import ecgzoo
+from ecgzoo_plugins.paper import PAPER_PIPELINE
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_header, read_labels_csv, wfdb_record_ids
 
 
@@ -29,9 +30,13 @@ class WfdbFolderConfig(ecgzoo.PluginConfig):
     recursive: bool = pydantic.Field(False, description="also find records in sub-folders (ids are relative paths)")
     fs: float | None = pydantic.Field(None, gt=0.0, description="expected sampling rate; records at another rate are errors (None: any)")
     min_seconds: float = pydantic.Field(1.0, ge=0.0, description="records shorter than this are errors")
+    scored_classes: list[str] | None = pydantic.Field(
+        None, description="classes the headline F1 averages (None: N, A, O when present, else every class)"
+    )
 
 
 class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
+    default_preprocessing = PAPER_PIPELINE  # set `preprocessing` for data at other rates (README: resample first)
     """Labelled WFDB records of one folder; signals in the headers' physical units (normally mV)."""
 
     def __init__(self, config: WfdbFolderConfig):
@@ -51,6 +56,10 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
             self._labels = self._csv_labels(ids)
         seen = sorted(set(self._labels.values()))
         self.classes = tuple(config.classes) if config.classes else tuple(seen)
+        self.scored_classes = tuple(config.scored_classes) if config.scored_classes else None
+        unknown = [c for c in self.scored_classes or () if c not in self.classes]
+        if unknown:
+            raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': scored_classes {unknown} are not among the classes {list(self.classes)}")
         for rid, label in self._labels.items():
             if label not in self.classes:
                 raise ecgzoo.RecordError(rid, f"label {label!r} is not one of the configured classes {list(self.classes)}")

@@ -24,7 +24,7 @@ def test_layers_preset_then_file_then_set(tmp_path):
 def test_paper_preset_is_the_defaults():
     cfg = resolve_run_config("cnnv7", "synthetic", "paper")
     assert cfg == RunConfig()
-    assert cfg.preprocessing is None  # the paper's pipeline (Pipeline.default())
+    assert cfg.preprocessing is None  # the dataset's own pipeline (Pipeline.for_dataset)
     assert cfg.split.val_fraction == 0.3 and cfg.explainer == "cam"
 
 

@@ -10,6 +10,7 @@ import sys
 
 from ecgzoo import __version__
 from ecgzoo.config import ConfigError
+from ecgzoo.explainer import UnsupportedModelError
 from ecgzoo.record import RecordError
 from ecgzoo.registry import PluginError
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _reader_went_away()
-    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError) as exc:
+    except (UsageError, ConfigError, PluginError, RecordError, UnsupportedModelError, FileNotFoundError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

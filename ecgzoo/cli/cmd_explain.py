@@ -9,6 +9,7 @@ add a class-average beat view grouped by predicted class.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +51,30 @@ def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, An
     return out
 
 
-def main(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+@dataclasses.dataclass
+class _Job:
+    """What every input shares: the run, its model on the device, the explainers, where pictures go."""
 
+    args: argparse.Namespace
+    run: Any
+    model: Any
+    device: str
+    names: list[str]  # --explainer first, then the other --compare names
+    compare: list[str]
+    explainers: dict[str, Any]
+    target: int | None
+    out: Path
+    written: list[Path] = dataclasses.field(default_factory=list)
+
+
+def _job(args: argparse.Namespace) -> _Job:
+    """Load the run and create the explainers; refuse an explainer that does not support the model
+    (before any input is read)."""
     import ecgzoo
-    from ecgzoo.beats import pool, record_templates
     from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
-    from ecgzoo.explainer import with_sampling_rate
-    from ecgzoo.faithfulness import deletion_table
-    from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
-    from ecgzoo.inputs import InputError, open_input
-    from ecgzoo.predict import pipeline_for
-    from ecgzoo.record import Record, RecordError
-    from ecgzoo.run_dir import load_run, safe_filename, save_figure, write_json
+    from ecgzoo.explainer import check_supports
+    from ecgzoo.run_dir import load_run
     from ecgzoo.runner import resolve_device
 
     compare = [n.strip() for n in args.compare.split(",") if n.strip()]
@@ -80,75 +90,131 @@ def main(args: argparse.Namespace) -> int:
         if args.target not in run.classes:
             raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
         target = run.classes.index(args.target)
+    model = run.model.to(device).eval()
     explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
+    for n, explainer in explainers.items():
+        check_supports(explainer, model, n)
     out = Path(args.out) if args.out else run.path / "explanations"
     out.mkdir(parents=True, exist_ok=True)
-    model = run.model.to(device).eval()
+    return _Job(args, run, model, device, names, compare, explainers, target, out)
 
-    records, maps, per_class, written = [], {n: [] for n in compare}, {}, []
-    for path in args.inputs:
-        try:
-            source = open_input(path, fs=args.fs, gain=args.gain)
-        except InputError as exc:
-            raise UsageError(str(exc)) from None
-        if source.leads != run.in_leads:
-            raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
-        pipeline, notes = pipeline_for(run, source.fs)
-        a = int(round(args.start * source.fs))
-        if not 0 <= a < source.samples:
-            raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
-        b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
-        rec = pipeline(Record(source.read(a, b), source.fs, source.name))
-        x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(device)
-        vl = torch.tensor([rec.valid_length], device=device)
-        with torch.no_grad():
-            probs = torch.softmax(model(x, valid_length=vl), dim=1)[0].cpu().numpy()
-        predicted = run.classes[int(probs.argmax())]
-        tgt = None if target is None else torch.tensor([target], device=device)
-        prob_text = {c: float(p) for c, p in zip(run.classes, probs, strict=True)}
-        stem = safe_filename(source.name)
-        for note in notes:
-            print(f"{source.name}: {note}")
-        attrs = {n: with_sampling_rate(explainers[n], rec.fs).explain(model, x, tgt, vl)[0].detach().cpu().numpy() for n in names}
-        for n in compare:
-            maps[n].append(attrs[n])
-        attr = attrs[args.explainer]
-        fig = plot_attribution(rec.signal, rec.fs, attr, valid_length=rec.valid_length, title=source.name,
-                               predicted_label=predicted, probabilities=prob_text, explainer=args.explainer, units=rec.units)
-        written.append(save_figure(out / f"{stem}_{safe_filename(args.explainer)}.png", fig))
-        try:
-            templates = record_templates(rec, attr)
-        except (RecordError, ValueError) as exc:
-            print(f"{source.name}: beat-template view left out ({exc})")
-        else:
-            if templates.count:
-                fig = plot_beat_templates(templates, title=f"{source.name}: predicted {predicted}", units=rec.units,
-                                          explainer=args.explainer)
-                written.append(save_figure(out / f"{stem}_{safe_filename(args.explainer)}_beats.png", fig))
-                per_class.setdefault(predicted, []).append(templates)
-            else:
-                print(f"{source.name}: no complete beat found; beat-template view left out")
-        records.append((rec, probs))
-        if compare:
-            fig = plot_side_by_side(rec.signal, rec.fs, {n: maps[n][-1] for n in compare}, valid_length=rec.valid_length,
-                                    title=source.name, predicted_label=predicted, probabilities=prob_text, units=rec.units)
-            written.append(save_figure(out / f"{stem}_compare.png", fig))
-        print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in prob_text.items())})")
 
+def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
+    """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
+    from ecgzoo.cli import UsageError
+    from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.predict import pipeline_for
+    from ecgzoo.record import Record
+
+    args, run = job.args, job.run
+    try:
+        source = open_input(path, fs=args.fs, gain=args.gain)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if source.leads != run.in_leads:
+        raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
+    pipeline, notes = pipeline_for(run, source.fs)
+    a = int(round(args.start * source.fs))
+    if not 0 <= a < source.samples:
+        raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
+    b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
+    for note in notes:
+        print(f"{source.name}: {note}")
+    return source, pipeline(Record(source.read(a, b), source.fs, source.name))
+
+
+def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
+    """Every explainer's map of one record (fs passed explicitly), its attribution picture; returns
+    (maps, beat templates or None, predicted class, probabilities)."""
+    import numpy as np
+    import torch
+
+    from ecgzoo.figures import plot_attribution
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
+    vl = torch.tensor([rec.valid_length], device=job.device)
+    with torch.no_grad():
+        probs = torch.softmax(job.model(x, valid_length=vl), dim=1)[0].cpu().numpy()
+    predicted = job.run.classes[int(probs.argmax())]
+    prob_text = {c: float(p) for c, p in zip(job.run.classes, probs, strict=True)}
+    tgt = None if job.target is None else torch.tensor([job.target], device=job.device)
+    attrs = {n: job.explainers[n].explain(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy() for n in job.names}
+    name = job.args.explainer
+    fig = plot_attribution(rec.signal, rec.fs, attrs[name], valid_length=rec.valid_length, title=source.name,
+                           predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units)
+    job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
+    return attrs, _beat_view(job, source, rec, attrs[name], predicted), predicted, prob_text
+
+
+def _beat_view(job: _Job, source: Any, rec: Any, attr: Any, predicted: str) -> Any:
+    """The beat-template picture of one record; its templates (None when no complete beat is found)."""
+    from ecgzoo.beats import record_templates
+    from ecgzoo.figures import plot_beat_templates
+    from ecgzoo.record import RecordError
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    try:
+        templates = record_templates(rec, attr)
+    except (RecordError, ValueError) as exc:
+        print(f"{source.name}: beat-template view left out ({exc})")
+        return None
+    if not templates.count:
+        print(f"{source.name}: no complete beat found; beat-template view left out")
+        return None
+    name = job.args.explainer
+    fig = plot_beat_templates(templates, title=f"{source.name}: predicted {predicted}", units=rec.units, explainer=name)
+    job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}_beats.png", fig))
+    return templates
+
+
+def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_class: dict[str, list[Any]]) -> None:
+    """Class-average beats over several inputs; with --compare, the deletion table and curves."""
+    import numpy as np
+    import torch
+
+    from ecgzoo.beats import pool
+    from ecgzoo.faithfulness import deletion_table
+    from ecgzoo.figures import plot_class_average, plot_deletion_curves
+    from ecgzoo.run_dir import safe_filename, save_figure, write_json
+
+    name = job.args.explainer
     if len(records) > 1 and per_class:
-        fig = plot_class_average({c: pool(t) for c, t in sorted(per_class.items())}, explainer=args.explainer, units=records[0][0].units,
-                                 title=f"Class-average beat and {args.explainer} map (grouped by predicted class)")
-        written.append(save_figure(out / f"class_average_{safe_filename(args.explainer)}.png", fig))
-    if compare:
+        fig = plot_class_average({c: pool(t) for c, t in sorted(per_class.items())}, explainer=name, units=records[0].units,
+                                 title=f"Class-average beat and {name} map (grouped by predicted class)")
+        job.written.append(save_figure(job.out / f"class_average_{safe_filename(name)}.png", fig))
+    if job.compare:
         table = deletion_table(
-            model, [torch.from_numpy(np.ascontiguousarray(r.signal)) for r, _ in records], maps, run.fs,
-            targets=None if target is None else [target] * len(records),
-            valid_lengths=[r.valid_length for r, _ in records], window_s=args.window_s, steps=args.steps,
+            job.model, [torch.from_numpy(np.ascontiguousarray(r.signal)) for r in records], maps, job.run.fs,
+            targets=None if job.target is None else [job.target] * len(records),
+            valid_lengths=[r.valid_length for r in records], window_s=job.args.window_s, steps=job.args.steps,
         )
         print(table.to_text())
         fig = plot_deletion_curves(table.curves, {r["explainer"]: r["auc_mean"] for r in table.rows})
-        written.append(save_figure(out / "deletion_curves.png", fig))
-        written.append(write_json(out / "deletion.json", table.to_dict()))
-    for path in written:
-        print(f"wrote {path}")
+        job.written.append(save_figure(job.out / "deletion_curves.png", fig))
+        job.written.append(write_json(job.out / "deletion.json", table.to_dict()))
+
+
+def main(args: argparse.Namespace) -> int:
+    from ecgzoo.figures import plot_side_by_side
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    job = _job(args)
+    records, maps, per_class = [], {n: [] for n in job.compare}, {}
+    for path in args.inputs:
+        source, rec = _read_input(job, path)
+        attrs, templates, predicted, probs = _explain_input(job, source, rec)
+        if templates is not None:
+            per_class.setdefault(predicted, []).append(templates)
+        for n in job.compare:
+            maps[n].append(attrs[n])
+        records.append(rec)
+        if job.compare:
+            fig = plot_side_by_side(rec.signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=rec.valid_length,
+                                    title=source.name, predicted_label=predicted, probabilities=probs, units=rec.units)
+            job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_compare.png", fig))
+        print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in probs.items())})")
+    _summaries(job, records, maps, per_class)
+    for written in job.written:
+        print(f"wrote {written}")
     return 0
