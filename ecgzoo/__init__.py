@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
     "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "create", "create_explainer",
-    "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models",
+    "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models", "list_pretrained",
     "list_plugins", "plugin_info", "register_plugin", "reset_registry", "unregister_plugin",
 ]
 
@@ -46,8 +46,27 @@ def create(kind: str, name: str, **config: Any) -> Any:
     return get_registry().create(kind, name, **config)
 
 
-def create_model(name: str, **config: Any) -> EcgModel:
-    return create("model", name, **config)
+def create_model(name: str, pretrained: str | None = None, **config: Any) -> EcgModel:
+    """A model by plugin name; `pretrained="TAG"` (or a name `MODEL:TAG`) loads shipped weights, verified, in eval mode.
+
+    With pretrained weights the architecture options are the weights' own; passing others is an error.
+    """
+    model_name, _, tag = name.partition(":")
+    tag = pretrained or tag
+    if not tag:
+        return create("model", name, **config)
+    from ecgzoo.pretrained import PretrainedError, load_pretrained_model
+
+    if config:
+        raise PretrainedError(f"create_model({name!r}, pretrained={tag!r}) takes the weights' own options; got {sorted(config)}")
+    return load_pretrained_model(model_name, tag)
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """`MODEL:TAG` names of the installed pretrained weights matching a shell-style pattern."""
+    from ecgzoo.pretrained import list_pretrained as _list
+
+    return _list(pattern)
 
 
 def get_dataset(name: str, **config: Any) -> Dataset:

@@ -108,7 +108,7 @@ def download_file(url: str, dest: Path, sha256: str | None = None, progress: boo
         got = sha256_of(part)
         if got != sha256:
             part.unlink()
-            raise DownloadError(f"{dest.name}: SHA-256 {got} does not match PhysioNet's {sha256}; the partial file was removed")
+            raise DownloadError(f"{dest.name}: SHA-256 {got} does not match the published {sha256}; the partial file was removed")
     os.replace(part, dest)
     return dest
 

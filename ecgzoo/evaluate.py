@@ -26,7 +26,7 @@ class EvaluationError(ValueError):
 
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
-             batch_size: int = 32, cache_dir: str | None = None) -> Path:
+             batch_size: int = 32, cache_dir: str | None = None, precision: str = "fp32") -> Path:
     """Metrics, predictions, confusion-matrix figure and report.md of `run_dir`'s model on `dataset`.
 
     On the run's own dataset, `dataset_options` override the options the run was trained with.
@@ -45,8 +45,9 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
     data = ecgzoo.get_dataset(dataset, **(dataset_options or {}))
     record_ids = None
     if split != "all":
-        split_file = run.path / "split.json"
-        chosen = json.loads(split_file.read_text(encoding="utf-8"))[split]
+        if split not in run.splits:
+            raise EvaluationError(f"--split {split}: {run.label} records no {split!r} split (it has: {', '.join(run.splits) or 'none'})")
+        chosen = run.splits[split]
         known = set(data.record_ids())
         missing = [r for r in chosen if r not in known]
         if missing:
@@ -60,12 +61,12 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         if bad:
             raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
                              f"(its classes: {run.classes})")
-    out = Path(out) if out else run.path / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(out) if out else run.output_dir / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists():
         raise FileExistsError(f"output folder {out} already exists")
     work = out.with_name(out.name + INCOMPLETE)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"ecgzoo: evaluating {run.path} on {dataset} ({split}); output {out}", file=sys.stderr, flush=True)
+    print(f"ecgzoo: evaluating {run.label} on {dataset} ({split}); output {out}", file=sys.stderr, flush=True)
 
     prepared = prepare(data, run.pipeline, record_ids=record_ids, cache_dir=cache_dir, on_error=on_error)
     if prepared.signals.shape[1:] != (run.in_leads, run.input_samples):
@@ -73,18 +74,18 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
                          f"{(run.in_leads, run.input_samples)} (leads, samples)")
     to_run = np.array([run.classes.index(c) for c in prepared.classes], dtype=np.int64)
     labels = to_run[np.asarray(prepared.labels)]
-    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size)
+    probs = predict_dataset(run.model, prepared.torch_dataset(), device, batch_size, precision)
     metrics = classification_metrics(labels, probs.argmax(1), run.classes, data.scored_classes)
-    metrics.update(split=f"{dataset} ({split})", run=str(run.path))
+    metrics.update(split=f"{dataset} ({split})", run=run.label)
     write_json(work / "metrics.json", metrics)
     write_atomic(work / "predictions.csv", predictions_csv([str(r) for r in prepared.record_ids], labels, probs, run.classes))
     if prepared.skipped:
         write_atomic(work / "skipped.csv", skipped_csv(prepared.skipped))
     figures = write_evaluation_figures(work, metrics, None)
     figure_md = "\n\n".join(f"![{c}]({rel})" for c, rel in figures)
-    write_atomic(work / "report.md", f"""# Evaluation of `{run.path.name}` on {dataset} ({split})
+    write_atomic(work / "report.md", f"""# Evaluation of `{run.label}` on {dataset} ({split})
 
-Model {run.info.get('model')} from `{run.path}`, scored on {metrics['n']} records of dataset `{dataset}`
+Model {run.info.get('model')} from `{run.label}`, scored on {metrics['n']} records of dataset `{dataset}`
 (options `{json.dumps(dataset_options or {})}`), preprocessed by the run's own pipeline;
 {len(prepared.skipped)} record(s) skipped.
 

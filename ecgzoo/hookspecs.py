@@ -7,6 +7,8 @@ named thing the plugin provides; the kind comes from the hook.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pluggy
 
 from ecgzoo.plugin_spec import PluginSpec
@@ -49,3 +51,15 @@ KIND_HOOKS: dict[str, str] = {
     "trainer": "ecgzoo_trainers",
     "explainer": "ecgzoo_explainers",
 }
+
+
+@hookspec
+def ecgzoo_pretrained() -> list[Any]:
+    """Pretrained weights: a list of `ecgzoo.pretrained.PretrainedManifest` (or paths of `*.manifest.json` files).
+
+    Called by `ecgzoo.pretrained.manifests()` whenever a pretrained name (`MODEL:TAG`) is looked up
+    or listed (`ecgzoo list --pretrained`, `create_model(..., pretrained=TAG)`, `predict MODEL:TAG ...`).
+    The plugin guarantees that each manifest's `file` sits beside the manifest (shipped in its
+    package) or that its `url` serves the file whose SHA-256 and size the manifest states; ecgzoo
+    verifies both before loading, so a wrong manifest gives an error, never a wrong model.
+    """

@@ -45,6 +45,8 @@ class SignalSource:
     leads: int
     samples: int
     _read: Callable[[int, int], np.ndarray]
+    #: lead names where the format stores them (WFDB), else empty
+    lead_names: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -116,7 +118,7 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
-    return SignalSource(shown, rate, int(header.n_sig), n, read)
+    return SignalSource(shown, rate, int(header.n_sig), n, read, tuple(str(s) for s in (header.sig_name or [])))
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:
@@ -188,6 +190,21 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
     if arr.shape[1] == 0:
         raise InputError(f"{path}: no signal columns")
     return _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+
+
+def select_lead(source: SignalSource, lead: str) -> SignalSource:
+    """The one lead `lead` (a lead name the file states, or a 0-based index) of a multi-lead recording."""
+    names = list(source.lead_names)
+    if lead in names:
+        index = names.index(lead)
+    elif lead.lstrip("-").isdigit() and 0 <= int(lead) < source.leads:
+        index = int(lead)
+    else:
+        known = f"names {names} or " if names else ""
+        raise InputError(f"{source.path}: no lead {lead!r}; choose one of {known}indices 0-{source.leads - 1}")
+    read = source._read
+    name = names[index] if names else str(index)
+    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,))
 
 
 def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:

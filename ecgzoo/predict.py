@@ -123,11 +123,32 @@ def _batches(items: list[tuple[int, int]], size: int) -> Iterator[list[tuple[int
         yield items[i : i + size]
 
 
+#: largest plausible ECG amplitude in mV (99th percentile of |signal|); above it the units are wrong
+MAX_PLAUSIBLE_MV = 50.0
+
+
+def check_amplitude(signal: np.ndarray, where: str) -> None:
+    """Refuse a window that is flat, or whose amplitude cannot be an ECG in mV (adu or µV given as mV).
+
+    Models are trained on mV; a recording in ADC units is about 1000 times too large and would be
+    classified confidently and wrongly, so it is an error that says what to do instead.
+    """
+    if signal.size == 0 or float(np.ptp(signal)) == 0.0:
+        raise RecordError(where, "flat signal (every sample equal): no ECG to classify")
+    level = float(np.percentile(np.abs(signal), 99))
+    if level > MAX_PLAUSIBLE_MV:
+        raise RecordError(where, f"amplitude {level:.0f} (99th percentile of |signal|) is not an ECG in mV; the values look like "
+                                 "ADC units or microvolts: convert to mV, or give --gain ADU_PER_MV for a plain .mat")
+
+
 @torch.no_grad()
-def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu") -> Prediction:
+def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
+                   precision: str = "fp32") -> Prediction:
     """Classify one recording (window by window when it is longer than the model's input)."""
     if source.leads != run.in_leads:
-        raise InputError(f"{source.path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
+        hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
+        names = f" {list(source.lead_names)}" if source.lead_names else ""
+        raise InputError(f"{source.path}: {source.leads} lead(s){names}, the model of {run.label} takes {run.in_leads}{hint}")
     pipeline, notes = pipeline_for(run, source.fs)
     window = int(round(run.input_samples / run.fs * source.fs))
     bounds = window_bounds(source.samples, window)
@@ -141,7 +162,9 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
             rid = f"{source.name}@{a / source.fs:.1f}s"
             windows.append(Window(a / source.fs, b / source.fs, None))
             try:
-                rec = pipeline(Record(source.read(a, b), source.fs, rid))
+                raw = source.read(a, b)
+                check_amplitude(raw, rid)
+                rec = pipeline(Record(raw, source.fs, rid))
             except RecordError as exc:
                 windows[-1].problem = exc.problem
                 continue
@@ -155,7 +178,8 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         if not xs:
             continue
         x = torch.from_numpy(np.stack(xs)).to(device)
-        logits = model(x, valid_length=torch.tensor(vls, device=device))
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(x, valid_length=torch.tensor(vls, device=device))
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
         for slot, p in zip(slots, probs, strict=True):
             windows[slot].probabilities = p

@@ -283,6 +283,22 @@ class Registry:
         self._sources.pop(name, None)
         self._entries = None
 
+    def pretrained(self) -> list[Any]:
+        """Every manifest the plugins' `ecgzoo_pretrained` hooks return; a failing hook is recorded as broken."""
+        from ecgzoo.pretrained import PretrainedError, PretrainedManifest, read_manifest
+
+        self._load_sources()
+        found: list[PretrainedManifest] = []
+        for impl in self.pm.hook.ecgzoo_pretrained.get_hookimpls():
+            source = self._sources.get(impl.plugin_name, impl.plugin_name)
+            try:
+                items = impl.function() or []
+                found += [m if isinstance(m, PretrainedManifest) else read_manifest(m) for m in items]
+            except (PretrainedError, Exception) as exc:  # noqa: BLE001 - one bad plugin must not hide the others
+                self._load_broken.append(BrokenPlugin(source, f"ecgzoo_pretrained: {_short_error(exc)}"))
+                self._entries = None
+        return found
+
     # -- collecting the specs -------------------------------------------------------------
 
     def _collect(self) -> dict[str, dict[str, Entry]]:

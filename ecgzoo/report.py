@@ -149,6 +149,23 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def test_markdown(test: dict[str, Any] | None) -> str:
+    """The test-split section of a report ('' when the run kept no test split)."""
+    if not test:
+        return ""
+    lo, hi = test["challenge_f1_ci95"]
+    return f"""
+## Test metrics (held-out split, best checkpoint)
+
+These {test['n']} records were set aside before training and never used for training or for
+choosing the epoch; challenge F1 **{test['challenge_f1']:.3f}**, 95% bootstrap interval
+{lo:.3f}-{hi:.3f} ({test['bootstrap_resamples']} resamples of the records). Per-record predictions:
+`predictions_test.csv`.
+
+{metrics_markdown(test)}
+"""
+
+
 def _figures_markdown(figures: Sequence[Figure]) -> str:
     return "\n\n".join(f"![{caption}]({rel})\n\n*{caption}*" for caption, rel in figures)
 
@@ -172,7 +189,7 @@ in {info.get('seconds', float('nan')):.0f} s.
 ## Data
 
 - {info['records']} records ({counts}); {info['skipped']} skipped{' (see skipped.csv)' if info['skipped'] else ''}.
-- Stratified split: {info['train_records']} training, {info['val_records']} validation records
+- Stratified split: {info['train_records']} training, {info['val_records']} validation, {info.get('test_records', 0)} test records
   (validation fraction {cfg['split']['val_fraction']}, seed {split_seed}; record lists in split.json).
 - Model input: {info['in_leads']} lead(s) x {info['input_samples']} samples at {info['fs']:g} Hz
   ({info['input_samples'] / info['fs']:.1f} s); recordings read at {info['input_fs']:g} Hz.
@@ -193,7 +210,7 @@ Last epoch: training loss {last.get('train_loss', float('nan')):.4f}, validation
 Per-epoch figures: `history.json` and `checkpoints/metrics.jsonl`; per-record predictions: `predictions.csv`.
 
 {_figures_markdown(others)}
-
+{test_markdown(metrics.get("test"))}
 ## Where the network looked ({cfg['explainer']})
 
 One validation record per class (a correctly classified one where there is one), with the

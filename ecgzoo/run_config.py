@@ -18,7 +18,7 @@ import pydantic
 from ecgzoo.config import ConfigError, deep_merge, validate_config
 from ecgzoo.plugin_spec import PluginConfig
 
-PRESETS = ("paper", "quick")
+PRESETS = ("paper", "quick", "cpu")
 
 
 class SplitConfig(PluginConfig):
@@ -26,6 +26,13 @@ class SplitConfig(PluginConfig):
 
     val_fraction: float = pydantic.Field(0.3, gt=0, lt=1, description="fraction of records held out for validation (paper: 0.3)")
     seed: int | None = pydantic.Field(None, ge=0, description="seed of the stratified split (None: the run's seed)")
+    test_fraction: float = pydantic.Field(
+        0.0, ge=0, lt=1, description="fraction of all records set aside first as a test split, never trained on or used to pick "
+        "the best epoch, scored once at the end (0: no test split); val_fraction then applies to the rest"
+    )
+    test_seed: int = pydantic.Field(
+        0, ge=0, description="seed of the test split: fixed apart from the run's seed, so runs with other seeds share one test split"
+    )
 
 
 class ReportConfig(PluginConfig):
@@ -108,12 +115,41 @@ QUICK_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
 QUICK_DATASET_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
+def cpu_values() -> dict[str, Any]:
+    """The cpu preset: the recipe that trains the shipped PhysioNet 2017 weights on a 2-core CPU within an hour.
+
+    The paper's preprocessing and 60-s inputs; a fixed stratified 15% test split (seed 0) and 12%
+    of the rest for validation; bf16 autocast; 30-s random crops with amplitude, polarity and noise
+    augmentation; AdamW with warm-up and per-batch cosine decay; label smoothing; square-root class
+    weights; an exponential average of the weights. Meant for the CPU-sized variants (`cnnv7-s8`):
+    the model's options are not changed, so `cnnv7` stays the paper's full-size network.
+    """
+    return {
+        "split": {"val_fraction": 0.12, "test_fraction": 0.15, "test_seed": 0},
+        "trainer": dict(CPU_TRAINER_OPTIONS),
+        "report": {"examples_per_class": 1},
+        "workers": 2,
+    }
+
+
+#: trainer options of the cpu preset (samples are at the paper pipeline's 300 Hz)
+CPU_TRAINER_OPTIONS: dict[str, Any] = {
+    "epochs": 30, "batch_size": 32, "lr": 3e-3, "optimizer": "adamw", "weight_decay": 1e-2,
+    "lr_schedule": "warmup-cosine", "warmup_epochs": 0.5, "label_smoothing": 0.1,
+    "class_weighting": "sqrt-inverse-frequency", "ema_decay": 0.998, "precision": "bf16",
+    "crop_samples": 9000, "augment_scale": [0.7, 1.3], "augment_flip": True, "augment_noise": 0.02,
+    "eval_batch_size": 32,
+}
+
+
 def preset_values(preset: str, model: str, dataset: str) -> dict[str, Any]:
     """Option values of a preset for this model and dataset."""
     if preset == "paper":
         return {}
     if preset == "quick":
         return _quick_values(model, dataset)
+    if preset == "cpu":
+        return cpu_values()
     raise ConfigError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
 
 

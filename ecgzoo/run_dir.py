@@ -149,11 +149,22 @@ class LoadedRun:
     input_samples: int
     in_leads: int
     info: dict[str, Any]
+    #: what to call it in messages: the run folder, or MODEL:TAG for pretrained weights
+    label: str = ""
+    #: where evaluate/explain write by default (the run folder; ./MODEL-TAG for pretrained weights)
+    output_dir: Path | None = None
+    #: record lists by split name (train/val/test), from split.json or the weights' manifest
+    splits: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
-    """The model (eval mode, safetensors weights), pipeline and facts of a finished run."""
+    """The model (eval mode, safetensors weights), pipeline and facts of a finished run, or of
+    pretrained weights named `MODEL:TAG` (see `ecgzoo list --pretrained`)."""
     path = Path(run_dir)
+    if not path.exists() and ":" in str(run_dir):
+        from ecgzoo.pretrained import load_pretrained_run
+
+        return load_pretrained_run(str(run_dir), device=device)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} not found")
     if path.name.endswith(INCOMPLETE) or (path / FAILED_FILE).exists():
@@ -179,4 +190,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         input_samples=int(info["input_samples"]),
         in_leads=int(info["in_leads"]),
         info=info,
+        label=str(path),
+        output_dir=path,
+        splits=json.loads((path / "split.json").read_text(encoding="utf-8")) if (path / "split.json").is_file() else {},
     )

@@ -119,15 +119,50 @@ def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any]
 
 
 @torch.no_grad()
-def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int) -> np.ndarray:
-    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset."""
+def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
+                    precision: str = "fp32") -> np.ndarray:
+    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset.
+
+    precision="bf16" runs the network under bfloat16 autocast (faster on CPUs with bf16 units; the
+    probabilities move by about 1e-3, see BENCHMARKS.md); "fp32" is the exact path.
+    """
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     model.eval()
     out = []
     for x, _, vl in loader:
-        logits = model(x.to(device), valid_length=vl.to(device))
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(x.to(device), valid_length=vl.to(device))
         out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
+
+
+def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) record indices: the test split first (its own fixed seed), then validation from the rest."""
+    from ecgzoo.splits import stratified_split
+
+    if not split.test_fraction:
+        train_idx, val_idx = stratified_split(labels, val_fraction=split.val_fraction, seed=seed)
+        return train_idx, val_idx, np.zeros(0, dtype=np.int64)
+    rest, test_idx = stratified_split(labels, val_fraction=split.test_fraction, seed=split.test_seed)
+    train_in_rest, val_in_rest = stratified_split(labels[rest], val_fraction=split.val_fraction, seed=seed)
+    return rest[train_in_rest], rest[val_in_rest], test_idx
+
+
+def score_test_split(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, test_idx: np.ndarray, classes: list[str],
+                     device: str, batch_size: int, scored: list[str] | None = None) -> dict[str, Any]:
+    """Metrics of the chosen model on the test split, with a 95% bootstrap interval; writes predictions_test.csv."""
+    from ecgzoo.csv_files import predictions_csv
+    from ecgzoo.metrics import bootstrap_interval, classification_metrics
+
+    probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size)
+    y_test = np.asarray(prepared.labels)[test_idx]
+    y_pred = probs.argmax(1)
+    metrics = classification_metrics(y_test, y_pred, classes, scored)
+    lo, hi = bootstrap_interval(y_test, y_pred, classes, scored=scored)
+    metrics.update(split="test", challenge_f1_ci95=[lo, hi], bootstrap_resamples=1000)
+    ids = [str(prepared.record_ids[i]) for i in test_idx]
+    run_dir.write("predictions_test.csv", predictions_csv(ids, y_test, probs, classes))
+    return metrics
 
 
 def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
@@ -137,8 +172,6 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.prepared import prepare
     from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
-    from ecgzoo.splits import stratified_split
-
     config = config or RunConfig()
     check_plugins(model, dataset, config)
     device = resolve_device(config.device)
@@ -171,17 +204,20 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         if len(present) < 2:
             raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least 2")
         seed = config.split.seed if config.split.seed is not None else config.seed
-        train_idx, val_idx = stratified_split(labels, val_fraction=config.split.val_fraction, seed=seed)
+        train_idx, val_idx, test_idx = split_records(labels, config.split, seed)
         record_ids = [str(r) for r in prepared.record_ids]
-        run_dir.write_json("split.json", {"seed": seed, "val_fraction": config.split.val_fraction,
-                                          "train": [record_ids[i] for i in train_idx], "val": [record_ids[i] for i in val_idx]})
+        run_dir.write_json("split.json", {
+            "seed": seed, "val_fraction": config.split.val_fraction, "test_fraction": config.split.test_fraction,
+            "test_seed": config.split.test_seed, "train": [record_ids[i] for i in train_idx],
+            "val": [record_ids[i] for i in val_idx], "test": [record_ids[i] for i in test_idx],
+        })
         in_leads, input_samples = int(prepared.signals.shape[1]), int(prepared.signals.shape[2])
         first_raw = data.load(record_ids[0])
         info = {
             "model": model_entry.name, "dataset": dataset, "classes": classes, "fs": float(prepared.fs),
             "input_fs": float(first_raw.fs), "input_samples": input_samples, "in_leads": in_leads,
             "pipeline": pipeline.config, "records": len(record_ids), "train_records": len(train_idx),
-            "val_records": len(val_idx), "skipped": len(prepared.skipped),
+            "val_records": len(val_idx), "test_records": len(test_idx), "skipped": len(prepared.skipped),
             "class_counts": {c: int((labels == i).sum()) for i, c in enumerate(classes)},
         }
         run_dir.write_json(RUN_FILE, info)
@@ -210,6 +246,8 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         metrics["split"] = "validation"
         best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
         metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
+        if len(test_idx):
+            metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, device, config.eval_batch_size)
         run_dir.write_json(METRICS_FILE, metrics)
         val_ids = [record_ids[i] for i in val_idx]
         run_dir.write("predictions.csv", predictions_csv(val_ids, y_val, probs, classes))
@@ -229,6 +267,11 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     final = run_dir.finish()
     _say(f"done in {time.perf_counter() - t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
          f"accuracy {metrics['accuracy']:.3f}")
+    if "test" in metrics:
+        test = metrics["test"]
+        lo, hi = test["challenge_f1_ci95"]
+        _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
+             f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy {test['accuracy']:.3f}")
     _say(f"run directory: {final}")
     print(f"report: {final / 'report.md'}")
     return final

@@ -31,11 +31,27 @@ def _shift_weights(*convs: nn.Conv1d) -> torch.Tensor:
     return w.permute(2, 1, 0).contiguous()
 
 
+def unsupported(model: nn.Module) -> str | None:
+    """Why `FastCNNv7` cannot compute `model` exactly (None when it can): it covers the paper's layout,
+    full-resolution input conv and no batch normalisation. Callers fall back to the eager model."""
+    if not isinstance(model, CNNv7):
+        return f"{type(model).__name__} is not a CNNv7"
+    cfg = model.config
+    if cfg.stem_stride != 1:
+        return f"stem_stride={cfg.stem_stride} (the fast path runs the input conv at full resolution)"
+    if cfg.norm or cfg.norm_blocks:
+        return "batch normalisation (norm/norm_blocks) is not folded into the fast path"
+    return None
+
+
 class FastCNNv7(nn.Module):
     """Inference-only CNNv7 (eval-mode semantics) computing the same logits and CAM as `model`."""
 
     def __init__(self, model: CNNv7, dtype: torch.dtype = torch.float32):
         super().__init__()
+        reason = unsupported(model)
+        if reason is not None:
+            raise ValueError(f"FastCNNv7 cannot compute this model exactly: {reason}; use the model itself")
         cfg = model.config
         self.k, self.filters, self.dtype = cfg.kernel_size, cfg.filters, dtype
         self.masked_pooling = model.masked_pooling

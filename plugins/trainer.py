@@ -20,6 +20,8 @@ Ctrl-C finishes the current batch, saves, then raises KeyboardInterrupt; a secon
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import json
 import math
@@ -52,6 +54,7 @@ from ecgzoo.plugin_api import (
     set_rng_state,
     write_bytes_atomic,
 )
+from ecgzoo_plugins.augment import BatchAugment
 
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
 # options that may change between a run and its resumption without changing the result's meaning
@@ -62,26 +65,53 @@ class TrainerConfig(ecgzoo.PluginConfig):
     epochs: int = pydantic.Field(100, ge=1, description="training epochs (paper: 100)")
     batch_size: int = pydantic.Field(10, ge=1, description="records per training batch and process (paper: 10)")
     lr: float = pydantic.Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3, constant)")
-    weight_decay: float = pydantic.Field(0.0, ge=0, description="Adam L2 weight decay")
-    class_weighting: Literal["inverse-frequency", "none"] = pydantic.Field(
-        "inverse-frequency",
-        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), or none",
+    optimizer: Literal["adam", "adamw"] = pydantic.Field(
+        "adam", description="adam (L2 weight decay, the paper's) or adamw (decoupled weight decay)"
     )
+    weight_decay: float = pydantic.Field(0.0, ge=0, description="weight decay (adam: L2 penalty; adamw: decoupled)")
+    class_weighting: Literal["inverse-frequency", "sqrt-inverse-frequency", "none"] = pydantic.Field(
+        "inverse-frequency",
+        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), its square "
+                    "root, or none",
+    )
+    label_smoothing: float = pydantic.Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss"] = pydantic.Field(
         "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins)"
     )
     patience: int | None = pydantic.Field(
         None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)"
     )
-    lr_schedule: Literal["constant", "cosine", "step"] = pydantic.Field(
-        "constant", description="learning-rate schedule, stepped once per epoch"
+    lr_schedule: Literal["constant", "cosine", "step", "warmup-cosine"] = pydantic.Field(
+        "constant",
+        description="learning-rate schedule: constant, cosine or step (stepped once per epoch), or warmup-cosine (linear warm-up over "
+        "warmup_epochs, then cosine to zero at the last batch; stepped every batch)",
     )
+    warmup_epochs: float = pydantic.Field(0.5, ge=0, description="warmup-cosine schedule: epochs of linear warm-up")
     lr_step_size: int = pydantic.Field(30, ge=1, description="step schedule: epochs between learning-rate drops")
     lr_gamma: float = pydantic.Field(0.1, gt=0, le=1, description="step schedule: factor of each drop")
     grad_clip: float | None = pydantic.Field(None, gt=0, description="clip the global gradient norm to this value (None: no clipping)")
     seed: int = pydantic.Field(0, ge=0, description="seed of python, numpy and torch generators and of the shuffling")
     precision: Literal["fp32", "bf16", "fp16"] = pydantic.Field(
-        "fp32", description="fp32, or bf16/fp16 autocast (CUDA only; fp16 with gradient scaling)"
+        "fp32",
+        description="fp32, or autocast: bf16 (CUDA, or CPUs; fast where the CPU has bf16 instructions, e.g. AVX512-BF16/AMX) or fp16 "
+                    "(CUDA only, with gradient scaling)"
+    )
+    ema_decay: float | None = pydantic.Field(
+        None, gt=0, lt=1,
+        description="keep an exponential moving average of the weights with this decay per batch; validation and the best checkpoint use "
+                    "the average (None: off)"
+    )
+    crop_samples: int | None = pydantic.Field(
+        None, ge=1,
+        description="train on a random window of this many samples of each record's valid part, new every epoch (validation sees whole "
+                    "records; None: whole records)"
+    )
+    augment_scale: tuple[float, float] | None = pydantic.Field(
+        None, description="multiply each training record by a uniform random factor in [low, high]"
+    )
+    augment_flip: bool = pydantic.Field(False, description="invert each training record's polarity with probability 1/2")
+    augment_noise: float = pydantic.Field(
+        0.0, ge=0, description="add Gaussian noise of this standard deviation (signal units) to training records"
     )
     device: Literal["auto", "cpu", "cuda"] = pydantic.Field("auto", description="auto: cuda when available, else cpu")
     num_workers: int = pydantic.Field(0, ge=0, description="DataLoader worker processes")
@@ -101,6 +131,55 @@ def _labels_of(dataset: torch.utils.data.Dataset) -> np.ndarray:
     if labels is not None and len(labels) == len(dataset):
         return np.asarray(labels, dtype=np.int64)
     return np.array([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+
+
+def warmup_cosine(step: int, warm: int, total: int) -> float:
+    """Learning-rate factor at batch `step`: linear from 1/(warm+1) to 1 over `warm` batches, then cosine to 0 at `total`."""
+    if step < warm:
+        return (step + 1) / (warm + 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warm, total - warm) / max(total - warm, 1)))
+
+
+class WeightAverage:
+    """Exponential moving average of a model's weights (floating-point entries; others copied).
+
+    The decay ramps up as min(decay, (1 + n) / (10 + n)) after n updates, so the first batches'
+    weights do not dominate the average of a short run.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.state = {n: t.detach().clone() for n, t in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for name, value in model.state_dict().items():
+            avg = self.state[name]
+            if avg.is_floating_point():
+                avg.lerp_(value.detach(), 1.0 - d)
+            else:
+                avg.copy_(value)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: torch.nn.Module):
+        """Load the average into `model` for the block, then restore the trained weights."""
+        current = {n: t.detach().clone() for n, t in model.state_dict().items()}
+        model.load_state_dict(self.state)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(current)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "weights": dict(self.state)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        for name, value in state["weights"].items():
+            self.state[name].copy_(value)
 
 
 class _StopRequest:
@@ -158,15 +237,15 @@ class ReferenceTrainer(ecgzoo.Trainer):
         if want == "cuda" and not torch.cuda.is_available():
             raise ValueError("trainer option device='cuda' but no CUDA device is available (use device='cpu' or 'auto')")
         use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
-        if self.config.precision != "fp32" and not use_cuda:
+        if self.config.precision == "fp16" and not use_cuda:
             raise ValueError(
-                f"trainer option precision={self.config.precision!r} needs a CUDA device; this run trains on cpu (use precision='fp32')"
+                "trainer option precision='fp16' needs a CUDA device; this run trains on cpu (use precision='bf16' or 'fp32')"
             )
         return torch.device("cuda", ctx.local_rank if ctx.enabled else torch.cuda.current_device()) if use_cuda else torch.device("cpu")
 
     def _fingerprint(self, model: ecgzoo.EcgModel, classes: list[str], n_train: int, n_val: int, world: int) -> dict[str, Any]:
         trainer = {k: v for k, v in self.config.model_dump(mode="json").items() if k not in _RESUME_FREE}
-        if self.config.lr_schedule == "cosine":
+        if self.config.lr_schedule in ("cosine", "warmup-cosine"):
             trainer["epochs"] = self.config.epochs
         config = getattr(model, "config", None)
         return {
@@ -198,7 +277,9 @@ class ReferenceTrainer(ecgzoo.Trainer):
         labels = _labels_of(train)
         if labels.min() < 0 or labels.max() >= k:
             raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
-        weights = class_weights(labels, k) if cfg.class_weighting == "inverse-frequency" else np.ones(k, dtype=np.float32)
+        weights = class_weights(labels, k) if cfg.class_weighting != "none" else np.ones(k, dtype=np.float32)
+        if cfg.class_weighting == "sqrt-inverse-frequency":
+            weights = np.sqrt(weights).astype(np.float32)
         weight_t = torch.tensor(weights, dtype=torch.float32, device=device)
 
         if device.type == "cuda":
@@ -206,12 +287,13 @@ class ReferenceTrainer(ecgzoo.Trainer):
             torch.backends.cudnn.deterministic = True
         seed_everything(cfg.seed + ctx.rank)
         model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-        if cfg.lr_schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        elif cfg.lr_schedule == "step":
-            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
+        optimizer_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        batches_per_epoch = math.ceil(math.ceil(len(train) / ctx.world_size) / cfg.batch_size)
+        scheduler = self._scheduler(optimizer, batches_per_epoch)
+        per_batch_schedule = cfg.lr_schedule == "warmup-cosine"
+        augment = BatchAugment(cfg.crop_samples, cfg.augment_scale, cfg.augment_flip, cfg.augment_noise)
+        ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
         scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
 
@@ -234,6 +316,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 scheduler.load_state_dict(meta["scheduler"])
             if scaler is not None:
                 scaler.load_state_dict(meta["scaler"])
+            if ema is not None:
+                ema.load_state_dict(meta["ema"])
             st.update({key: meta[key] for key in st})
             best_data = distributed.broadcast_bytes(best_path.read_bytes() if ctx.is_main and best_path.is_file() else None)
             if best_data is not None:
@@ -259,6 +343,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 "trainer_config": cfg.model_dump(mode="json"), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None, "rng": rngs,
+                "ema": ema.state_dict() if ema is not None else None,
             }
             save_checkpoint(last_path, model, meta)
 
@@ -288,10 +373,12 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 confusion = torch.tensor(running["confusion"], dtype=torch.int64)
                 for x, y, vl in loader:
                     x, y, vl = x.to(device, non_blocking=True), y.to(device), vl.to(device)
+                    if augment.active:
+                        x, vl = augment(x, vl)
                     optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                         logits = net(x, valid_length=vl)
-                    per_record = F.cross_entropy(logits.float(), y, reduction="none")
+                    per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
                     loss = (per_record * weight_t[y]).mean()
                     if scaler is not None:
                         scaler.scale(loss).backward()
@@ -305,6 +392,10 @@ class ReferenceTrainer(ecgzoo.Trainer):
                         scaler.update()
                     else:
                         optimizer.step()
+                    if per_batch_schedule:
+                        scheduler.step()
+                    if ema is not None:
+                        ema.update(model)
                     running["loss_sum"] += float(loss.detach()) * len(y)
                     running["count"] += len(y)
                     confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
@@ -323,18 +414,21 @@ class ReferenceTrainer(ecgzoo.Trainer):
                             print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
                         raise KeyboardInterrupt
                 seconds = time.perf_counter() - t0
-                row = self._end_epoch(model, val, classes, device, amp_dtype, weight_t, st, optimizer, ctx, seconds, seen)
-                improved = row["best"]
-                if improved:
-                    best_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
-                    if ctx.is_main:
-                        save_checkpoint(
-                            best_path, model,
-                            {"kind": "best", "classes": classes, "epoch": epoch + 1, "metrics": row.pop("_val_metrics"),
-                             "trainer_config": cfg.model_dump(mode="json")},
-                        )
+                lr_now = optimizer.param_groups[0]["lr"]
+                with ema.swapped_in(model) if ema is not None else contextlib.nullcontext():
+                    # with an average of the weights, it is the average that is validated and kept
+                    row = self._end_epoch(model, val, classes, device, amp_dtype, weight_t, st, lr_now, ctx, seconds, seen)
+                    improved = row["best"]
+                    if improved:
+                        best_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
+                        if ctx.is_main:
+                            save_checkpoint(
+                                best_path, model,
+                                {"kind": "best", "classes": classes, "epoch": epoch + 1, "metrics": row.pop("_val_metrics"),
+                                 "trainer_config": cfg.model_dump(mode="json")},
+                            )
                 row.pop("_val_metrics", None)
-                if scheduler is not None:
+                if scheduler is not None and not per_batch_schedule:
                     scheduler.step()
                 st["history"].append(row)
                 st["epoch"], st["batch"] = epoch + 1, 0
@@ -369,6 +463,19 @@ class ReferenceTrainer(ecgzoo.Trainer):
             model.load_state_dict(best_state)
         return list(st["history"])
 
+    def _scheduler(self, optimizer: torch.optim.Optimizer, batches_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The learning-rate schedule; warmup-cosine counts batches, the others epochs."""
+        cfg = self.config
+        if cfg.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+        if cfg.lr_schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
+        if cfg.lr_schedule == "warmup-cosine":
+            total = max(cfg.epochs * batches_per_epoch, 1)
+            warm = min(round(cfg.warmup_epochs * batches_per_epoch), total - 1)
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(warmup_cosine, warm=warm, total=total))
+        return None
+
     @staticmethod
     def _agree_to_stop(requested: bool) -> bool:
         """All ranks stop at the same batch when any of them saw Ctrl-C."""
@@ -387,7 +494,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
 
     def _end_epoch(
         self, model: ecgzoo.EcgModel, val: torch.utils.data.Dataset, classes: list[str], device: torch.device,
-        amp_dtype: torch.dtype | None, weight_t: torch.Tensor, st: dict[str, Any], optimizer: torch.optim.Optimizer,
+        amp_dtype: torch.dtype | None, weight_t: torch.Tensor, st: dict[str, Any], lr: float,
         ctx: distributed.DistContext, seconds: float, seen: int,
     ) -> dict[str, Any]:
         """Reduce the epoch's training figures, score the validation split, decide whether it is the best."""
@@ -405,7 +512,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
             st["best_score"], st["best_epoch"] = score, st["epoch"] + 1
         return {
             "epoch": st["epoch"] + 1,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "train_loss": float(train_tot[0] / train_tot[1]),
             "train_accuracy": train_m["accuracy"],
             "train_challenge_f1": train_m["challenge_f1"],

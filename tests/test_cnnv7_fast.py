@@ -78,3 +78,13 @@ def test_readme_example_runs():
     match = re.search(r"<!-- fast-cnnv7-example -->\s*```python\n(.*?)```", readme, re.S)
     assert match, "README.md has no fast-cnnv7-example block"
     exec(compile(match.group(1), "README.md", "exec"), {})
+
+
+def test_models_outside_the_fast_layout_are_refused_not_miscomputed():
+    from ecgzoo_plugins.cnnv7_fast import unsupported
+
+    strided = ecgzoo.create_model("cnnv7-s8", num_classes=4, filters=4, conv_a=4, conv_b=4).eval()
+    assert "stem_stride=8" in unsupported(strided)
+    with pytest.raises(ValueError, match="cannot compute this model exactly"):
+        FastCNNv7(strided)
+    assert unsupported(ecgzoo.create_model("cnnv7-small", num_classes=4)) is None

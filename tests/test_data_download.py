@@ -3,57 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import shutil
-import threading
 import zipfile
-from pathlib import Path
 
 import pytest
+from loopback import RangeHandler, serve
 
 import ecgzoo
 from ecgzoo.download import DownloadError, download_file, parse_sha256sums
 from ecgzoo_plugins.physionet2017 import fetch_physionet2017
 
 RECORDS = ("A00001", "A00004", "A00005")
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files with HTTP Range support; can cut a response short to simulate a dropped connection."""
-
-    sent: list[tuple[str, int]] = []
-    cut_after: int | None = None
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes="):
-            start = int(rng[6:].split("-")[0])
-            if start >= len(data):
-                self.send_response(416)
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if type(self).cut_after is not None and len(body) > type(self).cut_after:
-            body = body[: type(self).cut_after]
-            type(self).cut_after = None
-            self.close_connection = True
-        type(self).sent.append((self.path, len(body)))  # before writing: the client may check as soon as it has read
-        self.wfile.write(body)
 
 
 @pytest.fixture
@@ -71,18 +31,8 @@ def server(sample_dir, tmp_path):
     sums = "".join(f"{hashlib.sha256((root / n).read_bytes()).hexdigest()}  {n}\n" for n in ("training2017.zip", "REFERENCE-v3.csv"))
     (root / "SHA256SUMS.txt").write_text(sums + f"{'0' * 64}  other/file.dat\n")
 
-    _Handler.sent, _Handler.cut_after = [], None
-    handler = lambda *a, **k: _Handler(*a, directory=str(root), **k)  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.timeout = 5
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve(root) as url:
+        yield url, root
 
 
 def test_dataset_downloads_verifies_unpacks_and_loads(server, tmp_path):
@@ -93,9 +43,9 @@ def test_dataset_downloads_verifies_unpacks_and_loads(server, tmp_path):
     assert data.load("A00004").samples == 9000
     assert not list((tmp_path / "data").glob("*.part"))
     # present now: a second construction downloads nothing
-    before = len(_Handler.sent)
+    before = len(RangeHandler.sent)
     ecgzoo.get_dataset("physionet2017", path=str(tmp_path / "data"), url=url)
-    assert len(_Handler.sent) == before
+    assert len(RangeHandler.sent) == before
 
 
 def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
@@ -103,20 +53,20 @@ def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
     size = (root / "training2017.zip").stat().st_size
     sha = parse_sha256sums((root / "SHA256SUMS.txt").read_text())["training2017.zip"]
     dest = tmp_path / "dl" / "training2017.zip"
-    _Handler.cut_after = 1000
+    RangeHandler.cut_after = 1000
     with pytest.raises(DownloadError, match="interrupted.*resume"):
         download_file(url + "training2017.zip", dest, sha, progress=False, timeout=5)
     part = dest.with_name("training2017.zip.part")
     assert not dest.exists() and part.is_file() and part.stat().st_size == 1000
     download_file(url + "training2017.zip", dest, sha, progress=False, timeout=5)
-    assert _Handler.sent[-1] == ("/training2017.zip", size - 1000)  # only the rest was sent
+    assert RangeHandler.sent[-1] == ("/training2017.zip", size - 1000)  # only the rest was sent
     assert dest.read_bytes() == (root / "training2017.zip").read_bytes() and not part.exists()
 
 
 def test_checksum_mismatch_keeps_nothing(server, tmp_path):
     url, _ = server
     dest = tmp_path / "dl" / "REFERENCE-v3.csv"
-    with pytest.raises(DownloadError, match="does not match PhysioNet's"):
+    with pytest.raises(DownloadError, match="does not match the published"):
         download_file(url + "REFERENCE-v3.csv", dest, "f" * 64, progress=False, timeout=5)
     assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 

@@ -33,7 +33,7 @@ def private_imports(source: str, filename: str = "<plugin>") -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted(PLUGINS.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(PLUGINS.rglob("*.py")), ids=lambda p: str(p.relative_to(PLUGINS)))
 def test_reference_plugin_imports_only_the_public_api(path):
     assert private_imports(path.read_text(encoding="utf-8"), str(path)) == [], (
         f"{path.name} reaches past the public API; export what it needs from ecgzoo.plugin_api"

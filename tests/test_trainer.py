@@ -132,9 +132,11 @@ def test_early_stopping_and_lr_schedule(tmp_path):
     assert [h["lr"] for h in history] == pytest.approx(expected)
 
 
-def test_mixed_precision_on_cpu_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="precision='bf16' needs a CUDA device"):
-        _fit(tmp_path, epochs=1, precision="bf16")
+def test_fp16_on_cpu_is_refused_and_bf16_trains(tmp_path):
+    with pytest.raises(ValueError, match="precision='fp16' needs a CUDA device"):
+        _fit(tmp_path / "fp16", epochs=1, precision="fp16")
+    _, history = _fit(tmp_path / "bf16", epochs=1, precision="bf16")
+    assert len(history) == 1 and math.isfinite(history[0]["train_loss"])
 
 
 def test_resuming_another_training_is_a_clear_error_and_finished_run_is_not_redone(tmp_path):

@@ -11,11 +11,12 @@ import sys
 from ecgzoo import __version__
 from ecgzoo.config import ConfigError
 from ecgzoo.explainer import UnsupportedModelError
+from ecgzoo.pretrained import PretrainedError
 from ecgzoo.record import RecordError
 from ecgzoo.registry import PluginError
 
 #: sub-commands in the order `ecgzoo --help` lists them
-COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain")
+COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain", "publish")
 
 
 class UsageError(Exception):
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _reader_went_away()
-    except (UsageError, ConfigError, PluginError, RecordError, UnsupportedModelError, FileNotFoundError) as exc:
+    except (UsageError, ConfigError, PluginError, RecordError, UnsupportedModelError, FileNotFoundError,
+            PretrainedError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

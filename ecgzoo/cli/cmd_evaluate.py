@@ -10,14 +10,16 @@ HELP = "score a finished run on a dataset (or its validation split): metrics.jso
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a finished run directory (runs/NAME)")
+    p.add_argument("run_dir", help="a finished run directory (runs/NAME) or pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
     p.add_argument("dataset", help="dataset plugin (ecgzoo list dataset)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="dataset option, e.g. path=/data/training2017 (repeatable; 'dataset.' prefix optional)")
-    p.add_argument("--split", choices=("all", "val", "train"), default="all",
-                   help="all records (default), or the run's own validation/training records (same dataset)")
+    p.add_argument("--split", choices=("all", "test", "val", "train"), default="all",
+                   help="all records (default), or the run's (or pretrained weights') own test/validation/training records (same dataset)")
     p.add_argument("--out", help="output folder (default RUN_DIR/evaluations/DATASET-SPLIT-TIME); must not exist")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the model runs")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="fp32 (exact, default) or bf16 autocast (faster on CPUs with bf16 units; probabilities move by ~1e-3)")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="a bad record stops (raise) or is skipped and listed")
 
 
@@ -25,13 +27,14 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
     from ecgzoo.evaluate import EvaluationError, evaluate
+    from ecgzoo.pretrained import PretrainedError
 
     options = parse_assignments(args.assignments)
     options = {**options.pop("dataset", {}), **options}
     try:
         out = evaluate(args.run_dir, args.dataset, options, split=args.split, out=args.out,
-                       device=args.device, on_error=args.on_error)
-    except (CheckpointError, EvaluationError, FileExistsError) as exc:
+                       device=args.device, on_error=args.on_error, precision=args.precision)
+    except (CheckpointError, EvaluationError, FileExistsError, PretrainedError) as exc:
         raise UsageError(str(exc)) from None
     print(f"report: {out / 'report.md'}")
     return 0

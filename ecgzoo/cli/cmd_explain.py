@@ -17,7 +17,7 @@ HELP = "draw attribution maps of recordings with a finished run; --compare score
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a finished run directory (runs/NAME)")
+    p.add_argument("run_dir", help="a finished run directory (runs/NAME) or pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WFDB record (.hea or path without suffix), .mat, .npy or .csv file")
     p.add_argument("--explainer", default="cam", help="explainer plugin (ecgzoo list explainer); default cam")
     p.add_argument("--compare", default="", metavar="A,B,C",
@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default RUN_DIR/explanations)")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of inputs whose format does not store it (.npy, plain .mat/CSV)")
     p.add_argument("--gain", type=float, help="plain .mat only: values are in adu with this many adu per mV")
+    p.add_argument("--lead",
+                   help="for a one-lead model and multi-lead recordings: the lead to explain (name in the file, or 0-based index)")
     p.add_argument("--start", type=float, default=0.0, help="explain the model-input-long stretch starting here (s)")
     p.add_argument("--window-s", type=float, default=0.5, help="deletion window in seconds (--compare)")
     p.add_argument("--steps", type=int, default=20, help="deletion steps (--compare)")
@@ -94,7 +96,7 @@ def _job(args: argparse.Namespace) -> _Job:
     explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
     for n, explainer in explainers.items():
         check_supports(explainer, model, n)
-    out = Path(args.out) if args.out else run.path / "explanations"
+    out = Path(args.out) if args.out else run.output_dir / "explanations"
     out.mkdir(parents=True, exist_ok=True)
     return _Job(args, run, model, device, names, compare, explainers, target, out)
 
@@ -102,17 +104,20 @@ def _job(args: argparse.Namespace) -> _Job:
 def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.inputs import InputError, open_input, select_lead
     from ecgzoo.predict import pipeline_for
     from ecgzoo.record import Record
 
     args, run = job.args, job.run
     try:
         source = open_input(path, fs=args.fs, gain=args.gain)
+        if args.lead is not None:
+            source = select_lead(source, args.lead)
     except InputError as exc:
         raise UsageError(str(exc)) from None
     if source.leads != run.in_leads:
-        raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
+        hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
+        raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.label} takes {run.in_leads}{hint}")
     pipeline, notes = pipeline_for(run, source.fs)
     a = int(round(args.start * source.fs))
     if not 0 <= a < source.samples:

@@ -12,9 +12,30 @@ HELP = "list plugins (name, kind, source, summary) and any broken plugin with it
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", choices=KINDS, help="only plugins of this kind")
     p.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'cnnv7*'")
+    p.add_argument("--pretrained", action="store_true", help="list pretrained weights (MODEL:TAG) with their test figures")
+
+
+def _list_pretrained(pattern: str) -> int:
+    from ecgzoo.pretrained import manifests
+
+    found = {n: m for n, m in sorted(manifests().items()) if __import__("fnmatch").fnmatchcase(n, pattern)}
+    if not found:
+        print(f"no pretrained weights match {pattern!r}")
+        return 0
+    width = max(len(n) for n in [*found, "NAME"])
+    print(f"{'NAME':<{width}}  CLASSES       INPUT                  TEST")
+    for name, m in found.items():
+        test = m.metrics.get("test", {})
+        figure = (f"challenge F1 {test['challenge_f1']:.3f} [{test['challenge_f1_ci95'][0]:.3f}, {test['challenge_f1_ci95'][1]:.3f}] "
+                  f"on {test['n']} records" if "challenge_f1" in test else "-")
+        contract = f"{m.input.leads} lead, {m.input.fs:g} Hz, {m.input.units}"
+        print(f"{name:<{width}}  {','.join(m.classes):<12}  {contract:<21}  {figure}")
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.pretrained:
+        return _list_pretrained(args.pattern)
     reg = get_registry()
     entries = reg.entries(args.kind, args.pattern)
     rows = [(e.name, e.kind, e.source, e.summary) for e in entries]

@@ -9,21 +9,26 @@ HELP = "classify recordings (WFDB, .mat, .npy, CSV) with a finished run; long on
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a finished run directory (runs/NAME)")
+    p.add_argument("run_dir", help="a finished run directory (runs/NAME) or pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="WFDB record (.hea or path without suffix), .mat, .npy or .csv file")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of inputs whose format does not store it (.npy, plain .mat/CSV)")
     p.add_argument("--gain", type=float, help="plain .mat only: values are in adu with this many adu per mV")
+    p.add_argument("--lead",
+                   help="for a one-lead model and multi-lead recordings: the lead to classify (name in the file, or 0-based index)")
     p.add_argument("--json", action="store_true", help="print one JSON document (per-window timeline included)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="fp32 (exact, default) or bf16 autocast (faster on CPUs with bf16 units; probabilities move by ~1e-3)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per batch for long recordings (bounds memory)")
 
 
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
-    from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.inputs import InputError, open_input, select_lead
     from ecgzoo.predict import describe, predict_source
+    from ecgzoo.pretrained import PretrainedError
     from ecgzoo.run_dir import load_run
     from ecgzoo.runner import resolve_device
 
@@ -32,17 +37,20 @@ def main(args: argparse.Namespace) -> int:
         run = load_run(args.run_dir, device=device)
         results = []
         for path in args.inputs:
-            prediction = predict_source(run, open_input(path, fs=args.fs, gain=args.gain), args.batch_size, device)
+            source = open_input(path, fs=args.fs, gain=args.gain)
+            if args.lead is not None:
+                source = select_lead(source, args.lead)
+            prediction = predict_source(run, source, args.batch_size, device, args.precision)
             if args.json:
                 results.append(prediction.to_dict())
             else:
                 print(describe(prediction), flush=True)
-    except (InputError, CheckpointError) as exc:
+    except (InputError, CheckpointError, PretrainedError) as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
         if "--device" in str(exc):
             raise UsageError(str(exc)) from None
         raise
     if args.json:
-        print(json.dumps({"run": str(run.path), "classes": run.classes, "results": results}, indent=2))
+        print(json.dumps({"run": run.label, "classes": run.classes, "results": results}, indent=2))
     return 0
