@@ -182,6 +182,7 @@ class Registry:
         self._sources: dict[str, str] = {}  # pluggy plugin name -> human-readable source
         self._load_broken: list[BrokenPlugin] = []
         self._overlays: dict[str, dict[str, dict[str, Any]]] = {}
+        self._presets: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Entry]] | None = None
         self._aliases: dict[str, dict[str, str]] = {}
         self._conflicts: dict[tuple[str, str], list[str]] = {}
@@ -237,10 +238,15 @@ class Registry:
                 continue
             for name, overlay in table.items():
                 self._overlays.setdefault(kind, {})[name] = dict(overlay)
-        unknown = set(data) - set(KINDS) - {"plugin"}
+        presets = data.get("preset", {})
+        if isinstance(presets, dict) and all(isinstance(v, dict) for v in presets.values()):
+            self._presets.update({name: dict(table) for name, table in presets.items()})
+        else:
+            self._load_broken.append(BrokenPlugin(where, "[preset.NAME] must be tables of run options"))
+        unknown = set(data) - set(KINDS) - {"plugin", "preset"}
         if unknown:
             self._load_broken.append(
-                BrokenPlugin(where, f"unknown tables {sorted(unknown)}; expected [[plugin]] or {list(KINDS)}")
+                BrokenPlugin(where, f"unknown tables {sorted(unknown)}; expected [[plugin]], [preset.NAME] or {list(KINDS)}")
             )
 
     def _load_entry_points(self) -> None:
@@ -332,6 +338,11 @@ class Registry:
             for _, e in sorted(collected[k].items())
             if fnmatch.fnmatch(e.name, pattern) or any(fnmatch.fnmatch(a, pattern) for a in e.spec.aliases)
         ]
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """The run presets registry.toml declares: name -> run options (with per-plugin `model`/`dataset` tables)."""
+        self._load_sources()
+        return {name: dict(table) for name, table in self._presets.items()}
 
     def broken(self) -> list[BrokenPlugin]:
         self._collect()

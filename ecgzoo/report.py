@@ -24,7 +24,11 @@ Figure = tuple[str, str]  # (caption, path relative to the report)
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
-    """Loss and challenge F1 against epoch for training and validation; best epoch marked."""
+    """Loss and challenge F1 against epoch for training and validation; best epoch marked.
+
+    Rows are `EpochRecord.to_json()` rows of any trainer: `train_loss`/`val_loss` are always there;
+    a curve whose key some epoch lacks (a trainer that measures no training F1, say) is left out.
+    """
     from matplotlib.figure import Figure as MplFigure
     from matplotlib.ticker import MaxNLocator
 
@@ -32,8 +36,9 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
     fig = MplFigure(figsize=(10, 3.6))
     ax_loss, ax_f1 = fig.subplots(1, 2)
     for ax, key, label in ((ax_loss, "loss", "loss (weighted cross-entropy)"), (ax_f1, "challenge_f1", "challenge F1")):
-        ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
-        ax.plot(epochs, [h[f"val_{key}"] for h in history], "s-", label="validation", color="tab:orange")
+        for prefix, style, name, colour in (("train_", "o-", "training", "tab:blue"), ("val_", "s-", "validation", "tab:orange")):
+            if all(isinstance(h.get(prefix + key), (int, float)) for h in history):
+                ax.plot(epochs, [h[prefix + key] for h in history], style, label=name, color=colour)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)

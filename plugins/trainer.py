@@ -28,6 +28,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -90,7 +91,9 @@ class TrainerConfig(ecgzoo.PluginConfig):
     lr_step_size: int = pydantic.Field(30, ge=1, description="step schedule: epochs between learning-rate drops")
     lr_gamma: float = pydantic.Field(0.1, gt=0, le=1, description="step schedule: factor of each drop")
     grad_clip: float | None = pydantic.Field(None, gt=0, description="clip the global gradient norm to this value (None: no clipping)")
-    seed: int = pydantic.Field(0, ge=0, description="seed of python, numpy and torch generators and of the shuffling")
+    seed: int | None = pydantic.Field(
+        None, ge=0, description="seed of python, numpy and torch generators and of the shuffling (None: the run's seed; 0 alone)"
+    )
     precision: Literal["fp32", "bf16", "fp16"] = pydantic.Field(
         "fp32",
         description="fp32, or autocast: bf16 (CUDA, or CPUs; fast where the CPU has bf16 instructions, e.g. AVX512-BF16/AMX) or fp16 "
@@ -254,9 +257,30 @@ class ReferenceTrainer(ecgzoo.Trainer):
             "classes": list(classes), "n_train": n_train, "n_val": n_val, "world_size": world, "trainer": trainer,
         }
 
+    # ---------------------------------------------------------------- the Trainer contract
+    def fit(self, model: ecgzoo.EcgModel, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
+            task: ecgzoo.TrainingTask, ctx: ecgzoo.FitContext) -> ecgzoo.FitResult:
+        """`ecgzoo.Trainer.fit`: the run's device and seed apply unless this trainer's own options set them;
+        the resumable state lives in `ctx.checkpoint_dir` (a private temporary folder when None)."""
+        update: dict[str, Any] = {}
+        if self.config.device == "auto":
+            update["device"] = ctx.device
+        if self.config.seed is None:
+            update["seed"] = ctx.seed
+        if self.config.precision == "fp32" and ctx.precision != "fp32":
+            update["precision"] = ctx.precision
+        run = ReferenceTrainer(self.config.model_copy(update=update))
+        run.scored_classes = getattr(task, "scored_classes", None)
+        with contextlib.ExitStack() as stack:
+            folder = ctx.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgzoo-fit-")))
+            history = run.train_and_checkpoint(model, train, val, list(task.classes), folder)
+        return _fit_result(model, history)
+
     # ---------------------------------------------------------------- training
+    scored_classes: tuple[str, ...] | None = None  #: what challenge_f1 averages (the task's); None: 0.1's default
+
     @cudnn_flags_restored()  # the deterministic cuDNN flags set below hold for this call only
-    def fit(
+    def train_and_checkpoint(
         self,
         model: ecgzoo.EcgModel,
         train: torch.utils.data.Dataset,
@@ -264,7 +288,11 @@ class ReferenceTrainer(ecgzoo.Trainer):
         classes: list[str],
         checkpoint_dir: Path,
     ) -> list[dict[str, Any]]:
+        """Train with this trainer's own files in `checkpoint_dir` (best, last, metrics.jsonl); resumes from
+        `last.safetensors`; returns the history rows and leaves the best weights in `model`."""
         cfg = self.config
+        if cfg.seed is None:
+            cfg = self.config = cfg.model_copy(update={"seed": 0})
         ctx = distributed.setup("cuda" if self.config.device == "cuda" else "cpu")
         device = self._device(ctx)
         checkpoint_dir = Path(checkpoint_dir)
@@ -503,8 +531,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         train_tot = distributed.all_reduce_sum(torch.tensor([running["loss_sum"], float(running["count"])], dtype=torch.float64))
         train_cm = distributed.all_reduce_sum(torch.tensor(running["confusion"], dtype=torch.int64))
         val_loss, val_cm = self._evaluate(model, val, k, device, amp_dtype, weight_t, ctx)
-        train_m = metrics_from_confusion(train_cm.numpy(), classes)
-        val_m = metrics_from_confusion(val_cm, classes)
+        train_m = metrics_from_confusion(train_cm.numpy(), classes, self.scored_classes)
+        val_m = metrics_from_confusion(val_cm, classes, self.scored_classes)
         metric = self.config.selection_metric
         score = -val_loss if metric == "loss" else val_m[metric]
         improved = st["best_score"] is None or score > st["best_score"]
@@ -554,6 +582,26 @@ class ReferenceTrainer(ecgzoo.Trainer):
         totals = distributed.all_reduce_sum(torch.cat([loss_sum.reshape(1), torch.tensor([float(len(shard))], dtype=torch.float64)]))
         cm = distributed.all_reduce_sum(cm)
         return float(totals[0] / totals[1]), cm.reshape(k, k).numpy()
+
+
+_RECORD_KEYS = {"epoch", "train_loss", "val_loss", "best", "seconds"}
+
+
+def _fit_result(model: ecgzoo.EcgModel, history: list[dict[str, Any]]) -> ecgzoo.FitResult:
+    """The contract's result from this trainer's history rows; the best weights are those `model` holds now."""
+    epochs = []
+    for row in history:
+        metrics = {k[4:]: float(v) for k, v in row.items() if k.startswith("val_") and k != "val_loss" and isinstance(v, (int, float))}
+        train_metrics = {k[6:]: float(v) for k, v in row.items()
+                         if k.startswith("train_") and k != "train_loss" and isinstance(v, (int, float))}
+        extra = {k: v for k, v in row.items() if k not in _RECORD_KEYS and not k.startswith(("val_", "train_"))}
+        extra.update({k: v for k, v in row.items() if k.startswith("val_") and not isinstance(v, (int, float))})
+        epochs.append(ecgzoo.EpochRecord(epoch=int(row["epoch"]), train_loss=float(row["train_loss"]), val_loss=float(row["val_loss"]),
+                                         metrics=metrics, train_metrics=train_metrics, best=bool(row["best"]),
+                                         seconds=float(row["seconds"]), extra=extra))
+    best = max((e.epoch for e in epochs if e.best), default=epochs[-1].epoch if epochs else 0)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return ecgzoo.FitResult(epochs=epochs, best_state=state, best_epoch=best)
 
 
 @ecgzoo.hookimpl

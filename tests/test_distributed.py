@@ -22,7 +22,7 @@ def _train(base: str) -> dict:
     torch.manual_seed(0)
     net = ecgzoo.create_model("toy", num_classes=3, width=4)
     trainer = ecgzoo.create_trainer("trainer", epochs=3, batch_size=5, lr=0.05, progress=False, device="cpu")
-    history = trainer.fit(net, tt.ToyData(30, seed=1), tt.ToyData(15, seed=2), tt.CLASSES, Path(base) / f"rank{ctx.rank}")
+    history = trainer.train_and_checkpoint(net, tt.ToyData(30, seed=1), tt.ToyData(15, seed=2), tt.CLASSES, Path(base) / f"rank{ctx.rank}")
     weights = torch.cat([p.detach().flatten() for p in net.parameters()])
     gathered = distributed.all_gather_objects(weights)
     return {"history": history, "world": ctx.world_size, "same_weights": all(torch.equal(w, weights) for w in gathered)}
