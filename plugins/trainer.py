@@ -100,9 +100,9 @@ class TrainerConfig(ecgzoo.PluginConfig):
                     "(CUDA only, with gradient scaling)"
     )
     ema_decay: float | None = pydantic.Field(
-        None, gt=0, lt=1,
+        None, ge=0, lt=1,
         description="keep an exponential moving average of the weights with this decay per batch; validation and the best checkpoint use "
-                    "the average (None: off)"
+                    "the average (None or 0: off)"
     )
     crop_samples: int | None = pydantic.Field(
         None, ge=1,

@@ -168,8 +168,12 @@ SCRIPT = textwrap.dedent(
     tt.register()
     torch.manual_seed(0)
     net = ecgzoo.create_model("toy-dropout", num_classes=3, width=4)
+    # the cpu preset's levers too (crops, augmentation, AdamW, per-batch warm-up cosine, weight average):
+    # every random draw and every piece of state they add must survive the kill
     trainer = ecgzoo.create_trainer("trainer", epochs=3, batch_size=4, lr=0.02, save_every_batches=1,
-                                    progress=progress, device="cpu", seed=3)
+                                    progress=progress, device="cpu", seed=3, optimizer="adamw", weight_decay=0.01,
+                                    lr_schedule="warmup-cosine", warmup_epochs=0.5, label_smoothing=0.1, ema_decay=0.9,
+                                    crop_samples=48, augment_scale=(0.8, 1.2), augment_flip=True, augment_noise=0.01)
     history = trainer.train_and_checkpoint(net, tt.ToyData(24, seed=1, delay=delay), tt.ToyData(9, seed=2), tt.CLASSES, out / "ckpt")
     save_checkpoint(out / "final.safetensors", net, {{"history": history}})
     """

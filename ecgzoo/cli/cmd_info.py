@@ -22,6 +22,10 @@ def _fmt(value: object) -> str:
 
 def main(args: argparse.Namespace) -> int:
     info = get_registry().info(args.name, args.kind)
+    if info["kind"] == "model":
+        from ecgzoo.pretrained import list_pretrained
+
+        info["pretrained"] = [n.split(":", 1)[1] for n in list_pretrained(f"{info['name']}:*")]
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -29,6 +33,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"source: {info['source']}")
     if info["aliases"]:
         print(f"aliases: {', '.join(info['aliases'])}")
+    if info.get("pretrained"):
+        tags = ", ".join(info["pretrained"])
+        print(f"pretrained: {tags}  (create_model({info['name']!r}, pretrained=TAG); ecgzoo predict {info['name']}:TAG ...)")
     print("\noptions:")
     if not info["options"]:
         print("  (none)")
