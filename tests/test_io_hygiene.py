@@ -121,7 +121,7 @@ def test_cudnn_flags_are_restored_after_the_block_and_the_trainer():
 
         training()
         assert (cudnn.benchmark, cudnn.deterministic) == (True, False)
-        assert hasattr(ReferenceTrainer.fit, "__wrapped__")  # the reference trainer's fit runs inside the guard
+        assert hasattr(ReferenceTrainer.train_and_checkpoint, "__wrapped__")  # the reference trainer trains inside the guard
     finally:
         cudnn.benchmark, cudnn.deterministic = saved
 
