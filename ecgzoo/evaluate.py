@@ -24,6 +24,29 @@ class EvaluationError(ValueError):
     """The dataset cannot be scored with this run (other classes, other records, other shapes)."""
 
 
+def _records_to_score(run: Any, data: ecgzoo.Dataset, dataset: str, split: str) -> list[str] | None:
+    """The record ids of `split` (None: all), refusing records the dataset lacks and classes the model never learnt."""
+    record_ids = None
+    if split != "all":
+        if split not in run.splits:
+            raise EvaluationError(f"--split {split}: {run.label} records no {split!r} split (it has: {', '.join(run.splits) or 'none'})")
+        chosen = run.splits[split]
+        known = set(data.record_ids())
+        missing = [r for r in chosen if r not in known]
+        if missing:
+            raise EvaluationError(f"--split {split}: {len(missing)} of the run's {split} records are not in dataset {dataset!r} "
+                                  f"(e.g. {missing[0]!r}); --split needs the dataset the run was trained on")
+        record_ids = chosen
+    unknown = sorted({c for c in data.classes if c not in run.classes})
+    if unknown:
+        labels = set(data.label(r) for r in (record_ids or data.record_ids()))
+        bad = sorted(labels & set(unknown))
+        if bad:
+            raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
+                                  f"(its classes: {run.classes})")
+    return record_ids
+
+
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
              batch_size: int = 32, cache_dir: str | None = None, precision: str = "fp32") -> Path:
@@ -43,24 +66,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         # the run's own dataset: start from the options it was trained with (e.g. its data path)
         dataset_options = {**run.config.get("config", {}).get("dataset", {}), **(dataset_options or {})}
     data = ecgzoo.get_dataset(dataset, **(dataset_options or {}))
-    record_ids = None
-    if split != "all":
-        if split not in run.splits:
-            raise EvaluationError(f"--split {split}: {run.label} records no {split!r} split (it has: {', '.join(run.splits) or 'none'})")
-        chosen = run.splits[split]
-        known = set(data.record_ids())
-        missing = [r for r in chosen if r not in known]
-        if missing:
-            raise EvaluationError(f"--split {split}: {len(missing)} of the run's {split} records are not in dataset {dataset!r} "
-                             f"(e.g. {missing[0]!r}); --split needs the dataset the run was trained on")
-        record_ids = chosen
-    unknown = sorted({c for c in data.classes if c not in run.classes})
-    if unknown:
-        labels = set(data.label(r) for r in (record_ids or data.record_ids()))
-        bad = sorted(labels & set(unknown))
-        if bad:
-            raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
-                             f"(its classes: {run.classes})")
+    record_ids = _records_to_score(run, data, dataset, split)
     out = Path(out) if out else run.output_dir / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists():
         raise FileExistsError(f"output folder {out} already exists")

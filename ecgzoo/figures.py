@@ -10,6 +10,7 @@ as signal.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.cm import ScalarMappable
@@ -196,6 +197,21 @@ def _band(ax, offsets_ms: np.ndarray, values: np.ndarray, lo: float, hi: float, 
               cmap=cmap, norm=norm, alpha=0.5, interpolation="nearest", zorder=0)
 
 
+def _beat_map_and_rhythm(fig: Figure, ax_map: Any, ax_rr: Any, templates: BeatTemplates, step: float, norm: Normalize,
+                         cmap: Any) -> None:
+    """The beat-by-beat map (one row per beat) with its colour bar, and the RR interval before each beat."""
+    t = templates.offsets_ms
+    image = ax_map.imshow(templates.attribution, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
+                          extent=(t[0], t[-1] + step, templates.count - 0.5, -0.5))
+    ax_map.set_ylabel("beat (in order)")
+    ax_map.set_title("map, beat by beat", fontsize=9)
+    fig.colorbar(image, ax=ax_map, location="bottom", shrink=0.8, label="attribution")
+    ax_rr.plot(templates.rr_s * 1000.0, np.arange(templates.count), "o-", color="tab:blue", markersize=3)
+    ax_rr.set_xlabel("RR before (ms)")
+    ax_rr.set_title("rhythm", fontsize=9)
+    ax_rr.tick_params(labelleft=False)
+
+
 def plot_beat_templates(
     templates: BeatTemplates,
     *,
@@ -238,16 +254,7 @@ def plot_beat_templates(
     ax_att.legend(loc="upper right", fontsize=8)
 
     step = float(t[1] - t[0]) if len(t) > 1 else 1.0
-    image = ax_map.imshow(templates.attribution, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
-                          extent=(t[0], t[-1] + step, templates.count - 0.5, -0.5))
-    ax_map.set_ylabel("beat (in order)")
-    ax_map.set_title("map, beat by beat", fontsize=9)
-    fig.colorbar(image, ax=ax_map, location="bottom", shrink=0.8, label="attribution")
-
-    ax_rr.plot(templates.rr_s * 1000.0, np.arange(templates.count), "o-", color="tab:blue", markersize=3)
-    ax_rr.set_xlabel("RR before (ms)")
-    ax_rr.set_title("rhythm", fontsize=9)
-    ax_rr.tick_params(labelleft=False)
+    _beat_map_and_rhythm(fig, ax_map, ax_rr, templates, step, norm, cmap)
     for ax in (ax_att, ax_map):
         ax.set_xlabel("time from R-peak (ms)")
     for ax in (ax_sig, ax_att, ax_map):
