@@ -103,7 +103,7 @@ def model_card(m: PretrainedManifest) -> str:
 ## Use
 ```bash
 ecgzoo predict {m.name} RECORD.hea
-ecgzoo evaluate {m.name} {t.get('dataset', 'DATASET')} --split test
+ecgzoo evaluate {m.name} {t.get('dataset', 'DATASET')} --set path=DATA_FOLDER --split test
 ecgzoo explain {m.name} RECORD.hea
 ```
 ```python
