@@ -4,6 +4,7 @@ folder; a registry that cannot be found is loud, never an empty plugin list."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -43,8 +44,11 @@ def test_non_editable_wheel_in_a_fresh_venv_lists_the_reference_plugins_from_ano
     """Build the wheel, install it (no deps) into a new venv that borrows this venv's dependencies
     through a .pth line (site-packages added that way is not scanned for .pth files, so the editable
     ecgzoo stays invisible), and run `ecgzoo list` in an empty folder."""
-    wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
+    wheels, source = tmp_path / "wheels", tmp_path / "source"
+    # a clean copy: setuptools builds in the source tree, where a stale build/ could leak removed files into the wheel
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "runs",
+                                                                ".pytest_cache", ".cache", ".data"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
                    check=True, capture_output=True, text=True, timeout=300)
     (wheel,) = wheels.glob("ecgzoo-*.whl")
     assert "ecgzoo_plugins/registry.toml" in zipfile.ZipFile(wheel).namelist()
