@@ -126,6 +126,16 @@ def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any]
     return result
 
 
+def _fit_in_worker(*args: Any) -> tuple[ecgzoo.FitResult, bytes]:
+    """`_fit` in a `launch`ed process: the best state travels as safetensors bytes, because torch sends
+    tensors through file descriptors that vanish when the worker exits before the parent reads them."""
+    import safetensors.torch
+
+    result = _fit(*args)
+    state = safetensors.torch.save({k: v.detach().cpu().contiguous().clone() for k, v in result.best_state.items()})
+    return dataclasses.replace(result, best_state={}), state
+
+
 def save_fit_result(run_dir: RunDir, model: ecgzoo.EcgModel, result: ecgzoo.FitResult, classes: list[str]) -> list[dict[str, Any]]:
     """What every trainer gets from the runner: checkpoints/best.safetensors (the best epoch's weights),
     history.json and checkpoints/metrics.jsonl (one row per epoch); returns the history rows."""
@@ -276,9 +286,12 @@ def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -
     task = ecgzoo.TrainingTask(classes=tuple(classes), scored_classes=r.data.scored_classes)
     args = (net, config.trainer_plugin, config.trainer, train_ds, val_ds, task, r.device, config.seed, r.run_dir.path("checkpoints"))
     if config.nproc > 1:
+        import safetensors.torch
+
         from ecgzoo.distributed import launch
 
-        return net, launch(_fit, config.nproc, *args, device=r.device)
+        result, state = launch(_fit_in_worker, config.nproc, *args, device=r.device)
+        return net, dataclasses.replace(result, best_state=safetensors.torch.load(state))
     return net, _fit(*args)
 
 
