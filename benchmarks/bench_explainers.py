@@ -1,10 +1,13 @@
 """Explainer cost and faithfulness on this machine.
 
-1. Seconds per record of each explainer on full-size CNNv7 (CPU by default) for one 60-s
-   record (18,000 samples at 300 Hz), with bounded settings: Integrated Gradients
-   `--ig-steps` path points in batches of `--ig-batch`, occlusion windows of
-   `--occlusion-window` s every `--occlusion-stride` s. A plain forward pass is timed too, so
-   each explainer's cost reads as a multiple of one forward pass measured in the same run.
+1. Wall time of each explainer on full-size CNNv7 (CPU) for one 60-s record (18,000 samples at
+   300 Hz), in units of one eager float32 forward pass of the same record timed just before and
+   after it in the same process (the machine is shared: only same-run ratios mean anything), for
+   each fast-path precision (`--precisions`) and optionally the autograd/captum path (`--slow`);
+   Integrated Gradients `--ig-steps` path points in batches of `--ig-batch`, occlusion windows of
+   `--occlusion-window` s every `--occlusion-stride` s. The cost of a 24-hour recording is
+   extrapolated linearly from the per-second cost (all explainers are local: windows of a long
+   input cost the same per second), and the bf16 map's relative L2 error against fp32 is printed.
 2. With `--run RUN_DIR` (a model trained on PhysioNet 2017 data) and `--data DIR` (records
    `A?????.mat/.hea` and `REFERENCE.csv`, e.g. the shared 240-record sample): the deletion-AUC
    table of each explainer next to the random baseline, over `--records` records per class.
@@ -41,31 +44,73 @@ def options(args: argparse.Namespace, fs: float) -> dict[str, dict]:
     }
 
 
+TARGETS = {"cam": 1.1, "gradcam": 1.5, "integrated-gradients": 12.0, "occlusion": 8.0}
+
+
+def _clock(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
 def timing(args: argparse.Namespace) -> dict:
-    """Seconds per 60-s record for each explainer on full-size CNNv7, and per forward pass."""
+    """Each explainer's cost on one 60-s record in units of one eager float32 forward pass of the same
+    record, timed in the same process, alternating with it (forward, explainer, forward, ...).
+
+    The machine is shared with training runs: wall times are disturbed upwards by whatever else runs,
+    so the fewest seconds of the repeats count, and the unit is the fewest seconds of all forward
+    passes of the run. CPU seconds of this process (one thread) are far less disturbed by others and
+    are reported next to them; on an idle machine the two agree."""
     torch.manual_seed(0)
     model = ecgzoo.create_model(args.model, num_classes=4).eval()
     fs, samples = 300.0, int(60 * 300)
     x = torch.randn(1, model.in_leads, samples)
-    with torch.no_grad():
-        model(x)  # warm-up
-        t0 = time.perf_counter()
-        model(x)
-        forward_s = time.perf_counter() - t0
-    print(f"{args.model}: forward pass on one 60-s record {forward_s:.2f} s", flush=True)
-    rows = []
-    opts = options(args, fs)
-    for name in args.explainers:
-        explainer = ecgzoo.create_explainer(name, **opts[name])
-        t0 = time.perf_counter()
-        attr = explainer.explain(model, x)
-        seconds = time.perf_counter() - t0
+    target = torch.tensor([1])
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    forward()  # warm-up
+    rows, opts, maps, forwards = [], options(args, fs), {}, []
+    variants = [(n, p) for n in args.explainers for p in args.precisions
+                if not (p == "bf16" and n == "saliency")] + [(n, "slow") for n in args.slow]
+    for name, precision in variants:
+        extra = {"fast": False} if precision == "slow" else {"precision": precision}
+        explainer = ecgzoo.create_explainer(name, **opts[name], **extra)
+        box, runs = {}, []
+        for _ in range(args.repeats):
+            forwards.append(_clock(forward))
+            runs.append(_clock(lambda e=explainer, b=box: b.update(attr=e.explain(model, x, target=target))))
+        forwards.append(_clock(forward))
+        attr = box["attr"]
         assert attr.shape == (1, samples)
-        rows.append({"explainer": name, "seconds_per_record": round(seconds, 2),
-                     "forward_passes_equivalent": round(seconds / forward_s, 1), "options": opts[name]})
-        print(f"  {name:<22} {seconds:8.2f} s/record  ({seconds / forward_s:.1f} x forward)", flush=True)
-    return {"model": args.model, "parameters": sum(p.numel() for p in model.parameters()),
-            "record_seconds": 60, "fs": fs, "forward_s": round(forward_s, 3), "rows": rows}
+        row = {"explainer": name, "path": precision, "options": opts[name], "target_units": TARGETS.get(name),
+               "wall_s": round(min(r[0] for r in runs), 3), "cpu_s": round(min(r[1] for r in runs), 3)}
+        if precision == "fp32":
+            maps[name] = attr
+        elif name in maps:
+            key = "rel_l2_error_vs_fp32" if precision == "bf16" else "rel_l2_diff_vs_fast_fp32"
+            row[key] = float((attr - maps[name]).norm() / maps[name].norm())
+        rows.append(row)
+        print(f"  {name:<22} {precision:<5} wall {row['wall_s']:8.2f} s  cpu {row['cpu_s']:8.2f} s", flush=True)
+    unit_wall, unit_cpu = min(f[0] for f in forwards), min(f[1] for f in forwards)
+    print(f"unit: eager fp32 forward, fewest of {len(forwards)}: wall {unit_wall:.2f} s, cpu {unit_cpu:.2f} s")
+    for row in rows:
+        row["units_wall"] = round(row["wall_s"] / unit_wall, 2)
+        row["units_cpu"] = round(row["cpu_s"] / unit_cpu, 2)
+        row["hours_per_24h_extrapolated_wall"] = round(row["wall_s"] / 60 * 86400 / 3600, 2)
+        t = row["target_units"]
+        verdict = "" if t is None else ("met" if row["units_wall"] <= t else f"MISSED by {row['units_wall'] / t:.2f}x")
+        print(f"  {row['explainer']:<22} {row['path']:<5} {row['units_wall']:6.2f} units wall, {row['units_cpu']:6.2f} cpu"
+              f"  (target {t}: {verdict or '-'}); 24 h: {row['hours_per_24h_extrapolated_wall']:.1f} h extrapolated"
+              + "".join(f"; {k} {row[k]:.2e}" for k in ("rel_l2_error_vs_fp32", "rel_l2_diff_vs_fast_fp32") if k in row))
+    return {"model": args.model, "parameters": sum(p.numel() for p in model.parameters()), "record_seconds": 60,
+            "fs": fs, "unit_wall_s": unit_wall, "unit_cpu_s": unit_cpu, "forward_runs": len(forwards),
+            "forward_wall_s_all": [round(f[0], 3) for f in forwards], "rows": rows,
+            "note": "units = fewest seconds of the explainer's repeats / fewest seconds of all eager fp32 forward passes "
+                    "of the same record in this run; 24-h figures extrapolated linearly from the 60-s cost, not measured"}
 
 
 def sample_records(data: Path, per_class: int, classes: list[str], only: set[str] | None) -> list[tuple[str, str]]:
@@ -135,6 +180,9 @@ def main() -> None:
     p.add_argument("--occlusion-stride", type=float, default=1.0)
     p.add_argument("--occlusion-batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="fast-path precisions to time")
+    p.add_argument("--slow", nargs="*", default=[], help="explainers also timed through autograd/captum (fast=false)")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per explainer (the fewest seconds counts)")
     p.add_argument("--skip-timing", action="store_true")
     p.add_argument("--run", help="finished run directory of a model trained on PhysioNet 2017 data")
     p.add_argument("--data", help="folder with A?????.mat/.hea and REFERENCE.csv")

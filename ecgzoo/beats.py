@@ -125,6 +125,23 @@ def record_templates(record: Record, attribution: np.ndarray, *, lead: int = 0, 
                          valid_length=record.valid_length, record_id=record.record_id)
 
 
+def lead_templates(record: Record, attribution: np.ndarray, *, normalise: bool = True) -> list[BeatTemplates]:
+    """Templates of every lead and its own map (attribution (leads, T)), cut at the R-peaks of one
+    reference lead (II when the record names it, else the first) so beats line up across leads;
+    with `normalise`, maps are divided by their largest |value| over all leads' valid part."""
+    attr = np.asarray(attribution, dtype=np.float32)
+    if attr.shape != record.signal.shape:
+        raise ValueError(f"attribution must have the signal's shape {record.signal.shape}, got {attr.shape}")
+    if normalise:
+        scale = float(np.abs(attr[:, : record.valid_length]).max()) if attr.size else 0.0
+        attr = attr / scale if scale > 0 else attr
+    names = list(record.lead_names or [])
+    reference = names.index("II") if "II" in names else 0
+    peaks = detect_rpeaks(record, reference)
+    return [cut_templates(record.signal, attr[lead], peaks, record.fs, lead=lead, valid_length=record.valid_length,
+                          record_id=record.record_id) for lead in range(record.leads)]
+
+
 def pool(templates: Sequence[BeatTemplates]) -> BeatTemplates:
     """All beats of several records as one set (for class averages); records must share fs."""
     if not templates:

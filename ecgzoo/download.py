@@ -1,4 +1,4 @@
-"""Downloading data files for dataset plugins: checksums, resume, atomic.
+"""Downloading data files for dataset plugins (PhysioNet 2017, PTB-XL): checksums, resume, atomic.
 
 Each file is fetched into `<name>.part` (continuing with an HTTP Range request after an
 interruption), verified against PhysioNet's SHA-256, and only then renamed to its final name;
@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 CHUNK = 1 << 16
@@ -35,6 +36,18 @@ def reachable(url: str, timeout: float = 5.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def attempt_download(enabled: bool, url: str, fetch: Callable[[], Path]) -> tuple[Path | None, str]:
+    """(what `fetch` returned, "") or (None, why not): allowed? reachable? did it work? (shared by the datasets)."""
+    if not enabled:
+        return None, "automatic download is off (download = false)"
+    if not reachable(url):
+        return None, f"{url} is not reachable (offline?)"
+    try:
+        return fetch(), ""
+    except DownloadError as exc:
+        return None, f"download failed: {exc}"
 
 
 def sha256_of(path: Path) -> str:
@@ -59,8 +72,8 @@ def fetch_text(url: str, timeout: float = 30.0) -> str:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.read().decode("utf-8")
-    except (urllib.error.URLError, OSError) as exc:
-        raise DownloadError(f"cannot fetch {url}: {exc}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # IncompleteRead: cut short
+        raise DownloadError(f"cannot fetch {url}: {exc!r}") from None
 
 
 def download_file(url: str, dest: Path, sha256: str | None = None, progress: bool = True, timeout: float = 30.0) -> Path:
@@ -133,3 +146,30 @@ def extract_zip_atomically(archive: Path, dest: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def fetch_listed_files(base_url: str, root: Path, wanted: Callable[[str], bool], progress: bool = True,
+                       timeout: float = 30.0, workers: int = 8) -> list[Path]:
+    """Download every file of `base_url`'s SHA256SUMS.txt whose path `wanted` accepts, verified, under `root`.
+
+    For data sets shipped as many small files (PTB-XL: 21,799 records x 2 files per rate). Files
+    already present with the right checksum are kept, so an interrupted download continues where
+    it stopped; `workers` files are fetched at a time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    if not base_url.endswith("/"):
+        base_url += "/"
+    sums = parse_sha256sums(fetch_text(base_url + "SHA256SUMS.txt", timeout))
+    names = sorted(n for n in sums if wanted(n))
+    if not names:
+        raise DownloadError(f"{base_url}SHA256SUMS.txt lists none of the files needed; PhysioNet's layout changed")
+    root = Path(root)
+    with ThreadPoolExecutor(max(1, workers)) as pool, tqdm(total=len(names), unit="file", disable=not progress) as bar:
+        def one(name: str) -> Path:
+            path = download_file(base_url + name, root / name, sums[name], progress=False, timeout=timeout)
+            bar.update(1)
+            return path
+        return list(pool.map(one, names))

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import abc
+from typing import Any, Literal
 
+import pydantic
 import torch
 
 from ecgzoo.model import EcgModel
+from ecgzoo.plugin_spec import PluginConfig
+
+
+class FastPathConfig(PluginConfig):
+    """Options of explainers that can run through a model's fast engine (`EcgModel.fast_engine`)."""
+
+    fast: bool = pydantic.Field(
+        True, description="use the model's fast exact engine where it has one (CNNv7 on the CPU); false: autograd on the module"
+    )
+    precision: Literal["fp32", "bf16"] = pydantic.Field(
+        "fp32", description="bf16: the fast engine's matrix products in bfloat16 (CPUs with native bf16; see README for the error)"
+    )
+
+
+def engine_for(model: EcgModel, config: Any, x: torch.Tensor) -> Any | None:
+    """The model's fast engine for this input when the config allows one, else None."""
+    if not getattr(config, "fast", False) or x.device.type != "cpu" or model.training:
+        return None
+    dtype = torch.bfloat16 if getattr(config, "precision", "fp32") == "bf16" else torch.float32
+    return model.fast_engine(dtype)
 
 
 class Explainer(abc.ABC):
@@ -60,6 +82,26 @@ class Explainer(abc.ABC):
         fs: float | None = None,
     ) -> torch.Tensor:
         """Attribution (B, T) for the target class of each batch element of `x` (B, leads, T) sampled at `fs` Hz."""
+
+    #: True when `explain_leads` tells the leads apart; False: one map shared by every lead
+    per_lead: bool = False
+
+    def explain_leads(
+        self,
+        model: EcgModel,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
+    ) -> torch.Tensor:
+        """Attribution (B, leads, T), for drawing one map per lead (`ecgzoo.figures_leads`).
+
+        The default repeats the (B, T) map for every lead: right for maps built from feature maps
+        that mix the leads (CAM, Grad-CAM). Explainers that can tell leads apart override this,
+        set `per_lead = True`, and keep `explain` equal to the sum over leads.
+        """
+        attr = self.explain(model, x, target, valid_length, fs=fs)
+        return attr[:, None, :].expand(-1, x.shape[1], -1)
 
     @staticmethod
     def resolve_target(model: EcgModel, x: torch.Tensor, target: torch.Tensor | None,

@@ -17,23 +17,60 @@ Formats:
 
 A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
 nor given is an error. Nothing is guessed.
+
+Empty and degenerate inputs are errors naming the file, never a library traceback or a
+warning: an empty file of any format, a CSV with a header row only, an array with no samples
+or no leads, a header whose signal file is missing or empty, complex or non-numeric values.
+Warnings that numpy, scipy or wfdb raise while reading a file (they mean the data is odd) are
+turned into the same one-line `InputError`. `flat_leads` finds stretches with no signal at all
+(every lead constant), which `predict` and `explain` refuse to classify.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
 from ecgzoo.wfdb_header import readable_record, samples_in_file
+
+#: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
+MIN_FS, MAX_FS = 1.0, 1e6
 
 
 class InputError(ValueError):
     """An input file that cannot be read as an ECG; names the file and what was expected."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def _no_warnings(path: Path) -> Iterator[None]:
+    """Warnings about the data (UserWarning, RuntimeWarning) while reading `path` become InputErrors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            yield
+        except (UserWarning, RuntimeWarning) as w:  # the message, not the class name: this is an error now
+            raise InputError(f"{path}: unreadable data ({(str(w).strip().splitlines() or ['?'])[0]})") from None
+
+
+def flat_leads(signal: np.ndarray) -> bool:
+    """True when every lead of a (leads, n) stretch is constant: a flat line, no ECG to classify."""
+    return signal.shape[-1] > 0 and bool((np.ptp(signal, axis=-1) == 0).all())
 
 
 @dataclasses.dataclass
@@ -45,8 +82,11 @@ class SignalSource:
     leads: int
     samples: int
     _read: Callable[[int, int], np.ndarray]
-    #: lead names where the format stores them (WFDB), else empty
+    #: lead names where the format stores them (WFDB; CSV columns named as standard leads), canonical
+    #: (`ecgzoo.leads.canonical_lead_name`), else empty
     lead_names: tuple[str, ...] = ()
+    #: True when the user picked the lead (`--lead`): it stands for the model's lead whatever its name
+    lead_chosen: bool = False
 
     @property
     def name(self) -> str:
@@ -55,7 +95,8 @@ class SignalSource:
     def read(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) as float32 (leads, n)."""
         start, stop = max(0, start), min(self.samples, stop)
-        out = np.asarray(self._read(start, stop), dtype=np.float32)
+        with _no_warnings(self.path):
+            out = np.asarray(self._read(start, stop), dtype=np.float32)
         if out.shape != (self.leads, stop - start):
             raise InputError(f"{self.path}: read {out.shape} for samples {start}:{stop}, expected ({self.leads}, {stop - start})")
         if not np.isfinite(out).all():
@@ -70,8 +111,8 @@ def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
     fs = stated if stated is not None else given
     if fs is None:
         raise InputError(f"{path}: the sampling rate is not stored in this format; give it with --fs HZ")
-    if not fs > 0:
-        raise InputError(f"{path}: sampling rate must be positive, got {fs}")
+    if not MIN_FS <= fs <= MAX_FS:  # also NaN and inf: a rate nothing can be computed from
+        raise InputError(f"{path}: sampling rate {fs:g} Hz is not plausible for an ECG (expected {MIN_FS:g} to {MAX_FS:g} Hz)")
     return float(fs)
 
 
@@ -88,6 +129,35 @@ def _length_from_files(header: Any, record_path: Path) -> int:
     return int(n if n is not None else wfdb.rdrecord(str(record_path), physical=True).sig_len)
 
 
+#: no WFDB storage format (FLAC included) packs more samples into a byte than this: a header that
+#: declares more than its files can hold is misread, not a day-long recording
+_MAX_SAMPLES_PER_BYTE = 64
+
+
+def _check_signal_files(header: Any, record_path: Path, shown: Path) -> int:
+    """Bytes held by the header's signal files, after checking that each exists and is not empty."""
+    held = 0
+    for name in dict.fromkeys(header.file_name or []):
+        signal_file = record_path.parent / name
+        if not signal_file.is_file():
+            raise InputError(f"{shown}: signal file {signal_file.name} named by the header is missing")
+        if signal_file.stat().st_size == 0:
+            raise InputError(f"{shown}: signal file {signal_file.name} named by the header is empty")
+        held += signal_file.stat().st_size
+    return held
+
+
+def _check_wfdb_count(header: Any, held: int, shown: Path) -> int:
+    """The header's sample count, refusing none and more than its signal files can hold."""
+    n, n_sig = int(header.sig_len or 0), int(header.n_sig or 0)
+    if n <= 0 or n_sig <= 0:
+        raise InputError(f"{shown}: WFDB header declares no {'samples' if n_sig else 'signals'}")
+    if n * n_sig > _MAX_SAMPLES_PER_BYTE * held:
+        raise InputError(f"{shown}: the header declares {n:,} samples x {n_sig} signal(s), more than its signal "
+                         f"file(s) of {held:,} bytes can hold")
+    return n
+
+
 def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
     import wfdb
 
@@ -95,33 +165,37 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
     try:
         readable = stack.enter_context(readable_record(record_path))
         header = wfdb.rdheader(str(readable))
-        if header.sig_len is None:
-            n = _length_from_files(header, readable)
-            readable = stack.enter_context(readable_record(record_path, samples=n))
-        n = int(wfdb.rdheader(str(readable)).sig_len or 0)
-        if n <= 0:
-            raise InputError(f"{shown}: WFDB record holds no samples")
+        rate = _check_fs(shown, float(header.fs), fs)
+        held = _check_signal_files(header, record_path, shown)
+        if header.sig_len is None:  # valid WFDB: the count comes from the signal file
+            readable = stack.enter_context(readable_record(record_path, samples=_length_from_files(header, readable)))
+            header = wfdb.rdheader(str(readable))
+        n = _check_wfdb_count(header, held, shown)
     except InputError:
+        stack.close()
         raise
     except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
-        raise InputError(f"{shown}: not a readable WFDB header ({type(exc).__name__}: {exc})") from None
-    rate = _check_fs(shown, float(header.fs), fs)
+        stack.close()
+        raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
 
     def read(start: int, stop: int) -> np.ndarray:
         _ = stack
         try:
             rec = wfdb.rdrecord(str(readable), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({_first_line(exc)})") from None
         sig = rec.p_signal.T
         units = [u.lower() for u in (rec.units or [])]
         scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
-    return SignalSource(shown, rate, int(header.n_sig), n, read, tuple(str(s) for s in (header.sig_name or [])))
+    names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else ()
+    return SignalSource(shown, rate, int(header.n_sig), n, read, names)
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:
+    if arr.size == 0:
+        raise InputError(f"{path}: the array is empty (shape {arr.shape}): no samples or no leads")
     if arr.ndim == 1:
         return SignalSource(path, fs, 1, arr.shape[0], lambda a, b: arr[None, a:b])
     if arr.ndim != 2:
@@ -132,12 +206,14 @@ def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") 
 
 
 def _npy_source(path: Path, fs: float | None) -> SignalSource:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        raise InputError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    if not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{path}: expected numbers, got dtype {arr.dtype}")
+    except (ValueError, EOFError, OSError) as exc:
+        raise InputError(f"{path}: not a plain numeric .npy array ({_first_line(exc)})") from None
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{path}: expected real numbers, got dtype {arr.dtype}")
     return _array_source(path, arr, _check_fs(path, None, fs))
 
 
@@ -146,11 +222,17 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
         return _wfdb_source(path.with_suffix(""), path, fs)
     import scipy.io
 
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
-        data = scipy.io.loadmat(path)
+        with _no_warnings(path):
+            data = scipy.io.loadmat(path)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})") from None
-    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.number)}
+        raise InputError(f"{path}: not a readable MATLAB file ({_first_line(exc)})") from None
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
+              and np.issubdtype(v.dtype, np.number) and not np.issubdtype(v.dtype, np.complexfloating)}
     if "val" in arrays:
         arr = arrays["val"]
     elif len(arrays) == 1:
@@ -159,15 +241,21 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
         raise InputError(f"{path}: expected a variable 'val' or a single numeric array, found {sorted(arrays) or 'none'}")
     if "fs" in arrays and arrays["fs"].size == 1 and "val" in arrays:
         fs = _check_fs(path, float(arrays["fs"].item()), fs)
-    arr = np.asarray(arr, dtype=np.float32).squeeze()
+    with _no_warnings(path):
+        arr = np.asarray(arr, dtype=np.float32).squeeze()
     if gain:
         arr = arr / float(gain)
     return _array_source(path, arr, _check_fs(path, None, fs))
 
 
 def _csv_source(path: Path, fs: float | None) -> SignalSource:
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text CSV file (not UTF-8: {exc.reason} at byte {exc.start})") from None
     cells = [c.strip().strip('"').lower() for c in first.replace(";", ",").split(",")]
     try:
         [float(c) for c in cells]
@@ -176,27 +264,40 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
         header = cells
     delimiter = ";" if ";" in first else ","
     try:
-        arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): {exc}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+            arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): "
+                         f"{_first_line(exc)}") from None
+    if arr.shape[0] == 0:
+        raise InputError(f"{path}: no data rows{' (a header row only)' if header else ''}: the recording is empty")
     stated = None
     if header and header[0] in ("time", "t", "time_s", "seconds"):
         t = arr[:, 0]
         arr = arr[:, 1:]
-        steps = np.diff(t)
-        if len(steps) == 0 or not np.all(steps > 0) or np.ptp(steps) > 1e-3 * steps.mean():
+        with np.errstate(all="ignore"):  # absurd times give inf/NaN steps, refused just below
+            steps = np.diff(t)
+            uneven = len(steps) == 0 or not np.all(steps > 0) or not np.ptp(steps) <= 1e-3 * steps.mean()
+        if uneven:
             raise InputError(f"{path}: the 'time' column is not evenly spaced and increasing; cannot read a sampling rate from it")
         stated = round(1.0 / float(steps.mean()), 6)
     if arr.shape[1] == 0:
         raise InputError(f"{path}: no signal columns")
-    return _array_source(path, arr.astype(np.float32), _check_fs(path, stated, fs), layout="samples-first")
+    with _no_warnings(path):  # values beyond float32 (overflow) are an error naming the file
+        arr = arr.astype(np.float32)
+    source = _array_source(path, arr, _check_fs(path, stated, fs), layout="samples-first")
+    columns = header[1:] if stated is not None else header
+    if columns and len(columns) == source.leads and set(canonical_leads(columns)) <= set(STANDARD_12):
+        source.lead_names = canonical_leads(columns)  # only standard lead names: other headers are not lead names
+    return source
 
 
 def select_lead(source: SignalSource, lead: str) -> SignalSource:
     """The one lead `lead` (a lead name the file states, or a 0-based index) of a multi-lead recording."""
     names = list(source.lead_names)
-    if lead in names:
-        index = names.index(lead)
+    if canonical_lead_name(lead) in names:
+        index = names.index(canonical_lead_name(lead))
     elif lead.lstrip("-").isdigit() and 0 <= int(lead) < source.leads:
         index = int(lead)
     else:
@@ -204,7 +305,8 @@ def select_lead(source: SignalSource, lead: str) -> SignalSource:
         raise InputError(f"{source.path}: no lead {lead!r}; choose one of {known}indices 0-{source.leads - 1}")
     read = source._read
     name = names[index] if names else str(index)
-    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,))
+    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,),
+                               lead_chosen=True)
 
 
 def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:

@@ -8,6 +8,7 @@ Grad-CAM work on any model that keeps this split, with no model-specific code.
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,23 @@ class EcgModel(nn.Module, abc.ABC):
     gradcam_layer: str = ""
     #: whether `forward_head` pools only over the valid (unpadded) part
     masked_pooling: bool = False
+    #: half-width in input samples of what one position of the full-resolution feature map sees, or
+    #: None (unknown, or not a stride-1 "same"-padded fully convolutional map). When set, feature
+    #: position t depends only on input samples [t - radius, t + radius] and the zero padding past the
+    #: record's ends: explainers then split long inputs into overlapping stretches with the same result.
+    receptive_radius: int | None = None
+
+    def fast_engine(self, dtype: torch.dtype = torch.float32) -> Any | None:
+        """A faster engine computing exactly what this model computes in eval mode, or None.
+
+        Called by explainers (once per `explain` call, so the engine always holds the current weights)
+        on a model in eval mode on the CPU. The engine provides `forward_with_cam(x, valid_length)`
+        (logits and CAM as `forward_with_cam`, the CAM built from the output of `gradcam_layer`),
+        `input_gradient(x, dlogits, valid_length)` (logits and the gradient of sum_b dlogits(logits)_b .
+        logits_b w.r.t. x) and optionally `occlusion_logit_changes(x, starts, width, weights)`.
+        `dtype` other than float32 may trade exactness for speed. Default: None (autograd on the module).
+        """
+        return None
 
     @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,17 @@ probabilities over windows.
 
 A recording at another sampling rate than the run's data is resampled by the run's
 `resample` step when the pipeline has one, else by a `resample` step put in front (and a
-message says so); the number of leads must match.
+message says so); the leads must match: by count, and by name where both the run and the
+input name them (`ecgzoo.leads.check_leads`, after the run's preprocessing, which may select
+leads by name).
+
+Multi-label runs give a sigmoid probability per class; every class at or above its threshold
+(chosen on the run's validation split, stored in the checkpoint) is a predicted label.
+
+Finite or nothing: a window is classified only when the model's logits and probabilities are
+all finite; otherwise (damaged weights, an overflow) it is reported as failed with the reason,
+like a window the preprocessing refused or a flat line (every lead constant). A recording
+without a single classified window has no class (`Prediction.problem` says why), never a NaN one.
 """
 
 from __future__ import annotations
@@ -23,8 +33,13 @@ import numpy as np
 import torch
 
 from ecgzoo.inputs import InputError, SignalSource
+from ecgzoo.leads import LeadMismatchError, check_leads
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
+from ecgzoo.tasks import Task
+
+#: the reason given for a window whose model output is not finite
+NON_FINITE = "the model's output is not finite (NaN or inf): no class given; its weights may be damaged"
 
 
 @dataclasses.dataclass
@@ -47,6 +62,15 @@ class Prediction:
     classes: list[str]
     windows: list[Window]
     notes: list[str]
+    task: Task | None = None  # None: single-label over classes
+    thresholds: list[float] | None = None  # multi-label decision thresholds (0.5 where None)
+
+    def _labels(self, p: np.ndarray) -> str:
+        """Predicted class, or for a multi-label task the labels at or above their thresholds ('-' for none)."""
+        if self.task is None or not self.task.multi:
+            return self.classes[int(p.argmax())]
+        above = np.flatnonzero(self.task.decide(p[None], self.thresholds)[0])
+        return ",".join(self.classes[i] for i in sorted(above, key=lambda i: -p[i])) or "-"
 
     @property
     def probabilities(self) -> np.ndarray | None:
@@ -55,15 +79,23 @@ class Prediction:
         return np.mean(ok, axis=0) if ok else None
 
     @property
+    def problem(self) -> str | None:
+        """Why the recording has no class (None when at least one window was classified)."""
+        if self.probabilities is not None:
+            return None
+        reasons = [w.problem for w in self.windows if w.problem]
+        return reasons[0] if reasons else "no window could be classified"
+
+    @property
     def label(self) -> str | None:
         p = self.probabilities
-        return None if p is None else self.classes[int(p.argmax())]
+        return None if p is None else self._labels(p)
 
     def segments(self) -> list[tuple[float, float, str, int]]:
         """Runs of consecutive windows with the same predicted class: (start_s, end_s, class, windows)."""
         out: list[tuple[float, float, str, int]] = []
         for w in self.windows:
-            cls = "?" if w.probabilities is None else self.classes[int(w.probabilities.argmax())]
+            cls = "?" if w.probabilities is None else self._labels(w.probabilities)
             if out and out[-1][2] == cls:
                 s, _, c, n = out[-1]
                 out[-1] = (s, w.end_s, c, n + 1)
@@ -79,12 +111,13 @@ class Prediction:
             "duration_s": round(self.duration_s, 3),
             "class": self.label,
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
+            **({"problem": self.problem} if p is None else {}),
             "notes": self.notes,
             "windows": [
                 {
                     "start_s": round(w.start_s, 3),
                     "end_s": round(w.end_s, 3),
-                    "class": None if w.probabilities is None else self.classes[int(w.probabilities.argmax())],
+                    "class": None if w.probabilities is None else self._labels(w.probabilities),
                     "probabilities": None if w.probabilities is None
                     else {c: round(float(v), 5) for c, v in zip(self.classes, w.probabilities, strict=True)},
                     **({"problem": w.problem} if w.problem else {}),
@@ -145,12 +178,16 @@ def check_amplitude(signal: np.ndarray, where: str) -> None:
 def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
                    precision: str = "fp32") -> Prediction:
     """Classify one recording (window by window when it is longer than the model's input)."""
-    if source.leads != run.in_leads:
+    selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
+    if source.leads != run.in_leads and not selects:
         hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
         names = f" {list(source.lead_names)}" if source.lead_names else ""
         raise InputError(f"{source.path}: {source.leads} lead(s){names}, the model of {run.label} takes {run.in_leads}{hint}")
     pipeline, notes = pipeline_for(run, source.fs)
     window = int(round(run.input_samples / run.fs * source.fs))
+    if window < 1:
+        raise InputError(f"{source.path}: at {source.fs:g} Hz the model's input ({run.input_samples / run.fs:g} s) "
+                         f"is less than one sample")
     bounds = window_bounds(source.samples, window)
     if len(bounds) > 1:
         notes.append(f"longer than the model's input ({run.input_samples / run.fs:g} s): {len(bounds)} windows")
@@ -164,7 +201,11 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
             try:
                 raw = source.read(a, b)
                 check_amplitude(raw, rid)
-                rec = pipeline(Record(raw, source.fs, rid))
+                rec = pipeline(Record(raw, source.fs, rid, lead_names=source.lead_names or None))
+                if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+                    check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
+            except LeadMismatchError as exc:
+                raise InputError(str(exc)) from None
             except RecordError as exc:
                 windows[-1].problem = exc.problem
                 continue
@@ -180,13 +221,19 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
         x = torch.from_numpy(np.stack(xs)).to(device)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             logits = model(x, valid_length=torch.tensor(vls, device=device))
-        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        for slot, p in zip(slots, probs, strict=True):
-            windows[slot].probabilities = p
+        logits = logits.float()
+        probs = run.task.probabilities(logits)
+        finite = (torch.isfinite(logits).all(dim=1) & torch.isfinite(probs).all(dim=1)).cpu().numpy()
+        for slot, p, ok in zip(slots, probs.cpu().numpy(), finite, strict=True):
+            if ok:
+                windows[slot].probabilities = p
+            else:
+                windows[slot].problem = NON_FINITE
     failed = [w for w in windows if w.probabilities is None]
-    if failed:
+    if failed and len(failed) < len(windows):  # none classified: `Prediction.problem` says why
         notes.append(f"{len(failed)} of {len(windows)} window(s) could not be classified: {failed[0].problem}")
-    return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes)
+    return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes,
+                      run.task, run.thresholds)
 
 
 def format_time(seconds: float) -> str:
@@ -194,12 +241,28 @@ def format_time(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _multi_label_lines(prediction: Prediction, p: np.ndarray) -> str:
+    """Every label at or above its threshold, most probable first, with probability, threshold and name."""
+    task = prediction.task
+    assert task is not None
+    t = np.full(len(p), 0.5) if prediction.thresholds is None else np.asarray(prediction.thresholds)
+    above = sorted(np.flatnonzero(task.decide(p[None], t)[0]), key=lambda i: -p[i])
+    if not above:
+        best = int(p.argmax())
+        return (f"no label above its threshold (highest: {prediction.classes[best]} {p[best]:.3f}, "
+                f"threshold {t[best]:.3f})")
+    rows = [f"  {prediction.classes[i]:<12} {p[i]:.3f}  (threshold {t[i]:.3f})  {task.name(prediction.classes[i])}" for i in above]
+    return f"{len(above)} label(s) above threshold\n" + "\n".join(rows)
+
+
 def describe(prediction: Prediction) -> str:
     """Human-readable lines: class and probabilities, then the timeline for windowed recordings."""
     p = prediction.probabilities
     head = f"{prediction.source}: "
     if p is None:
-        head += "not classified"
+        head += f"not classified: {prediction.problem}"
+    elif prediction.task is not None and prediction.task.multi:
+        head += _multi_label_lines(prediction, p)
     else:
         head += f"{prediction.label}  (" + ", ".join(f"{c} {v:.3f}" for c, v in zip(prediction.classes, p, strict=True)) + ")"
     lines = [head] + [f"  note: {n}" for n in prediction.notes]

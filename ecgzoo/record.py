@@ -29,19 +29,23 @@ class Record:
                   preprocessor normalised it (see `units`).
     fs:           sampling rate in Hz.
     record_id:    identifier unique within its dataset (e.g. "A00001").
-    label:        class name (e.g. "N"), or None when unknown (prediction).
+    label:        class name (e.g. "N") of a single-label dataset, a tuple of class names of a
+                  multi-label one (e.g. ("AF", "LAD"); may be empty), or None when unknown.
     valid_length: number of leading samples that are signal, not padding.
     units:        physical unit of `signal` ("mV", or "a.u." once normalised).
     meta:         free-form facts preprocessors add (e.g. R-peak positions).
+    lead_names:   name of each row of `signal` (e.g. ("I", "II", ..., "V6")), None when the
+                  source does not say; see `ecgzoo.leads`.
     """
 
     signal: np.ndarray
     fs: float
     record_id: str
-    label: str | None = None
+    label: str | tuple[str, ...] | None = None
     valid_length: int | None = None
     units: str = "mV"
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    lead_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         sig = self.signal
@@ -52,6 +56,13 @@ class Record:
             raise RecordError(self.record_id, "signal has zero samples")
         if not (self.fs > 0):
             raise RecordError(self.record_id, f"sampling rate must be positive, got {self.fs}")
+        if self.lead_names is not None:
+            names = tuple(str(n) for n in self.lead_names)
+            if len(names) != sig.shape[0]:
+                raise RecordError(self.record_id, f"{len(names)} lead names {list(names)} for {sig.shape[0]} lead(s) of signal")
+            object.__setattr__(self, "lead_names", names)
+        if isinstance(self.label, list):
+            object.__setattr__(self, "label", tuple(self.label))
         if self.valid_length is None:
             object.__setattr__(self, "valid_length", int(sig.shape[1]))
         elif not 0 < self.valid_length <= sig.shape[1]:

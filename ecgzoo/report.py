@@ -9,7 +9,6 @@ picture per class drawn by `ecgzoo.figures.plot_attribution` with the chosen exp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,12 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo import report_multilabel as ml_report
+from ecgzoo.jsonio import dumps
 from ecgzoo.run_dir import safe_filename, save_figure, write_atomic
+from ecgzoo.viewer import write_viewer
 
-Figure = tuple[str, str]  # (caption, path relative to the report)
+Figure = tuple[str, ...]  # (caption, path relative to the report[, interactive view relative to the report])
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
@@ -35,10 +37,14 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
     epochs = [h["epoch"] for h in history]
     fig = MplFigure(figsize=(10, 3.6))
     ax_loss, ax_f1 = fig.subplots(1, 2)
-    for ax, key, label in ((ax_loss, "loss", "loss (weighted cross-entropy)"), (ax_f1, "challenge_f1", "challenge F1")):
+    multi = "val_macro_auroc" in history[0]  # a multi-label task: binary cross-entropy, macro AUROC (validation only)
+    panels = ((ax_loss, "loss", "loss (binary cross-entropy)" if multi else "loss (weighted cross-entropy)"),
+              (ax_f1, "macro_auroc" if multi else "challenge_f1", "macro AUROC" if multi else "challenge F1"))
+    for ax, key, label in panels:
         for prefix, style, name, colour in (("train_", "o-", "training", "tab:blue"), ("val_", "s-", "validation", "tab:orange")):
-            if all(isinstance(h.get(prefix + key), (int, float)) for h in history):
-                ax.plot(epochs, [h[prefix + key] for h in history], style, label=name, color=colour)
+            if any(isinstance(h.get(prefix + key), (int, float)) for h in history) and all(prefix + key in h for h in history):
+                ax.plot(epochs, [h[prefix + key] if isinstance(h[prefix + key], (int, float)) else float("nan") for h in history],
+                        style, label=name, color=colour)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
@@ -83,9 +89,11 @@ def write_evaluation_figures(folder: Path, metrics: dict[str, Any], history: Seq
     figures: list[Figure] = []
     if history:
         save_figure(folder / "figures" / "training_curves.png", plot_training_curves(history))
-        figures.append(("Training curves: loss and challenge F1 per epoch (as in the paper's figure 5)", "figures/training_curves.png"))
-    save_figure(folder / "figures" / "confusion_matrix.png", plot_confusion(metrics))
-    figures.append(("Confusion matrix", "figures/confusion_matrix.png"))
+        figures.append(("Training curves: loss and the selection figure per epoch (as in the paper's figure 5)",
+                        "figures/training_curves.png"))
+    if "confusion" in metrics:  # single-label; a multi-label task has one 2x2 table per class, in the metrics table
+        save_figure(folder / "figures" / "confusion_matrix.png", plot_confusion(metrics))
+        figures.append(("Confusion matrix", "figures/confusion_matrix.png"))
     return figures
 
 
@@ -130,12 +138,23 @@ def explanation_examples(
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
         rel = f"figures/explain_{explainer_name}_{safe_filename(true)}_{safe_filename(rid)}.png"
         save_figure(folder / rel, fig)
-        figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel))
+        view = f"views/{safe_filename(rid)}.html"
+        write_viewer(folder / view, title=f"{rid}: {pred} explained", signal=signal[:, :vl], fs=float(prepared.fs),
+                     units=units, maps={explainer_name: attribution[:vl]}, classes=classes,
+                     windows=[(0.0, vl / float(prepared.fs), probs[k])],
+                     facts={"record": rid, "true class": true, "predicted (explained) class": pred,
+                            "rate": f"{float(prepared.fs):g} Hz", "leads": signal.shape[0], "units": units,
+                            "model": f"{type(model).__name__} ({sum(q.numel() for q in model.parameters()):,} parameters)",
+                            "preprocessing": "the run's pipeline (report.md, Settings)",
+                            "explainer": f"{explainer_name} {explainer_options or ''}"})
+        figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel, view))
     return figures
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
-    """Per-class table, headline scores and the confusion matrix as Markdown."""
+    """Per-class table, headline scores and the confusion matrix as Markdown (multi-label: `ecgzoo.report_multilabel`)."""
+    if metrics.get("task") == "multi-label":
+        return ml_report.metrics_markdown(metrics)
     classes = metrics["classes"]
     lines = [
         f"**Challenge F1 {metrics['challenge_f1']:.3f}** ({metrics['challenge_f1_definition']}), "
@@ -158,6 +177,15 @@ def test_markdown(test: dict[str, Any] | None) -> str:
     """The test-split section of a report ('' when the run kept no test split)."""
     if not test:
         return ""
+    if test.get("task") == "multi-label":
+        return f"""
+## Test metrics (held-out split, best checkpoint, thresholds from validation)
+
+These {test['n']} records were set aside before training and never used for training, for choosing
+the epoch or for choosing the thresholds. Per-record predictions: `predictions_test.csv`.
+
+{ml_report.metrics_markdown(test)}
+"""
     lo, hi = test["challenge_f1_ci95"]
     return f"""
 ## Test metrics (held-out split, best checkpoint)
@@ -172,7 +200,16 @@ choosing the epoch; challenge F1 **{test['challenge_f1']:.3f}**, 95% bootstrap i
 
 
 def _figures_markdown(figures: Sequence[Figure]) -> str:
-    return "\n\n".join(f"![{caption}]({rel})\n\n*{caption}*" for caption, rel in figures)
+    """Each figure with its caption; a third element links the figure's interactive view."""
+    return "\n\n".join(f"![{f[0]}]({f[1]})\n\n*{f[0]}*" + (f" ([interactive view]({f[2]}))" if len(f) > 2 else "")
+                         for f in figures)
+
+
+EXAMPLES_SINGLE = """One validation record per class (a correctly classified one where there is one), with the
+`{explainer}` attribution for the predicted class drawn under the trace."""
+EXAMPLES_MULTI = """The most confident true positives of the most frequent classes in validation, each with the map
+for that class; multi-lead records on calibrated ECG paper, one map per lead where the explainer tells
+leads apart."""
 
 
 def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict[str, Any], metrics: dict[str, Any],
@@ -185,10 +222,12 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
     explain = [f for f in figures if "/explain_" in f[1]]
     others = [f for f in figures if f not in explain]
     split_seed = cfg["split"]["seed"] if cfg["split"]["seed"] is not None else cfg["seed"]
+    multi = metrics.get("task") == "multi-label"
+    scores = (f"multi-label validation {ml_report.headline(metrics)}" if multi else
+              f"validation challenge F1\n**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}**")
     text = f"""# ecgzoo run `{final.name}`
 
-Model **{info['model']}** trained on dataset **{info['dataset']}**; validation challenge F1
-**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}** (best epoch {best} of {len(history)}),
+Model **{info['model']}** trained on dataset **{info['dataset']}**; {scores} (best epoch {best} of {len(history)}),
 in {info.get('seconds', float('nan')):.0f} s.
 
 ## Data
@@ -202,8 +241,8 @@ in {info.get('seconds', float('nan')):.0f} s.
 
 ## Settings
 
-- Model options: `{json.dumps(cfg['model']) if cfg['model'] else '(defaults)'}`
-- Trainer `{cfg['trainer_plugin']}` options: `{json.dumps(cfg['trainer']) if cfg['trainer'] else '(defaults)'}`
+- Model options: `{dumps(cfg['model']) if cfg['model'] else '(defaults)'}`
+- Trainer `{cfg['trainer_plugin']}` options: `{dumps(cfg['trainer']) if cfg['trainer'] else '(defaults)'}`
 - Device {cfg['device']}, seed {cfg['seed']}, processes {cfg['nproc']}. Full resolved configuration: `config.json`;
   versions and git commit: `environment.json`.
 
@@ -218,8 +257,7 @@ Per-epoch figures: `history.json` and `checkpoints/metrics.jsonl`; per-record pr
 {test_markdown(metrics.get("test"))}
 ## Where the network looked ({cfg['explainer']})
 
-One validation record per class (a correctly classified one where there is one), with the
-`{cfg['explainer']}` attribution for the predicted class drawn under the trace.
+{EXAMPLES_MULTI if multi else EXAMPLES_SINGLE.format(explainer=cfg['explainer'])}
 
 {_figures_markdown(explain) if explain else '(no examples requested)'}
 

@@ -5,7 +5,13 @@ report is written, so a folder without the suffix is always a finished run. A ru
 fails leaves `runs/<name>.incomplete/` with `FAILED.txt` saying why; running the same
 command with `--set name=<name>` continues it (the trainer resumes from its checkpoint).
 Each file is written to a temporary name in its folder and moved into place with
-`os.replace`, so a crash never leaves half a file under its real name.
+`os.replace`, so a crash never leaves half a file under its real name. JSON files are strict
+JSON (`ecgzoo.jsonio`: no NaN / Infinity).
+
+One run name, one writer: `RunDir.create` takes an exclusive `flock` on `runs/.<name>.lock`
+for as long as the run is being built, so a second process given the same name refuses at
+once (`InUseError`) instead of writing into the same folder. The kernel drops the lock when
+its holder dies, even by SIGKILL, so a crashed run never blocks the next one.
 
 `load_run(path)` gives back what prediction and evaluation need: the model (weights loaded
 from safetensors, never unpickled, eval mode), the preprocessing pipeline, classes and rates.
@@ -13,6 +19,7 @@ from safetensors, never unpickled, eval mode), the preprocessing pipeline, class
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -24,8 +31,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ecgzoo.checkpoint import write_bytes_atomic
+from ecgzoo.checkpoint import DiskFullError, write_bytes_atomic
+from ecgzoo.jsonio import dumps
 from ecgzoo.model import EcgModel
+from ecgzoo.tasks import Task
 
 INCOMPLETE = ".incomplete"
 CONFIG_FILE = "config.json"
@@ -37,7 +46,45 @@ BEST_CHECKPOINT = Path("checkpoints") / "best.safetensors"
 
 
 class RunDirError(FileNotFoundError):
-    """A folder that is not a complete ecgzoo run (missing, incomplete or lacking a file)."""
+    """A folder that is not a complete ecgzoo run (missing, incomplete, lacking or with an unreadable file)."""
+
+
+class InUseError(FileExistsError):
+    """Another live process is writing the same run (or evaluation) folder."""
+
+
+def hold_lock(lock_path: Path, what: str) -> int | None:
+    """An exclusive, non-blocking `flock` on `lock_path` (created if needed); its file descriptor.
+
+    Raises InUseError naming `what` and the holder's pid when another process holds it. The
+    lock lives until `release_lock` or the process's death. None where flock does not exist.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no locking
+        return None
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 80, 0).decode("utf-8", "replace").strip() or "pid unknown"
+        os.close(fd)
+        raise InUseError(f"{what} is being written by another ecgzoo process ({holder}); wait for it to finish "
+                         f"or use another name") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+    return fd
+
+
+def release_lock(fd: int | None, lock_path: Path | None = None) -> None:
+    """Drop a lock taken by `hold_lock`; remove its file when `lock_path` is given."""
+    if fd is None:
+        return
+    if lock_path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            lock_path.unlink()
+    os.close(fd)
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
@@ -48,8 +95,8 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """`obj` as indented JSON, atomically."""
-    return write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+    """`obj` as indented strict JSON (non-finite floats as null), atomically."""
+    return write_atomic(path, dumps(obj, indent=2) + "\n")
 
 
 def save_figure(path: str | Path, fig: Any, dpi: int = 110) -> Path:
@@ -89,12 +136,16 @@ class RunDir:
         self.work = self.root / f"{name}{INCOMPLETE}"
         #: False on the non-zero ranks of a distributed run: they compute, rank 0 writes
         self.writes = writes
+        self.lock_path = self.root / f".{name}.lock"
+        self._lock: int | None = None
 
     @classmethod
     def create(cls, output_dir: str | Path, name: str) -> RunDir:
-        """Start (or continue, when its incomplete folder exists) the run called `name`."""
+        """Start (or continue, when its incomplete folder exists) the run called `name`; holds its lock."""
         run = cls(output_dir, name)
+        run._lock = hold_lock(run.lock_path, f"run {name!r} in {run.root}")
         if run.final.exists():
+            release_lock(run._lock)
             raise FileExistsError(f"run directory {run.final} already exists; choose another name (--set name=...)")
         run.work.mkdir(parents=True, exist_ok=True)
         failed = run.work / FAILED_FILE
@@ -123,15 +174,23 @@ class RunDir:
         if not self.writes:
             return
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        write_atomic(
-            self.work / FAILED_FILE,
-            f"This run did not finish: {type(exc).__name__}: {exc}\n"
-            f"Run the same command with --set name={self.name} to continue it.\n\n{text}",
-        )
+        try:
+            write_atomic(
+                self.work / FAILED_FILE,
+                f"This run did not finish: {type(exc).__name__}: {exc}\n"
+                f"Run the same command with --set name={self.name} to continue it.\n\n{text}",
+            )
+        except DiskFullError:
+            pass  # the folder keeps its .incomplete name, which says the same; the error itself is raised
+        finally:
+            release_lock(self._lock)
+            self._lock = None
 
     def finish(self) -> Path:
-        """Rename the finished folder to its real name; returns it."""
+        """Rename the finished folder to its real name and drop the run's lock; returns it."""
         os.replace(self.work, self.final)
+        release_lock(self._lock, self.lock_path)  # the final folder now refuses the name by itself
+        self._lock = None
         return self.final
 
 
@@ -155,6 +214,13 @@ class LoadedRun:
     output_dir: Path | None = None
     #: record lists by split name (train/val/test), from split.json or the weights' manifest
     splits: dict[str, Any] = dataclasses.field(default_factory=dict)
+    task: Task | None = None  # None only for runs written before tasks existed: single-label over classes
+    lead_names: tuple[str, ...] | None = None  # the leads the model was trained on, in input order
+    thresholds: list[float] | None = None  # multi-label: per-class decision thresholds chosen on validation
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = Task.single_label(self.classes)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -172,25 +238,48 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     for rel in (CONFIG_FILE, RUN_FILE, BEST_CHECKPOINT):
         if not (path / rel).is_file():
             raise RunDirError(f"{path} is not an ecgzoo run directory: {rel} is missing")
-    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.checkpoint import load_checkpoint, model_from_checkpoint
     from ecgzoo.pipeline import Pipeline
 
-    config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    config = read_json(path / CONFIG_FILE)
+    info = read_json(path / RUN_FILE)
+    numbers = ("fs", "input_fs", "input_samples", "in_leads")
+    if any(isinstance(info.get(k), bool) or not isinstance(info.get(k), (int, float)) for k in numbers):
+        raise RunDirError(f"{path / RUN_FILE}: damaged: {', '.join(numbers)} must be numbers")
+    try:
+        facts = {"pipeline": Pipeline(info["pipeline"]), "classes": [str(c) for c in info["classes"]],
+                 "fs": float(info["fs"]), "input_fs": float(info["input_fs"]),
+                 "input_samples": int(info["input_samples"]), "in_leads": int(info["in_leads"])}
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise RunDirError(f"{path / RUN_FILE}: not a valid run description ({type(exc).__name__}: {exc})") from None
+    from ecgzoo.inputs import MAX_FS, MIN_FS
+
+    plausible = (all(MIN_FS <= facts[k] <= MAX_FS for k in ("fs", "input_fs")) and 16 <= facts["input_samples"] <= 10**9
+                 and 0 < facts["in_leads"] <= 10**4 and len(facts["classes"]) >= 2)
+    if not plausible:
+        raise RunDirError(f"{path / RUN_FILE}: damaged: rates must lie in {MIN_FS:g}-{MAX_FS:g} Hz, the input must be at least "
+                          f"16 samples, leads positive and there must be at least 2 classes")
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)
     model.eval()
-    return LoadedRun(
-        path=path,
-        model=model,
-        pipeline=Pipeline(info["pipeline"]),
-        classes=list(info["classes"]),
-        config=config,
-        fs=float(info["fs"]),
-        input_fs=float(info["input_fs"]),
-        input_samples=int(info["input_samples"]),
-        in_leads=int(info["in_leads"]),
-        info=info,
-        label=str(path),
-        output_dir=path,
-        splits=json.loads((path / "split.json").read_text(encoding="utf-8")) if (path / "split.json").is_file() else {},
-    )
+    outputs, leads = getattr(model, "num_classes", len(facts["classes"])), getattr(model, "in_leads", facts["in_leads"])
+    if (outputs, leads) != (len(facts["classes"]), facts["in_leads"]):
+        raise RunDirError(f"{path / RUN_FILE}: damaged: it lists {len(facts['classes'])} classes and {facts['in_leads']} "
+                          f"lead(s), the model in {BEST_CHECKPOINT} has {outputs} outputs and {leads} lead(s)")
+    split_file = path / "split.json"
+    thresholds = load_checkpoint(path / BEST_CHECKPOINT)[1].get("thresholds")
+    return LoadedRun(path=path, model=model, config=config, info=info, label=str(path), output_dir=path,
+                     splits=read_json(split_file) if split_file.is_file() else {},
+                     task=Task.from_json(info.get("task"), facts["classes"]),
+                     lead_names=tuple(info["lead_names"]) if info.get("lead_names") else None,
+                     thresholds=[float(t) for t in thresholds] if thresholds is not None else None, **facts)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a run folder; a damaged file is a RunDirError naming it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: damaged, not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise RunDirError(f"{path}: damaged, expected a JSON object, found {type(value).__name__}")
+    return value

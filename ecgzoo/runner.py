@@ -9,7 +9,6 @@ and every file lands atomically in a folder that is renamed only once the report
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import subprocess
@@ -136,26 +135,31 @@ def _fit_in_worker(*args: Any) -> tuple[ecgzoo.FitResult, bytes]:
     return dataclasses.replace(result, best_state={}), state
 
 
-def save_fit_result(run_dir: RunDir, model: ecgzoo.EcgModel, result: ecgzoo.FitResult, classes: list[str]) -> list[dict[str, Any]]:
+def save_fit_result(run_dir: RunDir, model: ecgzoo.EcgModel, result: ecgzoo.FitResult, classes: list[str],
+                    task: Any = None) -> list[dict[str, Any]]:
     """What every trainer gets from the runner: checkpoints/best.safetensors (the best epoch's weights),
     history.json and checkpoints/metrics.jsonl (one row per epoch); returns the history rows."""
     from ecgzoo.checkpoint import save_checkpoint
+    from ecgzoo.jsonio import dumps
 
     model.load_state_dict(result.best_state)
     run_dir.path("checkpoints").mkdir(parents=True, exist_ok=True)
     best = next(e for e in result.epochs if e.epoch == result.best_epoch)
-    save_checkpoint(run_dir.path("checkpoints", "best.safetensors"), model,
-                    {"kind": "best", "classes": classes, "epoch": result.best_epoch, "metrics": dict(best.metrics)})
+    meta = {"kind": "best", "classes": classes, "epoch": result.best_epoch, "metrics": dict(best.metrics)}
+    if task is not None:
+        meta["task"] = task.to_json()
+    save_checkpoint(run_dir.path("checkpoints", "best.safetensors"), model, meta)
     history = result.history()
     run_dir.write_json("history.json", history)
-    run_dir.write("checkpoints/metrics.jsonl", "".join(json.dumps(row, default=str) + "\n" for row in history))
+    run_dir.write("checkpoints/metrics.jsonl", "".join(dumps(row) + "\n" for row in history))
     return history
 
 
 @torch.no_grad()
 def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
-                    precision: str = "fp32") -> np.ndarray:
-    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset.
+                    precision: str = "fp32", task: Any = None) -> np.ndarray:
+    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset
+    (softmax; a multi-label `task`: a sigmoid per class).
 
     precision="bf16" runs the network under bfloat16 autocast (faster on CPUs with bf16 units; the
     probabilities move by about 1e-3, see BENCHMARKS.md); "fp32" is the exact path.
@@ -166,7 +170,7 @@ def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, d
     for x, _, vl in loader:
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             logits = model(x.to(device), valid_length=vl.to(device))
-        out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        out.append((task.probabilities(logits) if task is not None else torch.softmax(logits.float(), dim=1)).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
 
 
@@ -235,10 +239,20 @@ def _open(model: str, dataset: str, config: RunConfig) -> _Run:
     return _Run(config, dataset, device, model_entry.name, data, pipeline, ctx, run_dir)
 
 
+def _check_classes(dataset: str, classes: list[str], labels: np.ndarray, task: Any) -> None:
+    """Training needs two classes with records (single-label) or one class with a positive record (multi-label)."""
+    present = [c for i, c in enumerate(classes) if (labels[:, i] if task.multi else labels == i).any()]
+    if len(present) < (1 if task.multi else 2):
+        raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least "
+                         f"{'one class with a positive record' if task.multi else 2}")
+
+
 def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Preprocess (cached), split, and write environment/config/skipped/split/run files; returns (prepared, splits)."""
     from ecgzoo.csv_files import skipped_csv
     from ecgzoo.prepared import prepare
+    from ecgzoo.report_multilabel import class_counts
+    from ecgzoo.splits import dataset_split, rarest_label
 
     config, run_dir = r.config, r.run_dir
     run_dir.write_json("environment.json", environment(r.device))
@@ -247,17 +261,17 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
     run_dir.write_json(CONFIG_FILE, r.resolved)
     _say(f"preparing {r.dataset} ({len(r.data)} records) through {len(r.pipeline.config)} preprocessing steps")
     prepared = prepare(r.data, r.pipeline, cache_dir=config.cache_dir, on_error=config.on_error, workers=config.workers)
-    classes = list(prepared.classes)
+    classes, task = list(prepared.classes), prepared.task
     if prepared.skipped:
         run_dir.write("skipped.csv", skipped_csv(prepared.skipped))
     labels = np.asarray(prepared.labels)
-    present = [c for i, c in enumerate(classes) if (labels == i).any()]
-    if len(present) < 2:
-        raise ValueError(f"dataset {r.dataset!r} has records of {len(present)} class(es) {present}; training needs at least 2")
+    _check_classes(r.dataset, classes, labels, task)
     seed = config.split.seed if config.split.seed is not None else config.seed
-    train_idx, val_idx, test_idx = split_records(labels, config.split, seed)
     record_ids = [str(i) for i in prepared.record_ids]
+    fixed = dataset_split(r.data, record_ids)  # e.g. PTB-XL's folds 1-8 / 9 / 10
+    train_idx, val_idx, test_idx = fixed or split_records(rarest_label(labels) if task.multi else labels, config.split, seed)
     run_dir.write_json("split.json", {
+        "source": "the dataset's recommended split" if fixed else "stratified by seed",
         "seed": seed, "val_fraction": config.split.val_fraction, "test_fraction": config.split.test_fraction,
         "test_seed": config.split.test_seed, "train": [record_ids[i] for i in train_idx],
         "val": [record_ids[i] for i in val_idx], "test": [record_ids[i] for i in test_idx],
@@ -267,7 +281,9 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
         "input_fs": float(r.data.load(record_ids[0]).fs), "input_samples": int(prepared.signals.shape[2]),
         "in_leads": int(prepared.signals.shape[1]), "pipeline": r.pipeline.config, "records": len(record_ids),
         "train_records": len(train_idx), "val_records": len(val_idx), "test_records": len(test_idx),
-        "skipped": len(prepared.skipped), "class_counts": {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+        "skipped": len(prepared.skipped),
+        "class_counts": class_counts(labels, classes) if task.multi else {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+        "task": task.to_json(), "lead_names": list(prepared.lead_names) if prepared.lead_names else None,
     }
     run_dir.write_json(RUN_FILE, r.info)
     return prepared, (train_idx, val_idx, test_idx)
@@ -283,7 +299,7 @@ def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -
     _say(f"training {r.model_name} on {len(train_idx)} records, validating on {len(val_idx)} ({r.device})")
     seed_everything(config.seed)
     net = ecgzoo.create_model(r.model_name, **model_options)
-    task = ecgzoo.TrainingTask(classes=tuple(classes), scored_classes=r.data.scored_classes)
+    task = prepared.task.with_scored(r.data.scored_classes)  # ecgzoo.tasks.Task: single- or multi-label
     args = (net, config.trainer_plugin, config.trainer, train_ds, val_ds, task, r.device, config.seed, r.run_dir.path("checkpoints"))
     if config.nproc > 1:
         import safetensors.torch
@@ -295,30 +311,47 @@ def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -
     return net, _fit(*args)
 
 
-def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Score the saved best checkpoint on validation (and test), write predictions, figures and report.md."""
-    from ecgzoo.checkpoint import model_from_checkpoint
+def _validation_metrics(r: _Run, best: Any, prepared: Any, splits: tuple[np.ndarray, ...], probs: np.ndarray) -> dict[str, Any]:
+    """Validation metrics (multi-label: at thresholds chosen there, stored with the checkpoint), the test split's, predictions."""
+    from ecgzoo import multilabel_run
     from ecgzoo.csv_files import predictions_csv
     from ecgzoo.metrics import classification_metrics
-    from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
 
-    config, run_dir, classes = r.config, r.run_dir, list(prepared.classes)
+    config, run_dir, classes, task = r.config, r.run_dir, list(prepared.classes), prepared.task
     _, val_idx, test_idx = splits
-    best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=r.device)
-    probs = predict_dataset(best, prepared.torch_dataset(val_idx), r.device, config.eval_batch_size)
+    if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
+        return multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, r.device, config.eval_batch_size)
     y_val = np.asarray(prepared.labels)[val_idx]
     metrics = classification_metrics(y_val, probs.argmax(1), classes, r.data.scored_classes)
-    metrics["split"] = "validation"
-    best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
-    metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
     if len(test_idx):
         metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, r.device, config.eval_batch_size,
                                            r.data.scored_classes)
-    run_dir.write_json(METRICS_FILE, metrics)
     run_dir.write("predictions.csv", predictions_csv([str(prepared.record_ids[i]) for i in val_idx], y_val, probs, classes))
+    return metrics
+
+
+def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Score the saved best checkpoint on validation (and test), write predictions, figures and report.md."""
+    from ecgzoo import multilabel_run
+    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
+
+    config, run_dir, classes, task = r.config, r.run_dir, list(prepared.classes), prepared.task
+    val_idx = splits[1]
+    best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=r.device)
+    probs = predict_dataset(best, prepared.torch_dataset(val_idx), r.device, config.eval_batch_size, task=task)
+    if not np.isfinite(probs).all():  # finite or nothing: a diverged model is no result
+        raise ValueError(f"the trained model's output is not finite (NaN or inf) for {int((~np.isfinite(probs).all(1)).sum())} "
+                         f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
+    metrics = _validation_metrics(r, best, prepared, splits, probs)
+    metrics["split"] = "validation"
+    best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
+    metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
+    run_dir.write_json(METRICS_FILE, metrics)
     figures = write_evaluation_figures(run_dir.work, metrics, history)
-    figures += explanation_examples(
-        run_dir.work, best, prepared, val_idx, probs, classes, config.explainer,
+    examples = multilabel_run.explanation_examples if task.multi else explanation_examples
+    figures += examples(
+        run_dir.work, best, prepared, val_idx, probs, task if task.multi else classes, config.explainer,
         config.report.explainer_options, config.report.examples_per_class, r.device,
     )
     r.info["seconds"] = round(time.perf_counter() - r.t_start, 1)
@@ -327,10 +360,17 @@ def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], hi
     return metrics
 
 
-def _say_done(r: _Run, final: Path, metrics: dict[str, Any]) -> None:
-    _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
-         f"accuracy {metrics['accuracy']:.3f}")
-    if "test" in metrics:
+def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False) -> None:
+    if multi:
+        from ecgzoo.report_multilabel import headline
+
+        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation {headline(metrics).replace('**', '')}")
+        if "test" in metrics:
+            _say(f"test split (never used for training, selection or thresholds): {headline(metrics['test']).replace('**', '')}")
+    else:
+        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
+             f"accuracy {metrics['accuracy']:.3f}")
+    if "test" in metrics and not multi:
         test = metrics["test"]
         lo, hi = test["challenge_f1_ci95"]
         _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
@@ -352,12 +392,12 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         net, result = _train(r, prepared, splits[0], splits[1])
         if not r.ctx.is_main:
             return r.run_dir.final
-        history = save_fit_result(r.run_dir, net, result, list(prepared.classes))
+        history = save_fit_result(r.run_dir, net, result, list(prepared.classes), prepared.task)
         metrics = _score_and_report(r, prepared, splits, history)
     except BaseException as exc:
         r.run_dir.fail(exc)
         _say(f"run stopped; incomplete run left in {r.run_dir.work} (see {r.run_dir.work / 'FAILED.txt'})")
         raise
     final = r.run_dir.finish()
-    _say_done(r, final, metrics)
+    _say_done(r, final, metrics, prepared.task.multi)
     return final

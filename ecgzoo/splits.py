@@ -71,3 +71,33 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     present = counts > 0
     weights[present] = labels.size / (present.sum() * counts[present])
     return weights.astype(np.float32)
+
+
+def rarest_label(targets: np.ndarray) -> np.ndarray:
+    """(N,) group of each record of multi-label targets (N, K): the class among its labels that is rarest
+    in the whole set (records without a label: group K). Splitting these groups with `stratified_split`
+    stratifies a multi-label set: a class reaches both splits whenever two or more of its records have
+    it as their rarest label."""
+    targets = np.asarray(targets)
+    if targets.ndim != 2:
+        raise ValueError(f"multi-label targets must be (records, classes), got shape {targets.shape}")
+    counts = targets.sum(axis=0)
+    rank = np.where(targets > 0, counts[None, :], np.inf)
+    return np.where(np.isinf(rank.min(axis=1)), targets.shape[1], rank.argmin(axis=1)).astype(np.int64)
+
+
+def multilabel_split(targets: np.ndarray, val_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx) of multi-label targets (N, K), stratified on each record's `rarest_label`."""
+    return stratified_split(rarest_label(targets), val_fraction=val_fraction, seed=seed)
+
+
+def dataset_split(dataset: object, record_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(train, val, test) positions in `record_ids` of the split a dataset recommends (`default_split()`,
+    e.g. PTB-XL's folds), or None when it recommends none. Records not prepared (skipped) are left out."""
+    recommend = getattr(dataset, "default_split", None)
+    if recommend is None:
+        return None
+    position = {rid: i for i, rid in enumerate(record_ids)}
+    split = recommend()
+    return tuple(np.array(sorted(position[r] for r in split.get(part, []) if r in position), dtype=np.int64)
+                 for part in ("train", "val", "test"))  # type: ignore[return-value]

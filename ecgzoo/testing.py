@@ -21,6 +21,7 @@ from ecgzoo.model import EcgModel
 from ecgzoo.preprocessor import Preprocessor
 from ecgzoo.record import Record
 from ecgzoo.registry import get_registry
+from ecgzoo.tasks import task_of
 
 
 def _config_round_trip(kind: str, name: str, obj: Any) -> None:
@@ -73,7 +74,8 @@ def check_model_plugin(name: str, length: int = 1024, batch: int = 2, atol: floa
 
 
 def check_dataset_plugin(name: str, max_records: int = 5, **config: Any) -> Dataset:
-    """Ids unique, labels among the classes, records load with the right id, label and a finite 2-D signal."""
+    """Ids unique, labels among the classes (a set of them for a multi-label task), records load with
+    the right id, label, lead names and a finite 2-D signal."""
     data = get_registry().create("dataset", name, **config)
     assert isinstance(data, Dataset), f"dataset {name!r}: factory returned {type(data).__name__}, not a Dataset"
     ids = data.record_ids()
@@ -81,12 +83,21 @@ def check_dataset_plugin(name: str, max_records: int = 5, **config: Any) -> Data
     assert len(set(ids)) == len(ids), f"dataset {name!r}: record ids are not unique"
     classes = list(data.classes)
     assert classes and len(set(classes)) == len(classes), f"dataset {name!r}: classes {classes} empty or repeated"
+    task = task_of(data)
+    assert list(task.classes) == classes, f"dataset {name!r}: task classes {list(task.classes)} differ from classes {classes}"
     for rid in ids[:max_records]:
         rec = data.load(rid)
         assert isinstance(rec, Record), f"dataset {name!r}: load({rid!r}) returned {type(rec).__name__}"
         assert rec.record_id == rid, f"dataset {name!r}: load({rid!r}) returned record {rec.record_id!r}"
         assert rec.label == data.label(rid), f"dataset {name!r}: record {rid!r} label differs from label()"
-        assert rec.label in classes, f"dataset {name!r}: record {rid!r} label {rec.label!r} not in {classes}"
+        try:
+            task.encode(rec.label, rid)
+        except ValueError as exc:
+            raise AssertionError(f"dataset {name!r}: {exc} ({task.kind} task)") from None
+        assert rec.lead_names is None or len(rec.lead_names) == rec.leads, f"dataset {name!r}: record {rid!r} lead names"
+        if data.lead_names is not None:
+            assert rec.lead_names == tuple(data.lead_names), (
+                f"dataset {name!r}: record {rid!r} leads {rec.lead_names} differ from the dataset's {data.lead_names}")
         assert rec.signal.dtype == np.float32, f"dataset {name!r}: record {rid!r} signal is {rec.signal.dtype}"
         assert np.isfinite(rec.signal).all(), f"dataset {name!r}: record {rid!r} has non-finite samples"
     _config_round_trip("dataset", name, data)
@@ -140,6 +151,14 @@ def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, fs: floa
     assert torch.allclose(attr, explicit, atol=1e-5, rtol=1e-4), (
         f"explainer {name!r}: default target is not the predicted class"
     )
+    per_lead = explainer.explain_leads(model, x, fs=fs)
+    assert per_lead.shape == x.shape, (
+        f"explainer {name!r}: explain_leads shape {tuple(per_lead.shape)}, expected the input's {tuple(x.shape)}"
+    )
+    if explainer.per_lead:
+        assert torch.allclose(per_lead.sum(dim=1), attr, atol=1e-5, rtol=1e-4), (
+            f"explainer {name!r}: explain is not the sum over leads of explain_leads"
+        )
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items()), f"explainer {name!r} changed the weights"
     if options is not None:
         assert explainer.config.model_dump() == options, f"explainer {name!r} changed its own options while explaining"
@@ -180,7 +199,7 @@ def check_trainer_plugin(name: str, model: EcgModel, checkpoint_dir: Any = None,
     trainer = get_registry().create("trainer", name, **config)
     assert isinstance(trainer, Trainer), f"trainer {name!r}: factory returned {type(trainer).__name__}"
     k, leads = model.num_classes, model.in_leads
-    task = TrainingTask(classes=tuple(f"c{i}" for i in range(k)))
+    task = TrainingTask.single_label([f"c{i}" for i in range(k)])
     train, val = _TinyData(8 * k, k, leads, length, 1), _TinyData(4 * k, k, leads, length, 2)
     keys = {n: tuple(t.shape) for n, t in model.state_dict().items()}
     result = trainer.fit(model, train, val, task, FitContext(device="cpu", seed=0, checkpoint_dir=checkpoint_dir))

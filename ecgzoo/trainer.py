@@ -38,30 +38,16 @@ from typing import Any, Literal
 import torch
 
 from ecgzoo.model import EcgModel
+from ecgzoo.tasks import Task
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingTask:
-    """What a trainer learns: the classes in output order (a target is a class index), the classes
-    the headline F1 averages (`scored_classes`, the dataset's), and the metric that picks the best epoch.
-
-    Trainers read only these attributes, so a richer task object with the same names (a
-    multi-label task, say) can stand in for it.
-    """
-
-    classes: tuple[str, ...]
-    scored_classes: tuple[str, ...] | None = None
-    selection_metric: str = "challenge_f1"
-    kind: str = "single-label"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", tuple(self.classes))
-        if self.scored_classes is not None:
-            object.__setattr__(self, "scored_classes", tuple(self.scored_classes))
-        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"a task needs at least 2 distinct classes, got {list(self.classes)}")
+#: What a trainer learns: `ecgzoo.tasks.Task` (kind, classes in output order, `scored_classes` the
+#: headline F1 averages, `selection_metric` that picks the best epoch). Single-label: a target is a
+#: class index; multi-label (`task.multi`): a float32 0/1 vector over the classes, and the trainer
+#: trains sigmoid outputs (binary cross-entropy); a trainer that cannot is free to raise.
+TrainingTask = Task
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,10 @@ import pydantic
 import torch
 
 import ecgzoo
+from ecgzoo.plugin_api import FastPathConfig, engine_for
 
 
-class CamConfig(ecgzoo.PluginConfig):
+class CamConfig(FastPathConfig):
     positive_only: bool = pydantic.Field(
         False, description="clip the map at zero (keep only evidence for the target class)"
     )
@@ -42,8 +43,9 @@ class Cam(ecgzoo.Explainer):
         reason = self.supports(model)
         if reason:
             raise TypeError(f"explainer 'cam': {reason}")
+        engine = engine_for(model, self.config, x)
         with torch.no_grad():
-            logits, maps = model.forward_with_cam(x, valid_length)
+            logits, maps = (engine or model).forward_with_cam(x, valid_length)
             if target is None:
                 target = logits.argmax(dim=1)
             else:

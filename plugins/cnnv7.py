@@ -137,6 +137,25 @@ class CNNv7(ecgzoo.EcgModel):
             if isinstance(m, (nn.Conv1d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
 
+    @property
+    def receptive_radius(self) -> int | None:
+        """Input conv, every gated block, conv A and conv B each reach kernel_size // 2 x dilation samples;
+        None with a strided stem (the feature map is then not at the input's resolution)."""
+        if self.config.stem_stride != 1:
+            return None
+        return self.config.kernel_size // 2 * (1 + sum(self.config.dilations) + 2)
+
+    def fast_engine(self, dtype: torch.dtype = torch.float32):
+        """FastCNNv7 (the GEMM layout) on the CPU in eval mode; None elsewhere or for a subclass that
+        changes the forward pass (its engine would not compute what it computes)."""
+        if self.training or type(self).forward_features is not CNNv7.forward_features:
+            return None
+        if next(self.parameters()).device.type != "cpu":
+            return None
+        from ecgzoo_plugins.cnnv7_fast import FastCNNv7, unsupported
+
+        return None if unsupported(self) else FastCNNv7(self, dtype)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(self.input_conv(x)).transpose(1, 2)  # time-major (B, T', C) through the gated blocks
         skips = None

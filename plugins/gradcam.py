@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 
 import ecgzoo
+from ecgzoo.plugin_api import FastPathConfig, engine_for
 
 
-class GradCamConfig(ecgzoo.PluginConfig):
+class GradCamConfig(FastPathConfig):
     layer: str = pydantic.Field(
         "", description="dotted name of the sub-module to hook; empty: the model's declared gradcam_layer"
     )
@@ -53,6 +54,27 @@ class GradCam(ecgzoo.Explainer):
         fs: float | None = None,
     ) -> torch.Tensor:
         layer = self._layer(model)
+        engine = engine_for(model, self.config, x) if not self.config.layer or self.config.layer == model.gradcam_layer else None
+        if engine is not None:  # the engine's CAM is built from the declared layer's output
+            with torch.no_grad():
+                logits, maps = engine.forward_with_cam(x, valid_length)
+            target = logits.argmax(dim=1) if target is None else self.resolve_target(model, x, target, valid_length)
+            cam = maps[torch.arange(x.shape[0]), target][:, None] / x.shape[-1]
+        else:
+            cam = self._autograd_cam(model, layer, x, target, valid_length)
+        if self.config.relu:
+            cam = torch.relu(cam)
+        if cam.shape[-1] != x.shape[-1]:
+            cam = F.interpolate(cam, size=x.shape[-1], mode="linear", align_corners=False)
+        return cam[:, 0].float()
+
+    def _autograd_cam(self, model: ecgzoo.EcgModel, layer: torch.nn.Module, x: torch.Tensor,
+                      target: torch.Tensor | None, valid_length: torch.Tensor | None) -> torch.Tensor:
+        """sum_k alpha_k A_k(t) (B, 1, T') from the hooked layer's output and the target logit's gradient.
+
+        On a GAP + bias-free-head model whose hooked layer is the feature map itself, alpha_k is
+        w[c, k] / T' exactly (masked or not, the gradient's time-mean is that), so no backward runs.
+        """
         captured: list[torch.Tensor] = []
 
         def keep(_module: torch.nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
@@ -62,7 +84,11 @@ class GradCam(ecgzoo.Explainer):
         try:
             with torch.enable_grad():
                 inp = x.detach().clone().requires_grad_(True)  # activations join the graph even with frozen weights
-                logits = model(inp, valid_length=valid_length)
+                if type(model).forward is ecgzoo.EcgModel.forward:  # the features are what the head pools
+                    features = model.forward_features(inp)
+                    logits = model.forward_head(features, valid_length, x.shape[-1])
+                else:
+                    features, logits = None, model(inp, valid_length=valid_length)
                 if not captured:
                     raise RuntimeError(f"explainer 'gradcam': layer {layer!r} was not called in the forward pass")
                 activation = captured[-1]
@@ -74,17 +100,15 @@ class GradCam(ecgzoo.Explainer):
                     target = logits.argmax(dim=1)
                 else:
                     target = self.resolve_target(model, x, target, valid_length)
-                score = logits.gather(1, target[:, None]).sum()
-                (grad,) = torch.autograd.grad(score, activation)
+                if model.has_cam and activation is features and self.config.fast:
+                    grad = model.head.weight[target][:, :, None].expand_as(activation) / activation.shape[-1]
+                else:
+                    score = logits.gather(1, target[:, None]).sum()
+                    (grad,) = torch.autograd.grad(score, activation)
         finally:
             handle.remove()
         weights = grad.mean(dim=-1, keepdim=True)  # (B, C, 1)
-        cam = (weights * activation).sum(dim=1, keepdim=True).detach()  # (B, 1, T')
-        if self.config.relu:
-            cam = torch.relu(cam)
-        if cam.shape[-1] != x.shape[-1]:
-            cam = F.interpolate(cam, size=x.shape[-1], mode="linear", align_corners=False)
-        return cam[:, 0].float()
+        return (weights * activation).sum(dim=1, keepdim=True).detach()  # (B, 1, T')
 
 
 @ecgzoo.hookimpl

@@ -23,12 +23,12 @@ import pydantic
 import ecgzoo
 from ecgzoo.plugin_api import (
     DownloadError,
+    attempt_download,
     default_cache_dir,
     download_file,
     extract_zip_atomically,
     fetch_text,
     parse_sha256sums,
-    reachable,
 )
 from ecgzoo_plugins.paper import CHALLENGE_CLASSES, PAPER_PIPELINE
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_labels_csv
@@ -39,6 +39,9 @@ PHYSIONET_2017_URL = "https://physionet.org/files/challenge-2017/1.0.0/"
 #: the files the dataset needs, relative to the URL above
 PHYSIONET_2017_FILES = ("training2017.zip", "REFERENCE-v3.csv")
 CLASSES4 = ("N", "A", "O", "~")
+#: what the headers call the one lead: "ECG". The AliveCor device records roughly lead I (one
+#: electrode per hand), but the data does not say which lead, so the name stays the header's.
+LEAD_NAMES = ("ECG",)
 CLASSES3 = ("N", "A", "O")
 
 
@@ -116,15 +119,10 @@ def locate(config: Physionet2017Config, progress: bool = True) -> Path:
     found = _resolve(root)
     if found is not None:
         return found
-    if not config.download:
-        why = "automatic download is off (download = false)"
-    elif not reachable(config.url):
-        why = f"{config.url} is not reachable (offline?)"
-    else:
-        try:
-            return fetch_physionet2017(root if root.suffix != ".zip" else root.parent, config.url, progress)
-        except DownloadError as exc:
-            why = f"download failed: {exc}"
+    fetched, why = attempt_download(
+        config.download, config.url, lambda: fetch_physionet2017(root if root.suffix != ".zip" else root.parent, config.url, progress))
+    if fetched is not None:
+        return fetched
     raise DataNotFoundError(
         f"PhysioNet 2017 training data not found at {root} (from {source}) and {why}.\n"
         f"Put into {root} either\n"
@@ -140,6 +138,8 @@ class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
     default_preprocessing = PAPER_PIPELINE  # the paper's (Goodfellow et al. 2018)
     scored_classes = CHALLENGE_CLASSES  # the challenge's F1 averages N, A, O; ~ is classified, not scored
     """The challenge records with their labels; signals in mV, shape (1, samples), 300 Hz."""
+
+    lead_names = LEAD_NAMES
 
     def __init__(self, config: Physionet2017Config):
         self.config = config
@@ -171,7 +171,7 @@ class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
         if data.units and data.units[0] != "mV":
             raise ecgzoo.RecordError(record_id, f"expected units mV, the header says {data.units[0]!r}")
         return ecgzoo.Record(signal=data.signal, fs=data.fs, record_id=record_id, label=label, units="mV",
-                             meta={"source": str(self.folder)})
+                             meta={"source": str(self.folder)}, lead_names=LEAD_NAMES)
 
 
 @ecgzoo.hookimpl

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import json
 import math
 import os
 import signal
@@ -48,8 +47,10 @@ from ecgzoo.plugin_api import (
     class_weights,
     cudnn_flags_restored,
     distributed,
+    dumps,
     load_checkpoint_bytes,
     metrics_from_confusion,
+    multilabel_training,
     rng_state,
     save_checkpoint,
     seed_everything,
@@ -57,6 +58,8 @@ from ecgzoo.plugin_api import (
     write_bytes_atomic,
 )
 from ecgzoo_plugins.augment import BatchAugment
+
+ml = multilabel_training
 
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
 # options that may change between a run and its resumption without changing the result's meaning
@@ -77,8 +80,13 @@ class TrainerConfig(ecgzoo.PluginConfig):
                     "root, or none",
     )
     label_smoothing: float = pydantic.Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
-    selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss"] = pydantic.Field(
-        "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins)"
+    selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss", "macro_auroc", "f_max"] = pydantic.Field(
+        "challenge_f1", description="validation figure that picks the best epoch (loss: lowest wins); multi-label tasks: "
+        "macro_auroc, f_max, macro_f1 or loss (a single-label figure means macro_auroc)"
+    )
+    pos_weight: Literal["none", "balanced"] = pydantic.Field(
+        "none", description="multi-label tasks: per-class positive weights of the binary cross-entropy "
+        "(balanced: negatives / positives of the training split)"
     )
     patience: int | None = pydantic.Field(
         None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)"
@@ -135,6 +143,10 @@ def _labels_of(dataset: torch.utils.data.Dataset) -> np.ndarray:
     if labels is not None and len(labels) == len(dataset):
         return np.asarray(labels, dtype=np.int64)
     return np.array([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def warmup_cosine(step: int, warm: int, total: int) -> float:
@@ -234,6 +246,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
 
     def __init__(self, config: TrainerConfig) -> None:
         self.config = config
+        self._multi = False
 
     # ---------------------------------------------------------------- set-up
     def _device(self, ctx: distributed.DistContext) -> torch.device:
@@ -274,7 +287,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         run.scored_classes = getattr(task, "scored_classes", None)
         with contextlib.ExitStack() as stack:
             folder = ctx.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgzoo-fit-")))
-            history = run.train_and_checkpoint(model, train, val, list(task.classes), folder)
+            history = run.train_and_checkpoint(model, train, val, list(task.classes), folder, task)
         return _fit_result(model, history)
 
     # ---------------------------------------------------------------- training
@@ -288,6 +301,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         val: torch.utils.data.Dataset,
         classes: list[str],
         checkpoint_dir: Path,
+        task: ecgzoo.Task | None = None,
     ) -> list[dict[str, Any]]:
         """Train with this trainer's own files in `checkpoint_dir` (best, last, metrics.jsonl); resumes from
         `last.safetensors`; returns the history rows and leaves the best weights in `model`.
@@ -297,6 +311,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         """
         if self.config.seed is None:
             self.config = self.config.model_copy(update={"seed": 0})
+        self._multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.multilabel_training)
         f = self._setup(model, train, val, list(classes), Path(checkpoint_dir))
         self._resume(f)
         net: torch.nn.Module = model
@@ -330,11 +345,20 @@ class ReferenceTrainer(ecgzoo.Trainer):
         if getattr(model, "num_classes", k) != k:
             raise ValueError(f"model has {model.num_classes} outputs but there are {k} classes {classes}")
         labels = _labels_of(train)
-        if labels.min() < 0 or labels.max() >= k:
-            raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
-        weights = class_weights(labels, k) if cfg.class_weighting != "none" else np.ones(k, dtype=np.float32)
-        if cfg.class_weighting == "sqrt-inverse-frequency":
-            weights = np.sqrt(weights).astype(np.float32)
+        if self._multi:
+            weight_t = ml.pos_weights(labels, cfg.pos_weight)
+            weight_t = weight_t.to(device) if weight_t is not None else None
+        else:
+            if cfg.selection_metric in ("macro_auroc", "f_max"):
+                raise ValueError(
+                    f"trainer option selection_metric={cfg.selection_metric!r} is for multi-label tasks; this task is single-label")
+            if labels.min() < 0 or labels.max() >= k:
+                raise ValueError(f"training labels must be class indices 0..{k - 1} ({classes}), found {int(labels.max())}")
+            weights = class_weights(labels, k) if cfg.class_weighting != "none" else np.ones(k, dtype=np.float32)
+            if cfg.class_weighting == "sqrt-inverse-frequency":
+                weights = np.sqrt(weights).astype(np.float32)
+            weight_t = torch.tensor(weights, dtype=torch.float32, device=device)
+
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
@@ -349,7 +373,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         }
         return SimpleNamespace(
             cfg=cfg, ctx=ctx, device=device, model=model, classes=classes, k=k, optimizer=optimizer, scheduler=scheduler,
-            weight_t=torch.tensor(weights, dtype=torch.float32, device=device),
+            weight_t=weight_t,
             per_batch_schedule=cfg.lr_schedule == "warmup-cosine",
             augment=BatchAugment(cfg.crop_samples, cfg.augment_scale, cfg.augment_flip, cfg.augment_noise),
             ema=WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None,
@@ -383,7 +407,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
             f.best_state = {n: t.to(f.device) for n, t in load_checkpoint_bytes(best_data, str(f.best_path))[0].items()}
         set_rng_state(meta["rng"][f.ctx.rank])
         if f.ctx.is_main:
-            write_bytes_atomic(f.metrics_path, "".join(json.dumps(h) + "\n" for h in f.st["history"]).encode())
+            write_bytes_atomic(f.metrics_path, "".join(dumps(h) + "\n" for h in f.st["history"]).encode())
             if f.cfg.progress:
                 print(f"ecgzoo: resuming from {last_path} (epoch {f.st['epoch'] + 1}, batch {f.st['batch']})", file=sys.stderr)
 
@@ -430,7 +454,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         seen = self._train_batches(f, net, loader, math.ceil(sampler.num_samples / cfg.batch_size), bar, stop)
         row, done = self._close_epoch(f, val, epoch, time.perf_counter() - t0, seen)
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
-                        val_f1=f"{row['val_challenge_f1']:.3f}", refresh=True)
+                        val=_figure(row.get("val_macro_auroc" if self._multi else "val_challenge_f1")), refresh=True)
         bar.close()
         if self._agree_to_stop(stop.requested) and not done:
             distributed.barrier()
@@ -454,7 +478,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
             logits, loss = self._step(f, net, x, y, vl)
             running["loss_sum"] += float(loss.detach()) * len(y)
             running["count"] += len(y)
-            confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
+            if not self._multi:
+                confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
             running["confusion"] = confusion.tolist()
             st["batch"] += 1
             seen += len(y)
@@ -474,8 +499,11 @@ class ReferenceTrainer(ecgzoo.Trainer):
         f.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(f.device.type, dtype=f.amp_dtype or torch.float32, enabled=f.amp_dtype is not None):
             logits = net(x, valid_length=vl)
-        per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
-        loss = (per_record * f.weight_t[y]).mean()
+        if self._multi:
+            loss = ml.loss(logits, y, f.weight_t)
+        else:
+            per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
+            loss = (per_record * f.weight_t[y]).mean()
         if f.scaler is not None:
             f.scaler.scale(loss).backward()
             f.scaler.unscale_(f.optimizer)
@@ -522,7 +550,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         self._save_last(f, finished=done)
         if f.ctx.is_main:
             with open(f.metrics_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+                fh.write(dumps(row) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
         return row, done
@@ -567,6 +595,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         train_tot = distributed.all_reduce_sum(torch.tensor([running["loss_sum"], float(running["count"])], dtype=torch.float64))
         train_cm = distributed.all_reduce_sum(torch.tensor(running["confusion"], dtype=torch.int64))
         val_loss, val_cm = self._evaluate(model, val, k, device, amp_dtype, weight_t, ctx)
+        if self._multi:
+            return self._multilabel_row(st, lr, float(train_tot[0] / train_tot[1]), val_loss, val_cm, ctx, seconds, seen)
         train_m = metrics_from_confusion(train_cm.numpy(), classes, self.scored_classes)
         val_m = metrics_from_confusion(val_cm, classes, self.scored_classes)
         metric = self.config.selection_metric
@@ -591,11 +621,26 @@ class ReferenceTrainer(ecgzoo.Trainer):
             "_val_metrics": val_m,
         }
 
+    def _multilabel_row(self, st: dict[str, Any], lr: float, train_loss: float, val_loss: float,
+                        val_out: tuple[np.ndarray, np.ndarray], ctx: distributed.DistContext, seconds: float, seen: int) -> dict[str, Any]:
+        """The epoch's history row of a multi-label task: losses and validation macro AUROC, F-max, macro F1 at 0.5."""
+        figures = ml.validation_figures(*val_out)
+        score = ml.selection_score(figures, val_loss, self.config.selection_metric)
+        improved = st["best_score"] is None or score > st["best_score"]
+        if improved:
+            st["best_score"], st["best_epoch"] = score, st["epoch"] + 1
+        return {
+            "epoch": st["epoch"] + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
+            **{f"val_{name}": value for name, value in figures.items()}, "best": improved, "seconds": round(seconds, 3),
+            "records_per_s": round(seen * ctx.world_size / seconds, 2) if seconds > 0 else None, "_val_metrics": figures,
+        }
+
     def _evaluate(
         self, model: ecgzoo.EcgModel, val: torch.utils.data.Dataset, k: int, device: torch.device,
-        amp_dtype: torch.dtype | None, weight_t: torch.Tensor, ctx: distributed.DistContext,
-    ) -> tuple[float, np.ndarray]:
-        """Weighted loss and confusion matrix of the whole validation split (each rank scores a shard)."""
+        amp_dtype: torch.dtype | None, weight_t: torch.Tensor | None, ctx: distributed.DistContext,
+    ) -> tuple[float, Any]:
+        """Weighted loss and confusion matrix of the whole validation split (each rank scores a shard);
+        multi-label: loss and (targets, sigmoid probabilities) of every validation record, gathered from all ranks."""
         shard = Subset(val, range(ctx.rank, len(val), ctx.world_size)) if ctx.enabled else val
         loader = DataLoader(shard, batch_size=self.config.eval_batch_size, shuffle=False, num_workers=self.config.num_workers,
                             worker_init_fn=_ignore_sigint if self.config.num_workers else None)
@@ -603,6 +648,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64)
         cm = torch.zeros(k * k, dtype=torch.int64)
+        outputs: list[tuple[np.ndarray, np.ndarray]] = []
         bar = tqdm(total=len(val), unit="rec", desc="validation", file=sys.stderr, dynamic_ncols=True, leave=False,
                    disable=not (self.config.progress and ctx.is_main))
         with torch.no_grad():
@@ -611,11 +657,18 @@ class ReferenceTrainer(ecgzoo.Trainer):
                 x, y, vl = x.to(device), y.to(device), vl.to(device)
                 with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                     logits = model(x, valid_length=vl)
+                if self._multi:
+                    loss_sum += ml.loss(logits, y, weight_t, reduction="sum").double().cpu()
+                    outputs.append((y.cpu().numpy(), torch.sigmoid(logits.float()).cpu().numpy()))
+                    continue
                 loss_sum += (F.cross_entropy(logits.float(), y, reduction="none") * weight_t[y]).sum().double().cpu()
                 cm += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k)
         bar.close()
         model.train(was_training)
         totals = distributed.all_reduce_sum(torch.cat([loss_sum.reshape(1), torch.tensor([float(len(shard))], dtype=torch.float64)]))
+        if self._multi:
+            parts = [part for rank in distributed.all_gather_objects(outputs) for part in rank]
+            return float(totals[0] / totals[1]), (np.concatenate([t for t, _ in parts]), np.concatenate([p for _, p in parts]))
         cm = distributed.all_reduce_sum(cm)
         return float(totals[0] / totals[1]), cm.reshape(k, k).numpy()
 

@@ -4,6 +4,10 @@ Any number of leads and any sampling rate (add a `resample` step to bring record
 model's rate). Labels come from a CSV of `record,label` lines (`labels.csv` or `REFERENCE.csv`
 in the folder by default), or from a header comment such as `# Dx: AF` (option
 `label_comment = "Dx"`). Classes are the sorted distinct labels unless listed explicitly.
+
+With `multi_label = true` a record has a set of labels (possibly empty): `# Dx: 164889003,59118001`
+in a header, `record,"AF,RBBB"` or `record,AF,RBBB` lines in a CSV, or a CSV with a header row
+`record,<class>,<class>,...` and one 0/1 column per class.
 """
 
 from __future__ import annotations
@@ -14,8 +18,15 @@ from pathlib import Path
 import pydantic
 
 import ecgzoo
+from ecgzoo import Task
 from ecgzoo_plugins.paper import PAPER_PIPELINE
-from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_header, read_labels_csv, wfdb_record_ids
+from ecgzoo_plugins.wfdb_records import (
+    LabelledWfdbFolder,
+    read_header,
+    read_labels_csv,
+    read_multilabel_csv,
+    wfdb_record_ids,
+)
 
 
 class WfdbFolderConfig(ecgzoo.PluginConfig):
@@ -33,11 +44,14 @@ class WfdbFolderConfig(ecgzoo.PluginConfig):
     scored_classes: list[str] | None = pydantic.Field(
         None, description="classes the headline F1 averages (None: N, A, O when present, else every class)"
     )
+    multi_label: bool = pydantic.Field(False, description="each record has a set of labels (multi-label task) instead of one")
+    label_separator: str = pydantic.Field(",", min_length=1, description="separates the labels of one record (multi_label)")
 
 
 class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
-    default_preprocessing = PAPER_PIPELINE  # set `preprocessing` for data at other rates (README: resample first)
     """Labelled WFDB records of one folder; signals in the headers' physical units (normally mV)."""
+
+    default_preprocessing = PAPER_PIPELINE  # set `preprocessing` for data at other rates (README: resample first)
 
     def __init__(self, config: WfdbFolderConfig):
         self.config = config
@@ -54,17 +68,30 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
             self._labels = {rid: self._comment_label(rid) for rid in ids}
         else:
             self._labels = self._csv_labels(ids)
-        seen = sorted(set(self._labels.values()))
+        if config.multi_label:
+            seen = sorted({one for labels in self._labels.values() for one in labels})
+        else:
+            seen = sorted(set(self._labels.values()))
         self.classes = tuple(config.classes) if config.classes else tuple(seen)
         self.scored_classes = tuple(config.scored_classes) if config.scored_classes else None
         unknown = [c for c in self.scored_classes or () if c not in self.classes]
         if unknown:
             raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': scored_classes {unknown} are not among the classes {list(self.classes)}")
         for rid, label in self._labels.items():
-            if label not in self.classes:
-                raise ecgzoo.RecordError(rid, f"label {label!r} is not one of the configured classes {list(self.classes)}")
+            for one in (label if config.multi_label else [label]):
+                if one not in self.classes:
+                    raise ecgzoo.RecordError(rid, f"label {one!r} is not one of the configured classes {list(self.classes)}")
+        if config.multi_label:  # labels in class order, so label() is canonical
+            self._labels = {r: tuple(c for c in self.classes if c in set(v)) for r, v in self._labels.items()}
 
-    def _csv_labels(self, ids: list[str]) -> dict[str, str]:
+    @property
+    def task(self) -> Task:
+        return Task.multi_label(self.classes) if self.config.multi_label else Task.single_label(self.classes)
+
+    def _split(self, text: str) -> tuple[str, ...]:
+        return tuple(p.strip() for p in text.split(self.config.label_separator) if p.strip())
+
+    def _csv_labels(self, ids: list[str]) -> dict[str, str] | dict[str, tuple[str, ...]]:
         if self.config.labels_csv:
             path = Path(self.config.labels_csv).expanduser()
             path = path if path.is_absolute() else self.folder / path
@@ -75,19 +102,22 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
                                          "set labels_csv or label_comment")
         if not path.is_file():
             raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': labels file {path} not found")
-        table = read_labels_csv(path)
+        if self.config.multi_label:
+            table = {r: tuple(one for v in values for one in self._split(v)) for r, values in read_multilabel_csv(path).items()}
+        else:
+            table = read_labels_csv(path)
         missing = [r for r in ids if r not in table]
         if missing:
             raise ecgzoo.RecordError(missing[0], f"has no label in {path} ({len(missing)} record(s) without one)")
         return {rid: table[rid] for rid in ids}
 
-    def _comment_label(self, rid: str) -> str:
+    def _comment_label(self, rid: str) -> str | tuple[str, ...]:
         _, header = read_header(self.folder / rid, rid)
         pattern = re.compile(rf"^{re.escape(self.config.label_comment or '')}\s*[:=]\s*(.+)$", re.IGNORECASE)
         for comment in header.comments:
             m = pattern.match(comment)
             if m:
-                return m.group(1).strip()
+                return self._split(m.group(1)) if self.config.multi_label else m.group(1).strip()
         raise ecgzoo.RecordError(rid, f"header has no comment '# {self.config.label_comment}: <label>'")
 
     def __repr__(self) -> str:
@@ -97,7 +127,7 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
         label, data = self._read(record_id)
         units = data.units[0] if data.units and len(set(data.units)) == 1 else "mV"
         return ecgzoo.Record(signal=data.signal, fs=data.fs, record_id=record_id, label=label, units=units,
-                             meta={"source": str(self.folder), "leads": data.sig_names})
+                             meta={"source": str(self.folder), "leads": data.sig_names}, lead_names=data.lead_names)
 
 
 @ecgzoo.hookimpl

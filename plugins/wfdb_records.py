@@ -116,6 +116,13 @@ class WfdbSignal:
     sig_names: list[str]
     comments: tuple[str, ...]
 
+    @property
+    def lead_names(self) -> tuple[str, ...] | None:
+        """The header's signal names as canonical lead names ('AVR' -> 'aVR'); None unless every signal is named."""
+        from ecgzoo.plugin_api import canonical_leads
+
+        return canonical_leads(self.sig_names) if len(self.sig_names) == self.signal.shape[0] else None
+
 
 def read_record(base: Path, record_id: str, expected_fs: float | None = None, min_seconds: float = 1.0) -> WfdbSignal:
     """Read and validate record `base` (path without extension); every problem is a RecordError."""
@@ -184,6 +191,30 @@ def read_labels_csv(path: Path) -> dict[str, str]:
     return labels
 
 
+def read_multilabel_csv(path: Path) -> dict[str, list[str]]:
+    """{record: its labels} from `record,label[,label...]` lines, or from a header row
+    `record,<class>,...` with one 0/1 column per class (a column is 1 where the record has it)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r and r[0].strip() and not r[0].startswith("#")]
+    if not rows:
+        return {}
+    head = [c.strip() for c in rows[0]]
+    body = rows[1:] if head[0].lower() in ("record", "record_id", "id", "name") else rows
+    one_hot = body is not rows and len(head) > 2 and all(
+        len(r) == len(head) and all(v.strip() in ("0", "1") for v in r[1:]) for r in body)
+    labels: dict[str, list[str]] = {}
+    for lineno, row in enumerate(body, start=2 if body is not rows else 1):
+        if one_hot:
+            labels[row[0].strip()] = [c for c, v in zip(head[1:], row[1:], strict=True) if v.strip() == "1"]
+        elif len(row) < 2:
+            raise ValueError(f"{path}:{lineno}: expected 'record,label[,label...]', got {','.join(row)!r}")
+        else:
+            labels[row[0].strip()] = [v for v in row[1:] if v.strip()]
+    return labels
+
+
 def wfdb_record_ids(folder: Path, recursive: bool = False) -> list[str]:
     """Records of a folder: those in its RECORDS file when present, else every `.hea` (sorted)."""
     listing = folder / "RECORDS"
@@ -202,19 +233,19 @@ class LabelledWfdbFolder:
     """
 
     folder: Path
-    _labels: dict[str, str]
+    _labels: dict[str, str] | dict[str, tuple[str, ...]]
     _missing: str = "no such record"
 
     def record_ids(self) -> list[str]:
         return list(self._labels)
 
-    def label(self, record_id: str) -> str:
+    def label(self, record_id: str) -> str | tuple[str, ...]:
         try:
             return self._labels[record_id]
         except KeyError:
             raise RecordError(record_id, self._missing) from None
 
-    def _read(self, record_id: str) -> tuple[str, WfdbSignal]:
+    def _read(self, record_id: str) -> tuple[str | tuple[str, ...], WfdbSignal]:
         label = self.label(record_id)
         config = self.config  # type: ignore[attr-defined]
         return label, read_record(self.folder / record_id, record_id, config.fs, config.min_seconds)

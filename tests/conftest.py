@@ -34,3 +34,12 @@ def sample_dir() -> Path:
     if not (SAMPLE_DIR / "REFERENCE.csv").is_file():
         pytest.skip(f"shared PhysioNet 2017 sample not found at {SAMPLE_DIR} (set ECGZOO_SHARED_DATA)")
     return SAMPLE_DIR
+
+
+@pytest.fixture
+def tiny_run(tmp_path_factory) -> Path:
+    """The session's tiny finished run (tests/run_helpers.py), with its toy model registered for this test."""
+    from run_helpers import register_toy, shared_run
+
+    register_toy()
+    return shared_run(tmp_path_factory)[0]

@@ -94,12 +94,17 @@ def test_tampered_metadata_is_a_clear_error(tmp_path, toy):
     good = save_checkpoint(tmp_path / "good.safetensors", toy, {})
     bad = tmp_path / "tampered.safetensors"
 
-    def wrong_model(h):
+    def wrong_model(h, drop_digests=False):
         meta = json.loads(h["__metadata__"]["ecgzoo"])
         meta["meta"]["model"] = "no-such-model"
+        if drop_digests:  # as a file written before ecgzoo stored digests
+            del meta["tensors_sha256"], meta["meta_sha256"]
         h["__metadata__"]["ecgzoo"] = json.dumps(meta)
 
     _rewrite_header(good, bad, wrong_model)
+    with pytest.raises(CheckpointError, match=r"tampered.safetensors: checkpoint is damaged: its metadata"):
+        model_from_checkpoint(bad)
+    _rewrite_header(good, bad, lambda h: wrong_model(h, drop_digests=True))
     with pytest.raises(CheckpointError, match=r"tampered.safetensors: cannot rebuild model 'no-such-model'"):
         model_from_checkpoint(bad)
 

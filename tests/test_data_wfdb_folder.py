@@ -78,3 +78,26 @@ def test_readme_wfdb_folder_example_runs(folder, monkeypatch):
     prepared = namespace["prepared"]
     assert prepared.signals.shape == (4, 2, 9000) and prepared.fs == 300.0
     assert os.path.isdir(folder.parent / "cache")
+
+
+def test_multi_label_from_header_comments(tmp_path):
+    d = tmp_path / "ml"
+    d.mkdir()
+    for i, dx in enumerate(["164889003,59118001", "426783006", "59118001, 426783006"]):
+        _write(d, f"m{i}", dx, seed=i)
+    data = check_dataset_plugin("wfdb-folder", path=str(d), label_comment="Dx", multi_label=True)
+    assert data.task.multi and data.classes == ("164889003", "426783006", "59118001")
+    assert data.label("m0") == ("164889003", "59118001") and data.label("m2") == ("426783006", "59118001")
+    assert data.load("m1").lead_names == ("L0", "L1")
+
+
+def test_multi_label_csv_as_label_lists_or_one_hot_columns(tmp_path, folder):
+    (folder / "labels.csv").write_text('record,labels\nrec0,"AF,RBBB"\nrec1,SR\nrec2,SR,RBBB\nrec3,\n')
+    data = ecgzoo.get_dataset("wfdb-folder", path=str(folder), multi_label=True)
+    assert [data.label(r) for r in data.record_ids()] == [("AF", "RBBB"), ("SR",), ("RBBB", "SR"), ()]
+    (folder / "labels.csv").write_text("record,AF,RBBB,SR\nrec0,1,1,0\nrec1,0,0,1\nrec2,0,1,1\nrec3,0,0,0\n")
+    one_hot = ecgzoo.get_dataset("wfdb-folder", path=str(folder), multi_label=True)
+    assert one_hot.classes == ("AF", "RBBB", "SR")
+    assert [one_hot.label(r) for r in one_hot.record_ids()] == [("AF", "RBBB"), ("SR",), ("RBBB", "SR"), ()]
+    with pytest.raises(ecgzoo.RecordError, match="'SR' is not one of the configured classes"):
+        ecgzoo.get_dataset("wfdb-folder", path=str(folder), multi_label=True, classes=["AF", "RBBB"])

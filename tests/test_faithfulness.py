@@ -108,3 +108,28 @@ def test_bad_inputs_are_named():
         deletion_curve(model, spike_signal(), np.zeros(300), FS)
     with pytest.raises(ValueError, match="2 maps for 1 records"):
         deletion_table(model, spike_signal(), {"cam": np.zeros((2, 300))}, FS)
+
+
+def test_insertion_curve_starts_from_the_baseline_and_ends_at_the_record():
+    from ecgzoo.faithfulness import deletion_curve_for_order
+
+    class Mean(ecgzoo.EcgModel):
+        """Logits (mean of x over [0, 50), 0): the target probability grows with the signal put back."""
+
+        num_classes, in_leads = 2, 1
+
+        def forward_features(self, x):
+            return x
+
+        def forward(self, x, valid_length=None):
+            m = x[:, 0, :50].mean(dim=1)
+            return torch.stack([m, torch.zeros_like(m)], dim=1)
+
+    model = Mean()
+    x = torch.zeros(1, 100)
+    x[0, :50] = 4.0
+    good = deletion_curve_for_order(model, x, np.array([0, 1, 2, 3]), 25, 0, steps=4, insertion=True)
+    bad = deletion_curve_for_order(model, x, np.array([3, 2, 1, 0]), 25, 0, steps=4, insertion=True)
+    assert good.probability[0] == pytest.approx(0.5) and good.probability[-1] == pytest.approx(bad.probability[-1])
+    assert good.probability[-1] == pytest.approx(float(torch.sigmoid(torch.tensor(4.0))))
+    assert good.auc > bad.auc  # the windows that carry the evidence first: the curve rises at once

@@ -49,6 +49,10 @@ def test_run_writes_every_file_and_prints_where_the_report_is(tiny):
     report = (run_dir / "report.md").read_text()
     for rel in ["figures/training_curves.png", "figures/confusion_matrix.png", *[f"figures/{p}" for p in pngs]]:
         assert f"]({rel})" in report
+    views = sorted((run_dir / "views").glob("*.html"))
+    assert len(views) == len(classes)  # each example also as an interactive view, linked from the report
+    for view in views:
+        assert f"([interactive view](views/{view.name}))" in report
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["torch"] == torch.__version__ and env["device"] == "cpu"
 

@@ -46,3 +46,32 @@ def test_class_weights_inverse_frequency():
     np.testing.assert_allclose(w, [4 / 6, 2.0, 0.0], rtol=1e-6)
     with pytest.raises(ValueError, match="out of range"):
         class_weights(np.array([0, 3]), 3)
+
+
+def test_multilabel_split_sends_every_label_with_two_records_to_both_sides():
+    from ecgzoo.splits import multilabel_split
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((60, 5)) < [0.5, 0.3, 0.2, 0.05, 0.0]).astype(np.uint8)
+    targets[:2, 4] = 1  # a class with exactly two records
+    train, val = multilabel_split(targets, val_fraction=0.3, seed=1)
+    assert sorted(np.r_[train, val].tolist()) == list(range(60)) and not set(train) & set(val)
+    for c in range(5):
+        if targets[:, c].sum() >= 2:
+            assert targets[val, c].any() and targets[train, c].any(), c
+    again = multilabel_split(targets, val_fraction=0.3, seed=1)
+    np.testing.assert_array_equal(again[1], val)
+    with pytest.raises(ValueError, match=r"\(records, classes\)"):
+        multilabel_split(np.zeros(5))
+
+
+def test_dataset_split_maps_a_recommended_split_to_prepared_positions():
+    from ecgzoo.splits import dataset_split
+
+    class Folds:
+        def default_split(self):
+            return {"train": ["a", "b", "gone"], "val": ["c"], "test": ["d"]}
+
+    train, val, test = dataset_split(Folds(), ["d", "c", "b", "a"])
+    assert train.tolist() == [2, 3] and val.tolist() == [1] and test.tolist() == [0]
+    assert dataset_split(object(), ["a"]) is None

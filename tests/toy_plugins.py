@@ -48,3 +48,49 @@ def ecgzoo_models():
 @ecgzoo.hookimpl
 def ecgzoo_preprocessors():
     return [ecgzoo.PluginSpec("scale", Scale, ScaleConfig, summary="multiply by a constant")]
+
+
+class GatedConfig(ecgzoo.PluginConfig):
+    records: int = pydantic.Field(12, ge=1, description="synthetic records (as the synthetic dataset)")
+    stop_at: int = pydantic.Field(3, ge=0, description="index of the record whose load waits at the gate")
+    gate: str = pydantic.Field("", description="file path: at record stop_at, write GATE.reached and wait for GATE")
+    cache_dir: str | None = pydantic.Field(None, description="cache folder for prepare()")
+
+
+class GatedDataset(ecgzoo.Dataset):
+    """Synthetic records whose loading stops at a known record until a file appears.
+
+    A test starts a process that loads these records, waits for `GATE.reached`, and then
+    kills the process at exactly that point (no timing guess): the process is inside
+    `prepare()` with some records written to its partial cache entry.
+    """
+
+    def __init__(self, config: GatedConfig) -> None:
+        self.config = config
+        self.inner = ecgzoo.get_dataset("synthetic", records=config.records, seconds=4.0)
+        self.classes = self.inner.classes
+        self.cache_dir = config.cache_dir
+
+    def record_ids(self) -> list[str]:
+        return self.inner.record_ids()
+
+    def label(self, record_id: str) -> str:
+        return self.inner.label(record_id)
+
+    def load(self, record_id: str) -> ecgzoo.Record:
+        import pathlib
+        import time
+
+        if self.config.gate and self.record_ids().index(record_id) == self.config.stop_at:
+            gate = pathlib.Path(self.config.gate)
+            pathlib.Path(f"{gate}.reached").write_text("waiting")
+            for _ in range(1200):  # at most 60 s, then carry on
+                if gate.exists():
+                    break
+                time.sleep(0.05)
+        return self.inner.load(record_id)
+
+
+@ecgzoo.hookimpl
+def ecgzoo_datasets():
+    return [ecgzoo.PluginSpec("toy-gated", GatedDataset, GatedConfig, summary="synthetic records that wait at a gate")]

@@ -9,6 +9,7 @@ import os
 import sys
 
 from ecgzoo import __version__
+from ecgzoo.checkpoint import DiskFullError
 from ecgzoo.config import ConfigError
 from ecgzoo.explainer import UnsupportedModelError
 from ecgzoo.pretrained import PretrainedError
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             PretrainedError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except DiskFullError as exc:  # not the user's mistake, but one line saying what happened, no traceback
+        print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"ecgzoo {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,9 @@
 """`ecgzoo explain RUN_DIR INPUT... --explainer NAME`: where a finished run's model looked.
 
-For each input: the attribution picture (waveform in mV against seconds, map under it) and
-the beat-template view; with `--compare a,b,c` also the explainers side by side, and over
+For each input: the attribution picture (waveform in mV against seconds, map under it), for
+multi-lead runs the per-lead maps on calibrated ECG paper (the clinical 3 x 4 layout with a
+lead II rhythm strip for 12 leads, one row per lead otherwise), and the beat-template view; with
+`--compare a,b,c` also the explainers side by side, and over
 all inputs the deletion-AUC table (printed) and the deletion curves (saved). Several inputs
 add a class-average beat view grouped by predicted class.
 """
@@ -34,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-s", type=float, default=0.5, help="deletion window in seconds (--compare)")
     p.add_argument("--steps", type=int, default=20, help="deletion steps (--compare)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--html", action="store_true",
+                   help="write one self-contained interactive viewer per recording (NAME.html: the whole recording, "
+                        "window by window, every explainer of --explainer/--compare) instead of the pictures")
 
 
 def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -104,7 +109,8 @@ def _job(args: argparse.Namespace) -> _Job:
 def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.inputs import InputError, open_input, select_lead
+    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
+    from ecgzoo.leads import LeadMismatchError, check_leads
     from ecgzoo.predict import pipeline_for
     from ecgzoo.record import Record
 
@@ -115,7 +121,8 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
             source = select_lead(source, args.lead)
     except InputError as exc:
         raise UsageError(str(exc)) from None
-    if source.leads != run.in_leads:
+    selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
+    if source.leads != run.in_leads and not selects:
         hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
         raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.label} takes {run.in_leads}{hint}")
     pipeline, notes = pipeline_for(run, source.fs)
@@ -123,9 +130,21 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     if not 0 <= a < source.samples:
         raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
     b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
+    try:
+        raw = source.read(a, b)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if flat_leads(raw):
+        raise UsageError(f"{path}: flat signal (every lead constant): no ECG to explain")
     for note in notes:
         print(f"{source.name}: {note}")
-    return source, pipeline(Record(source.read(a, b), source.fs, source.name))
+    rec = pipeline(Record(raw, source.fs, source.name, lead_names=source.lead_names or None))
+    try:
+        if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+            check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
+    except LeadMismatchError as exc:
+        raise UsageError(str(exc)) from None
+    return source, rec
 
 
 def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
@@ -134,14 +153,18 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     import numpy as np
     import torch
 
+    from ecgzoo.cli import UsageError
     from ecgzoo.figures import plot_attribution
+    from ecgzoo.predict import NON_FINITE
     from ecgzoo.run_dir import safe_filename, save_figure
 
     x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
     vl = torch.tensor([rec.valid_length], device=job.device)
     with torch.no_grad():
-        probs = torch.softmax(job.model(x, valid_length=vl), dim=1)[0].cpu().numpy()
-    predicted = job.run.classes[int(probs.argmax())]
+        probs = job.run.task.probabilities(job.model(x, valid_length=vl))[0].cpu().numpy()
+    if not np.isfinite(probs).all():  # finite or nothing: no class, no map
+        raise UsageError(f"{source.name}: {NON_FINITE}")
+    predicted = job.run.classes[int(probs.argmax())]  # multi-label: the most probable label is explained
     prob_text = {c: float(p) for c, p in zip(job.run.classes, probs, strict=True)}
     tgt = None if job.target is None else torch.tensor([job.target], device=job.device)
     attrs = {n: job.explainers[n].explain(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy() for n in job.names}
@@ -149,7 +172,30 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     fig = plot_attribution(rec.signal, rec.fs, attrs[name], valid_length=rec.valid_length, title=source.name,
                            predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units)
     job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
+    if rec.leads > 1:
+        _lead_views(job, source, rec, x, tgt, vl, predicted)
     return attrs, _beat_view(job, source, rec, attrs[name], predicted), predicted, prob_text
+
+
+def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
+    """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
+    from ecgzoo.beats import lead_templates
+    from ecgzoo.figures_leads import plot_lead_beats, plot_leads
+    from ecgzoo.record import RecordError
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    name, explainer = job.args.explainer, job.explainers[job.args.explainer]
+    stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
+    lead_names = rec.lead_names or job.run.lead_names
+    per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
+    fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length,
+                     title=source.name, predicted_label=predicted, explainer=name, per_lead=explainer.per_lead)
+    job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
+    try:
+        fig = plot_lead_beats(lead_templates(rec, per_lead), lead_names, title=source.name, units=rec.units, explainer=name)
+        job.written.append(save_figure(job.out / f"{stem}_lead_beats.png", fig))
+    except (RecordError, ValueError) as exc:
+        print(f"{source.name}: per-lead beat view left out ({exc})")
 
 
 def _beat_view(job: _Job, source: Any, rec: Any, attr: Any, predicted: str) -> Any:
@@ -200,11 +246,51 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
         job.written.append(write_json(job.out / "deletion.json", table.to_dict()))
 
 
+def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: int | None, out: Path, device: str) -> int:
+    """--html: one viewer per input, the whole recording explained window by window."""
+    from ecgzoo.cli import UsageError
+    from ecgzoo.explain_recording import explain_recording
+    from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.run_dir import safe_filename
+    from ecgzoo.viewer import write_viewer
+
+    for path in args.inputs:
+        try:
+            source = open_input(path, fs=args.fs, gain=args.gain)
+            done = explain_recording(run, source, explainers, target=target, device=device)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        for note in done.notes:
+            print(f"{source.name}: {note}")
+        written = write_viewer(out / f"{safe_filename(source.name)}.html", **view_arguments(run, done, path, explainers))
+        print(f"{source.name}: explained class {run.classes[done.target]}; wrote {written}")
+    return 0
+
+
+def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str, Any]:
+    """Keyword arguments of `write_viewer` for an `ExplainedRecording` of a run."""
+    steps = " -> ".join(s["name"] + "".join(f" {k}={v}" for k, v in s.items() if k != "name") for s in run.pipeline.config)
+    model = run.info.get("model", "?")
+    facts = {
+        "input": path, "rate": f"{done.fs:g} Hz", "leads": done.signal.shape[0], "units": done.units,
+        "duration": f"{done.signal.shape[-1] / done.fs:.1f} s",
+        "model": f"{model} ({sum(p.numel() for p in run.model.parameters()):,} parameters), {run.label or run.path}",
+        "model input": f"windows of {run.input_samples / run.fs:g} s, each preprocessed and classified on its own",
+        "preprocessing": steps, "classes": ", ".join(run.classes),
+        "explained class": run.classes[done.target],
+        "explainers": ", ".join(f"{n} {getattr(e, 'config', '')}" for n, e in explainers.items()),
+    }
+    return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
+            "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts}
+
+
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.figures import plot_side_by_side
     from ecgzoo.run_dir import safe_filename, save_figure
 
     job = _job(args)
+    if args.html:
+        return _write_views(args, job.run, job.explainers, job.target, job.out, job.device)
     records, maps, per_class = [], {n: [] for n in job.compare}, {}
     for path in args.inputs:
         source, rec = _read_input(job, path)

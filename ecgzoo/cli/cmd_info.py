@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ecgzoo.jsonio import dumps
 from ecgzoo.registry import KINDS, get_registry
 
 HELP = "show a plugin's options with defaults and docs (its config schema) and facts"
@@ -27,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
 
         info["pretrained"] = [n.split(":", 1)[1] for n in list_pretrained(f"{info['name']}:*")]
     if args.json:
-        print(json.dumps(info, indent=2, default=str))
+        print(dumps(info, indent=2))
         return 0
     print(f"{info['name']} ({info['kind']})  {info['summary']}")
     print(f"source: {info['source']}")

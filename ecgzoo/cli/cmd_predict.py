@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from ecgzoo.jsonio import dumps
 
 HELP = "classify recordings (WFDB, .mat, .npy, CSV) with a finished run; long ones window by window"
 
@@ -35,12 +36,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
         run = load_run(args.run_dir, device=device)
-        results = []
+        results, failed = [], []
         for path in args.inputs:
             source = open_input(path, fs=args.fs, gain=args.gain)
             if args.lead is not None:
                 source = select_lead(source, args.lead)
             prediction = predict_source(run, source, args.batch_size, device, args.precision)
+            if prediction.problem:
+                failed.append(f"{prediction.source}: not classified: {prediction.problem}")
             if args.json:
                 results.append(prediction.to_dict())
             else:
@@ -52,5 +55,7 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         raise
     if args.json:
-        print(json.dumps({"run": run.label, "classes": run.classes, "results": results}, indent=2))
+        print(dumps({"run": run.label, "classes": run.classes, "results": results}, indent=2))
+    if failed:  # finite or nothing: a recording without a class is an error naming it (exit 2)
+        raise UsageError("; ".join(failed))
     return 0

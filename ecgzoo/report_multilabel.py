@@ -1,0 +1,65 @@
+"""The multi-label parts of a run's report: metrics table, per-record predictions, examples to explain.
+
+Used by the runner and `ecgzoo evaluate` when the task is multi-label (`ecgzoo.tasks`); the
+single-label report (`ecgzoo.report`) is unchanged. Figures follow `ecgzoo.multilabel_metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ecgzoo.tasks import Task
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """One line of the scores a reader compares first."""
+    parts = [f"macro AUROC **{_fmt(metrics['macro_auroc'])}**", f"F-max {_fmt(metrics['f_max'])}",
+             f"macro F1 at the stored thresholds {_fmt(metrics['macro_f1'])}"]
+    if "challenge_score_2021" in metrics:
+        parts.append(f"CinC 2021 challenge score {_fmt(metrics['challenge_score_2021'])}")
+    return ", ".join(parts) + f", n = {metrics['n']} records"
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """Headline and the per-class table (name, AUROC, F1, precision, recall at its threshold, support)."""
+    lines = [headline(metrics) + ".", "",
+             "n/a: undefined on this split (AUROC needs positives and negatives; F1 a present or predicted class).", "",
+             "| class | name | AUROC | F1 | precision | recall | threshold | support |", "|---|---|---|---|---|---|---|---|"]
+    for c in metrics["classes"]:
+        m = metrics["per_class"][c]
+        lines.append(f"| {c} | {m['name']} | {_fmt(m['auroc'])} | {_fmt(m['f1'])} | {_fmt(m['precision'])} | "
+                     f"{_fmt(m['recall'])} | {m['threshold']:.3f} | {m['support']} |")
+    return "\n".join(lines)
+
+
+def predictions_csv(record_ids: Sequence[str], targets: np.ndarray, probs: np.ndarray, task: Task,
+                    thresholds: Sequence[float] | np.ndarray) -> str:
+    """One line per record: id, true labels, predicted labels (both '|'-joined) and every probability."""
+    decided = task.decide(probs, thresholds)
+    lines = ["record,true,predicted," + ",".join(f"p_{c}" for c in task.classes)]
+    for rid, y, d, p in zip(record_ids, np.asarray(targets), decided, probs, strict=True):
+        lines.append(f"{rid},{'|'.join(task.decode(y))},{'|'.join(task.decode(d))}," + ",".join(f"{v:.5f}" for v in p))
+    return "\n".join(lines) + "\n"
+
+
+def pick_examples(targets: np.ndarray, probs: np.ndarray, per_class: int) -> list[tuple[int, int]]:
+    """(position, class) pairs: for each class with positives, its most confident true positives first."""
+    targets = np.asarray(targets).astype(bool)
+    chosen: list[tuple[int, int]] = []
+    for c in range(targets.shape[1]):
+        idx = np.flatnonzero(targets[:, c])
+        for i in sorted(idx, key=lambda i: -probs[i, c])[:per_class]:
+            chosen.append((int(i), c))
+    return chosen
+
+
+def class_counts(targets: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
+    """Records carrying each class (a record counts once per label it has)."""
+    return {c: int(n) for c, n in zip(classes, np.asarray(targets).sum(axis=0), strict=True)}
