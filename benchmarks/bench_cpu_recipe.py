@@ -49,9 +49,10 @@ def markdown(s: dict) -> str:
     f1 = ", ".join(f"{c} {v:.3f}" for c, v in t["f1"].items())
     rates = s["records_per_s"]
     return "\n".join([
-        f"| split | records | challenge F1 | 95% interval | accuracy | F1 per class |",
+        "| split | records | challenge F1 | 95% interval | accuracy | F1 per class |",
         "|---|---|---|---|---|---|",
-        f"| test (fixed 15%, never seen) | {t['n']} | **{t['challenge_f1']:.3f}** | {t['ci95'][0]:.3f}-{t['ci95'][1]:.3f} | {t['accuracy']:.3f} | {f1} |",
+        f"| test (fixed 15%, never seen) | {t['n']} | **{t['challenge_f1']:.3f}** | {t['ci95'][0]:.3f}-{t['ci95'][1]:.3f} "
+        f"| {t['accuracy']:.3f} | {f1} |",
         f"| validation (picks the epoch) | {s['val_records']} | {s['val_best']:.3f} (epoch {s['best_epoch']}) | | | |",
         "",
         f"Run {s['run_seconds']} s in all (`run.json`, preparation included); training {s['train_seconds']} s over "

@@ -28,9 +28,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import threading
+import time
 from pathlib import Path
+
+from machine import machine_info
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHIVE = REPO.parent / "shared" / "data" / "physionet2017" / "training2017.tar.xz"
@@ -113,7 +115,7 @@ def phase(name: str, folder: str, limit: int | None, workers: int, cache: str) -
         sampler = _MemorySampler()
         sampler.start()
         t = time.perf_counter()
-        prep = prepare(data, Pipeline.default(), record_ids=ids, cache_dir=cache, on_error="skip",
+        prep = prepare(data, Pipeline.for_dataset(data), record_ids=ids, cache_dir=cache, on_error="skip",
                        progress=False, workers=workers)
         out["prepare_seconds"] = time.perf_counter() - t
         checksum = None
@@ -146,7 +148,7 @@ def main() -> None:
         return
     folder = ensure_data(ARCHIVE, DATA_ROOT)
     cache = tempfile.mkdtemp(prefix="ecgzoo-bench-cache-")
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()}-core CPU, shared",
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **machine_info(),
                      "python": platform.python_version(), "workers": args.workers, "load1_before": os.getloadavg()[0]}
     try:
         for name in ("load", "rpeaks", "cold", "cached"):
@@ -157,7 +159,8 @@ def main() -> None:
             r = results[name]
             print(f"{name:7s} {r['records']} records in {r['seconds']:8.2f} s = {r['records_per_s']:8.1f} rec/s  "
                   f"CPU {r['cpu_seconds']:7.1f} s  peak RSS {r['peak_rss_mb']:.0f} MB (children {r['peak_rss_children_mb']:.0f} MB)"
-                  + (f", heap {r['peak_anon_mb']:.0f} MB, memmap/file {r['peak_file_mb']:.0f} MB" if "peak_anon_mb" in r else ""), flush=True)
+                  + (f", heap {r['peak_anon_mb']:.0f} MB, memmap/file {r['peak_file_mb']:.0f} MB" if "peak_anon_mb" in r else ""),
+                  flush=True)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     results["load1_after"] = os.getloadavg()[0]

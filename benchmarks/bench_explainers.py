@@ -23,13 +23,12 @@ import argparse
 import csv
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_info
 
 import ecgzoo
 
@@ -83,7 +82,7 @@ def timing(args: argparse.Namespace) -> dict:
         box, runs = {}, []
         for _ in range(args.repeats):
             forwards.append(_clock(forward))
-            runs.append(_clock(lambda e=explainer: box.update(attr=e.explain(model, x, target=target))))
+            runs.append(_clock(lambda e=explainer, b=box: b.update(attr=e.explain(model, x, target=target))))
         forwards.append(_clock(forward))
         attr = box["attr"]
         assert attr.shape == (1, samples)
@@ -195,9 +194,8 @@ def main() -> None:
     args = p.parse_args()
     args.explainers = [n.strip() for n in args.explainers.split(",") if n.strip()]
     torch.set_num_threads(args.threads)
-    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, "
-                         f"{args.threads} threads", "device": "cpu"}
+    result = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              **machine_info(), "torch": torch.__version__, "threads": args.threads, "device": "cpu"}
     out = Path(args.out)
     if out.is_file():
         previous = json.loads(out.read_text())

@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_models import matmul_gflops  # noqa: E402  (same matmul yardstick as the model benchmark)
+from machine import machine_info
 
 import ecgzoo  # noqa: E402
 from ecgzoo.export import export_onnx  # noqa: E402
@@ -45,7 +46,6 @@ def _model() -> ecgzoo.EcgModel:
 
 def ort_matmul_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
     """float32 (n x n) @ (n x n) GFLOP/s in onnxruntime itself: the yardstick of its own GEMM."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -154,9 +154,9 @@ def main() -> None:
     import onnxruntime
 
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": "2-core CPU, shared", "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-        "gpu": "none lent", "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **machine_info(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "model": f"cnnv7, {CLASSES} classes", "input": "random N(0,1), 60 s at 300 Hz",
         "export_seconds": export_s, "onnx_mib": size_mib, "rows": rows,
     }

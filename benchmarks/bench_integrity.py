@@ -24,8 +24,8 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -104,6 +104,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--cache-mb", type=int, default=200)
     args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import machine_info
+
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = ecgzoo.create_model("cnnv7", num_classes=4)
@@ -114,9 +117,8 @@ def main() -> None:
         save_s = _median_s(lambda: save_checkpoint(Path(tmp) / "again.safetensors", model, {"classes": ["N", "A", "O", "~"]}),
                            args.repeats)
         result = {
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, shared (load average "
-                       f"{os.getloadavg()[0]:.1f} at start)",
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            **machine_info(),
             "torch": torch.__version__, "threads": 1, "repeats": args.repeats, "timing": "median CPU seconds of this process",
             "model": "cnnv7 (full size, 4 classes)", "parameters": params,
             "best": _checkpoint_figures(best, args.repeats),

@@ -4,7 +4,8 @@ For each variant (eager `CNNv7.forward_with_cam`, the GEMM-laid-out `FastCNNv7` 
 `FastCNNv7` in bfloat16 where the CPU has native bfloat16), at each batch size, in a fresh
 subprocess (so its peak RSS is its own):
 
-- records/s (best of `--repeats` timed passes after one warm-up: the least disturbed one) and achieved GFLOP/s, FLOPs counted from the conv shapes
+- records/s (best of `--repeats` timed passes after one warm-up: the least disturbed one) and achieved GFLOP/s,
+  FLOPs counted from the conv shapes
   (`ecgzoo.model_facts.forward_flops`) plus the CAM's 2 * classes * 512 per sample;
 - the same process's float32 matmul rate (2048 x 2048 x 2048, best of 3) measured right before
   each timed pass, and the ratio achieved / matmul of each pair (the machine is shared, so only
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 import ecgzoo
 from ecgzoo.model_facts import forward_flops
@@ -79,7 +80,7 @@ def measure(variant: str, batch: int, repeats: int) -> dict:
             t0 = time.perf_counter()
             run(x)
             times.append(time.perf_counter() - t0)
-    ratios = sorted(flops / t / 1e9 / mm for t, mm in zip(times, matmuls))
+    ratios = sorted(flops / t / 1e9 / mm for t, mm in zip(times, matmuls, strict=True))
     best = min(times)
     return {
         "variant": variant, "batch": batch, "seconds_per_batch": times, "matmul_fp32_gflops": matmuls,
@@ -127,9 +128,9 @@ def main() -> None:
                 flush=True,
             )
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, shared",
-        "torch": torch.__version__, "bf16_native": bf16_native(), "gpu": "none lent",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **machine_info(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "bf16_native": bf16_native(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "input": "random N(0,1), 60 s at 300 Hz",
         "rows": rows,
     }

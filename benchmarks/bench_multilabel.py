@@ -64,8 +64,10 @@ print(json.dumps(out))
 
 
 def machine() -> dict:
-    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "machine": f"{os.cpu_count()}-core CPU, shared (loaded by a concurrent training run)",
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import machine_info
+
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **machine_info(),
             "platform": platform.platform(), "load_average_1min": os.getloadavg()[0]}
 
 

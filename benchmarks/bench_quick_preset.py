@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from machine import machine_info
 
 from ecgzoo.config import parse_assignments
 from ecgzoo.run_config import resolve_run_config
@@ -51,7 +51,7 @@ def main() -> None:
     history = json.loads((run_dir / "history.json").read_text())
     row = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), shared",
+        **machine_info(),
         "torch_threads": torch.get_num_threads(),
         "command": f"ecgzoo run {args.model} {args.dataset} --preset {args.preset} " + " ".join(f"--set {a}" for a in args.assignments),
         "records": info["records"], "train_records": info["train_records"], "val_records": info["val_records"],

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_info
 
 import ecgzoo
 from ecgzoo.prepared import prepare
@@ -56,8 +55,8 @@ def main() -> None:
     diff = np.abs(probs["fp32"] - probs["bf16"])
     agree = float((probs["fp32"].argmax(1) == probs["bf16"].argmax(1)).mean())
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()}-core CPU ({platform.processor() or platform.machine()})", "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **machine_info(), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "weights": args.weights, "records": len(ids), "batch": args.batch,
         "input_seconds": run.input_samples / run.fs,
         "fp32_records_per_s": round(len(ids) / best["fp32"], 2), "bf16_records_per_s": round(len(ids) / best["bf16"], 2),

@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import machine_info
 from torch.utils.flop_counter import FlopCounterMode
 
 import ecgzoo
@@ -124,8 +124,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     results = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()}-core CPU, shared" if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        **machine_info(),
         "platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "device": str(device), "input_samples": args.length,
         "recipe": {"epochs": EPOCHS, "train_records": N_TRAIN, "val_records": N_VAL},

@@ -29,8 +29,8 @@ import argparse
 import copy
 import datetime
 import json
-import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -39,7 +39,6 @@ import torch
 from scipy import stats
 
 import ecgzoo
-from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.faithfulness import deletion_curve_for_order, window_order
 
 NAMES = ["cam", "gradcam", "saliency", "integrated-gradients", "occlusion"]
@@ -97,7 +96,7 @@ def randomised(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
 def explainers(args: argparse.Namespace, fs: float) -> dict:
     opts = {"integrated-gradients": {"n_steps": args.ig_steps, "internal_batch_size": 8},
             "occlusion": {"window_s": args.occlusion_window, "stride_s": args.occlusion_window}}
-    return {n: with_sampling_rate(ecgzoo.create_explainer(n, **opts.get(n, {})), fs) for n in args.explainers}
+    return {n: ecgzoo.create_explainer(n, **opts.get(n, {}), **({"fs": fs} if n == "occlusion" else {})) for n in args.explainers}
 
 
 def faithfulness(args, run, records) -> tuple[dict, dict, list[int]]:
@@ -219,11 +218,15 @@ def main(argv: list[str] | None = None) -> None:
     table, maps, targets = faithfulness(args, run, records)
     records, labels = records[:len(targets)], labels[:len(targets)]
     accuracy = float(np.mean([run.classes[t] == lab for t, lab in zip(targets, labels, strict=True)]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import machine_info
+
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, {args.threads} thread(s)",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **machine_info(),
+        "setup": f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)",
         "run": run.label or str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
-        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "records_requested": args.records, "record_ids": [r.record_id for r in records], "skipped": skipped,
+        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "records_requested": args.records,
+        "record_ids": [r.record_id for r in records], "skipped": skipped,
         "labels": {c: labels.count(c) for c in sorted(set(labels))}, "accuracy_on_these": accuracy,
         "settings": {k: getattr(args, k) for k in ("window_s", "steps", "seeds", "sanity", "ig_steps", "occlusion_window")},
         "faithfulness": table, "sanity": sanity(args, run, records, maps, targets),

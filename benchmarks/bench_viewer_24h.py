@@ -9,8 +9,12 @@ The recording is synthetic (a spike every 0.8 s, baseline wander, noise; 25.9 mi
 300 Hz) and the map a smoothed copy of the spikes: what is measured is the viewer, not a model.
 """
 
-import time, numpy as np
+import time
+
+import numpy as np
+
 from ecgzoo.viewer import write_viewer
+
 fs, n = 300.0, 300 * 86400
 t = np.arange(n, dtype=np.float32) / fs
 rng = np.random.default_rng(0)

@@ -169,7 +169,7 @@ def main() -> None:
             print(f"{name}: {tallies[name].cases} cases, {len(tallies[name].violations)} violations "
                   f"({seconds[name]:.0f} s)", flush=True)
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, shared (load average {os.getloadavg()[0]:.1f} at end)",
         "command": "benchmarks/fuzz_long.py " + " ".join(sys.argv[1:]),
         "seed": args.seed, "real_records": [s.name for s in sources if s.files],

@@ -19,13 +19,15 @@ from ecgzoo.plugin_spec import ModelConfig, PluginConfig, PluginSpec
 from ecgzoo.preprocessor import Preprocessor, Requirements
 from ecgzoo.record import Record, RecordError
 from ecgzoo.registry import KINDS, PluginError, get_registry, reset_registry
-from ecgzoo.trainer import Trainer
+from ecgzoo.tasks import Task
+from ecgzoo.trainer import EpochRecord, FitContext, FitResult, Trainer, TrainingTask
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
-    "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "create", "create_explainer",
+    "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "TrainingTask", "Task", "FitContext", "FitResult", "EpochRecord",
+    "create", "create_explainer",
     "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models", "list_pretrained",
     "list_plugins", "plugin_info", "register_plugin", "reset_registry", "unregister_plugin",
 ]

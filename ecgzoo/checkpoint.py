@@ -23,6 +23,7 @@ This module also captures/restores the random number generators (`rng_state`,
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -289,3 +290,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def cudnn_flags_restored():
+    """Put cuDNN's process-wide `benchmark` and `deterministic` flags back when the block (or call) ends.
+
+    A trainer sets them for reproducible CUDA runs; the process that called it (a notebook, a
+    benchmark) keeps its own settings. Usable as `with cudnn_flags_restored():` or as a decorator.
+    """
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.benchmark, cudnn.deterministic)
+    try:
+        yield
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from ecgzoo.record import Record
 from ecgzoo.tasks import Task
@@ -14,7 +15,9 @@ class Dataset(abc.ABC):
 
     The framework calls `record_ids()` once to plan splits, `label(id)` to stratify
     and weight classes without reading signals, and `load(id)` for each record it
-    feeds through the preprocessors. `classes` fixes the order of model outputs.
+    feeds through the preprocessors. `classes` fixes the order of model outputs;
+    `default_preprocessing` and `scored_classes` carry the data's own knowledge (how its
+    records are prepared, which classes the headline score averages) so the core holds none.
 
     `task` says what is learnt: single-label (the default: `label(id)` is one class name) or
     multi-label (`label(id)` is a tuple of class names, possibly empty); multi-label datasets
@@ -26,8 +29,13 @@ class Dataset(abc.ABC):
     classes: Sequence[str]
     #: names of the leads every record has, in signal order (None: not known)
     lead_names: tuple[str, ...] | None = None
-    #: preprocessing `ecgzoo run` uses when the user gives none (None: the paper's, `Pipeline.default()`)
-    default_preprocessing: list[dict] | None = None
+    #: the preprocessing `ecgzoo run` applies when the run's config gives none: steps
+    #: `{"name": <preprocessor plugin>, **options}`. The dataset knows its rate, length and noise;
+    #: None means a run on it must set `preprocessing`.
+    default_preprocessing: Sequence[Mapping[str, Any]] | None = None
+    #: classes whose mean one-vs-rest F1 is the headline score (`challenge_f1`) of runs and
+    #: evaluations on this dataset (PhysioNet 2017: N, A, O); None: every class
+    scored_classes: Sequence[str] | None = None
 
     @property
     def task(self) -> Task:

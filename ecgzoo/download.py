@@ -1,7 +1,5 @@
-"""Downloading PhysioNet data sets (the 2017 challenge, PTB-XL): versioned URL, checksums, resume, atomic.
+"""Downloading data files for dataset plugins (PhysioNet 2017, PTB-XL): checksums, resume, atomic.
 
-The challenge's old URLs (physionet.org/challenge/2017/...) moved once and broke loaders; the
-versioned location below is PhysioNet's current one and lists a SHA256SUMS.txt of its files.
 Each file is fetched into `<name>.part` (continuing with an HTTP Range request after an
 interruption), verified against PhysioNet's SHA-256, and only then renamed to its final name;
 the zip is unpacked into a temporary folder that is renamed into place in one step.
@@ -22,9 +20,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-PHYSIONET_2017_URL = "https://physionet.org/files/challenge-2017/1.0.0/"
-#: the files the dataset needs, relative to the URL above
-PHYSIONET_2017_FILES = ("training2017.zip", "REFERENCE-v3.csv")
 CHUNK = 1 << 16
 
 
@@ -151,26 +146,6 @@ def extract_zip_atomically(archive: Path, dest: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-def fetch_physionet2017(root: Path, base_url: str = PHYSIONET_2017_URL, progress: bool = True,
-                        timeout: float = 30.0) -> Path:
-    """Download, verify and unpack the 2017 training set under `root`; returns `root/training2017`."""
-    root = Path(root)
-    if not base_url.endswith("/"):
-        base_url += "/"
-    sums = parse_sha256sums(fetch_text(base_url + "SHA256SUMS.txt", timeout))
-    for name in PHYSIONET_2017_FILES:
-        if name not in sums:
-            raise DownloadError(f"{base_url}SHA256SUMS.txt does not list {name}; PhysioNet's layout changed")
-        download_file(base_url + name, root / name, sums[name], progress, timeout)
-    folder = extract_zip_atomically(root / "training2017.zip", root / "training2017")
-    v3 = folder / "REFERENCE-v3.csv"
-    if not v3.is_file():
-        tmp = v3.with_name(v3.name + ".tmp")
-        shutil.copyfile(root / "REFERENCE-v3.csv", tmp)
-        os.replace(tmp, v3)
-    return folder
 
 
 def fetch_listed_files(base_url: str, root: Path, wanted: Callable[[str], bool], progress: bool = True,

@@ -38,6 +38,29 @@ class EvaluationError(ValueError):
     """The dataset cannot be scored with this run (other classes, other records, other shapes)."""
 
 
+def _records_to_score(run: Any, data: ecgzoo.Dataset, dataset: str, split: str) -> list[str] | None:
+    """The record ids of `split` (None: all), refusing records the dataset lacks and classes the model never learnt."""
+    record_ids = None
+    if split != "all":
+        if split not in run.splits:
+            raise EvaluationError(f"--split {split}: {run.label} records no {split!r} split (it has: {', '.join(run.splits) or 'none'})")
+        chosen = run.splits[split]
+        known = set(data.record_ids())
+        missing = [r for r in chosen if r not in known]
+        if missing:
+            raise EvaluationError(f"--split {split}: {len(missing)} of the run's {split} records are not in dataset {dataset!r} "
+                                  f"(e.g. {missing[0]!r}); --split needs the dataset the run was trained on")
+        record_ids = chosen
+    unknown = sorted({c for c in data.classes if c not in run.classes})
+    if unknown:
+        labels = {one for r in (record_ids or data.record_ids()) for one in _as_set(data.label(r))}
+        bad = sorted(labels & set(unknown))
+        if bad:
+            raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
+                                  f"(its classes: {run.classes})")
+    return record_ids
+
+
 def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] | None = None, *, split: str = "all",
              out: str | Path | None = None, device: str = "auto", on_error: str = "raise",
              batch_size: int = 32, cache_dir: str | None = None, precision: str = "fp32") -> Path:
@@ -54,24 +77,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         # the run's own dataset: start from the options it was trained with (e.g. its data path)
         dataset_options = {**run.config.get("config", {}).get("dataset", {}), **(dataset_options or {})}
     data = ecgzoo.get_dataset(dataset, **(dataset_options or {}))
-    record_ids = None
-    if split != "all":
-        if split not in run.splits:
-            raise EvaluationError(f"--split {split}: {run.label} records no {split!r} split (it has: {', '.join(run.splits) or 'none'})")
-        chosen = run.splits[split]
-        known = set(data.record_ids())
-        missing = [r for r in chosen if r not in known]
-        if missing:
-            raise EvaluationError(f"--split {split}: {len(missing)} of the run's {split} records are not in dataset {dataset!r} "
-                             f"(e.g. {missing[0]!r}); --split needs the dataset the run was trained on")
-        record_ids = chosen
-    unknown = sorted({c for c in data.classes if c not in run.classes})
-    if unknown:
-        labels = {one for r in (record_ids or data.record_ids()) for one in _as_set(data.label(r))}
-        bad = sorted(labels & set(unknown))
-        if bad:
-            raise EvaluationError(f"dataset {dataset!r} has records of class(es) {bad} that the run's model does not know "
-                             f"(its classes: {run.classes})")
+    record_ids = _records_to_score(run, data, dataset, split)
     out = Path(out) if out else run.output_dir / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
     lock_path = out.with_name(f".{out.name}.lock")
     lock = hold_lock(lock_path, f"evaluation folder {out}")
@@ -84,7 +90,8 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         work.mkdir(parents=True)
         print(f"ecgzoo: evaluating {run.label} on {dataset} ({split}); output {out}", file=sys.stderr, flush=True)
         prepared = prepare(data, run.pipeline, record_ids=record_ids, cache_dir=cache_dir, on_error=on_error)
-        metrics = _score_into(work, run, prepared, dataset, split, dataset_options, device, batch_size, precision)
+        metrics = _score_into(work, run, prepared, dataset, split, dataset_options, device, batch_size, precision,
+                              data.scored_classes)
         os.replace(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -101,13 +108,16 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
 
 def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, dataset_options: dict[str, Any] | None,
-                device: str, batch_size: int, precision: str) -> dict[str, Any]:
-    """Predict the prepared records, score those with finite outputs and write every output file into `work`."""
+                device: str, batch_size: int, precision: str, scored_classes: Any = None) -> dict[str, Any]:
+    """Predict the prepared records, score those with finite outputs and write every output file into `work`.
+
+    `scored_classes`: the classes the headline F1 averages (the dataset's `scored_classes`; None: all)."""
+    from ecgzoo.csv_files import predictions_csv, skipped_csv
     from ecgzoo.metrics import classification_metrics
     from ecgzoo.multilabel_metrics import multilabel_metrics
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
     from ecgzoo.report_multilabel import predictions_csv as multilabel_predictions_csv
-    from ecgzoo.runner import predict_dataset, predictions_csv
+    from ecgzoo.runner import predict_dataset
 
     if prepared.signals.shape[1:] != (run.in_leads, run.input_samples):
         raise EvaluationError(f"dataset {dataset!r} preprocessed to {prepared.signals.shape[1:]}, the model takes "
@@ -130,15 +140,15 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
         predictions = multilabel_predictions_csv(ids, labels, probs, run.task, thresholds)
     else:
         labels = to_run[np.asarray(prepared.labels)][finite]
-        metrics = classification_metrics(labels, probs.argmax(1), run.classes)
+        metrics = classification_metrics(labels, probs.argmax(1), run.classes, scored_classes)
         predictions = predictions_csv(ids, labels, probs, run.classes)
     metrics.update(split=f"{dataset} ({split})", run=run.label, failed=len(failed))
     write_json(work / "metrics.json", metrics)
     write_atomic(work / "predictions.csv", predictions)
     if prepared.skipped:
-        write_atomic(work / "skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
+        write_atomic(work / "skipped.csv", skipped_csv(prepared.skipped))
     if failed:
-        write_atomic(work / "failed.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in failed))
+        write_atomic(work / "failed.csv", skipped_csv(failed))
     figures = write_evaluation_figures(work, metrics, None)
     figure_md = "\n\n".join(f"![{c}]({rel})" for c, rel in figures)
     failed_md = f"\n**{len(failed)} record(s) failed and were not scored** ({NON_FINITE}): `failed.csv`.\n" if failed else ""

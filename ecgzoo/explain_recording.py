@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from ecgzoo.explainer import Explainer, with_sampling_rate
+from ecgzoo.explainer import Explainer
 from ecgzoo.inputs import InputError, SignalSource
 from ecgzoo.predict import _batches, pipeline_for, window_bounds
 from ecgzoo.record import Record, RecordError
@@ -81,7 +81,7 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
         recs = [windows[i][2] for i in batch]
         x, vl = _stack(recs, device)
         tgt = torch.full((len(batch),), target, dtype=torch.long, device=device)
-        attrs = {n: with_sampling_rate(e, fs).explain(model, x, tgt, vl).detach().cpu().numpy() for n, e in explainers.items()}
+        attrs = {n: e.explain(model, x, tgt, vl, fs=fs).detach().cpu().numpy() for n, e in explainers.items()}
         for k, (i, rec) in enumerate(zip(batch, recs, strict=True)):
             a = int(round(windows[i][0] * fs))
             n = min(rec.valid_length, total - a)

@@ -32,12 +32,45 @@ def engine_for(model: EcgModel, config: Any, x: torch.Tensor) -> Any | None:
 
 
 class Explainer(abc.ABC):
-    """What the framework needs from an explainer plugin.
+    """What the framework needs from an explainer plugin, and what it promises in return.
 
-    `explain` receives a model in eval mode and a batch shaped (B, leads, T); it
-    returns attributions shaped (B, T), aligned sample for sample with the input,
-    for `target` (B class indices) or, when `target` is None, the predicted class.
+    Who calls what, when:
+
+    * `supports(model)` is called by `ecgzoo run` before any data is read or any epoch trained
+      (on a model built with the run's options) and by `ecgzoo explain` before any input is
+      read; a reason (a string) stops the command with that reason. `explain` may still raise
+      for inputs it cannot handle (too short for an occlusion window, say).
+    * `explain(model, x, target, valid_length, fs=...)` is called with the model in eval mode and
+      on the device of `x`; gradients may be taken, weights are never changed. `ecgzoo run`,
+      `ecgzoo explain`, `compare_explainers` and `ecgzoo.testing.check_explainer_plugin` always
+      pass `fs`, the sampling rate of `x` in Hz (the run's rate after preprocessing).
+
+    Conventions every explainer keeps (`ecgzoo.testing.check_explainer_plugin` checks them):
+
+    * shape: a float32 tensor (B, T) on `x`'s device, T = x.shape[-1], aligned sample for
+      sample with the input (a map computed on a coarser feature map is interpolated to T).
+      Multi-lead inputs: the per-lead attributions are summed over leads.
+    * target: `target` (B class indices, or one for the whole batch) or, when None, the class
+      the model predicts for each element.
+    * sign: positive values are evidence *for* the target class. An explainer whose values are
+      clipped or absolute (Grad-CAM with `relu`, saliency with `absolute`, CAM with
+      `positive_only`) says so with `non_negative` = True; the others are signed.
+    * scale and units: raw, never normalised per record (figures normalise for display), in
+      units of the target logit (or probability, for captum's `output="probability"`):
+      for a model that is linear in its input, the values of `cam` are T times each sample's
+      contribution to the logit (their time-mean is the logit), those of `integrated-gradients`,
+      `gradcam` (with relu off) and `occlusion` (one-sample windows) are each sample's
+      contribution (they sum to the logit minus the logit of the zero signal), and `saliency`
+      is d logit / d x(t) per input unit (mV). `tests/test_explainer_contract.py` checks each.
     """
+
+    #: True when every value is >= 0 (clipped at zero or absolute): no sign information
+    non_negative: bool = False
+
+    def supports(self, model: EcgModel) -> str | None:
+        """None when `explain` can explain this model; otherwise the reason, one sentence that
+        names the model and, where there is one, the explainer to use instead."""
+        return None
 
     @abc.abstractmethod
     def explain(
@@ -46,8 +79,9 @@ class Explainer(abc.ABC):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
-        """Attribution (B, T) for the target class of each batch element."""
+        """Attribution (B, T) for the target class of each batch element of `x` (B, leads, T) sampled at `fs` Hz."""
 
     #: True when `explain_leads` tells the leads apart; False: one map shared by every lead
     per_lead: bool = False
@@ -58,6 +92,7 @@ class Explainer(abc.ABC):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
         """Attribution (B, leads, T), for drawing one map per lead (`ecgzoo.figures_leads`).
 
@@ -65,7 +100,7 @@ class Explainer(abc.ABC):
         that mix the leads (CAM, Grad-CAM). Explainers that can tell leads apart override this,
         set `per_lead = True`, and keep `explain` equal to the sum over leads.
         """
-        attr = self.explain(model, x, target, valid_length)
+        attr = self.explain(model, x, target, valid_length, fs=fs)
         return attr[:, None, :].expand(-1, x.shape[1], -1)
 
     @staticmethod
@@ -85,10 +120,13 @@ class Explainer(abc.ABC):
             return model(x, valid_length=valid_length).argmax(dim=1)
 
 
-def with_sampling_rate(explainer: Explainer, fs: float) -> Explainer:
-    """Give an explainer whose config has an unset `fs` option (occlusion: windows in seconds)
-    the input's sampling rate; other explainers are returned unchanged."""
-    config = getattr(explainer, "config", None)
-    if config is not None and "fs" in type(config).model_fields and getattr(config, "fs") is None:
-        config.fs = float(fs)
-    return explainer
+class UnsupportedModelError(TypeError):
+    """An explainer was asked to explain a model it does not support (`Explainer.supports` gave the reason)."""
+
+
+def check_supports(explainer: Explainer, model: EcgModel, name: str | None = None) -> None:
+    """Raise UnsupportedModelError with the explainer's reason when it does not support `model`."""
+    reason = explainer.supports(model)
+    if reason:
+        label = name or getattr(explainer, "plugin_name", None) or type(explainer).__name__
+        raise UnsupportedModelError(f"explainer {label!r} cannot explain model {type(model).__name__}: {reason}")

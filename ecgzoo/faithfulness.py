@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.explainer import with_sampling_rate
+from ecgzoo.explainer import check_supports
 from ecgzoo.model import EcgModel
 
 RANDOM = "random"
@@ -218,11 +218,12 @@ def compare_explainers(
     device = next(model.parameters()).device
     maps: dict[str, list[np.ndarray]] = {}
     for name in names:
-        explainer = with_sampling_rate(ecgzoo.create_explainer(name, **dict((options or {}).get(name, {}))), fs)
+        explainer = ecgzoo.create_explainer(name, **dict((options or {}).get(name, {})))
+        check_supports(explainer, model, name)
         maps[name] = []
         for i, x in enumerate(records):
             vl = None if valid_lengths is None else torch.tensor([int(valid_lengths[i])], device=device)
-            maps[name].append(explainer.explain(model, x.to(device)[None], None, vl)[0].detach().cpu().numpy())
+            maps[name].append(explainer.explain(model, x.to(device)[None], None, vl, fs=fs)[0].detach().cpu().numpy())
     table = deletion_table(model, records, maps, fs, valid_lengths=valid_lengths, window_s=window_s,
                            steps=steps, seeds=seeds, batch_size=batch_size)
     return table, maps

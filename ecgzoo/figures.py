@@ -1,7 +1,8 @@
 """Pictures of attributions: where the network looked, drawn so a clinician can read them.
 
-Every function returns a matplotlib Figure (Agg backend, no display needed); save it with
-`fig.savefig(path)` or `ecgzoo.run_dir.save_figure`. Time axes are in seconds (or ms around
+Every function returns a matplotlib `Figure` built without pyplot: no display is needed and the
+process's backend (a notebook's inline one, say) is left alone; save it with `fig.savefig(path)`
+or `ecgzoo.run_dir.save_figure`, or show it in a notebook by leaving it as a cell's value. Time axes are in seconds (or ms around
 an R-peak), amplitudes in the record's units; padding is shaded and labelled, never drawn
 as signal.
 """
@@ -9,17 +10,14 @@ as signal.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ecgzoo.beats import BeatTemplates  # noqa: E402
+from ecgzoo.beats import BeatTemplates
 
 PADDING_COLOUR = "0.88"
 
@@ -132,7 +130,7 @@ def plot_attribution(
     valid = _valid(valid_length, samples)
     norm, cmap = attribution_norm(attr[:valid])
     duration = samples / fs
-    fig = plt.figure(figsize=(width or float(np.clip(4 + duration * 0.4, 8, 20)), 1.9 * leads + 1.6),
+    fig = Figure(figsize=(width or float(np.clip(4 + duration * 0.4, 8, 20)), 1.9 * leads + 1.6),
                      layout="constrained")
     grid = fig.add_gridspec(leads + 1, 2, height_ratios=[3] * leads + [0.7], width_ratios=[60, 1])
     trace_axes = []
@@ -176,7 +174,8 @@ def plot_deletion_curves(
     random_name: str = "random",
 ) -> Figure:
     """Target-class probability against the fraction of signal deleted, one line per explainer."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
     ax.set_label("deletion")
     for name, (fraction, probability) in curves.items():
         label = f"{name} (AUC {aucs[name]:.3f})" if aucs and name in aucs else name
@@ -198,6 +197,21 @@ def _band(ax, offsets_ms: np.ndarray, values: np.ndarray, lo: float, hi: float, 
               cmap=cmap, norm=norm, alpha=0.5, interpolation="nearest", zorder=0)
 
 
+def _beat_map_and_rhythm(fig: Figure, ax_map: Any, ax_rr: Any, templates: BeatTemplates, step: float, norm: Normalize,
+                         cmap: Any) -> None:
+    """The beat-by-beat map (one row per beat) with its colour bar, and the RR interval before each beat."""
+    t = templates.offsets_ms
+    image = ax_map.imshow(templates.attribution, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
+                          extent=(t[0], t[-1] + step, templates.count - 0.5, -0.5))
+    ax_map.set_ylabel("beat (in order)")
+    ax_map.set_title("map, beat by beat", fontsize=9)
+    fig.colorbar(image, ax=ax_map, location="bottom", shrink=0.8, label="attribution")
+    ax_rr.plot(templates.rr_s * 1000.0, np.arange(templates.count), "o-", color="tab:blue", markersize=3)
+    ax_rr.set_xlabel("RR before (ms)")
+    ax_rr.set_title("rhythm", fontsize=9)
+    ax_rr.tick_params(labelleft=False)
+
+
 def plot_beat_templates(
     templates: BeatTemplates,
     *,
@@ -213,7 +227,7 @@ def plot_beat_templates(
         raise ValueError(f"record {templates.record_id or '?'}: no complete beat to draw (R-peaks too close to the ends?)")
     t = templates.offsets_ms
     norm, cmap = attribution_norm(templates.attribution)
-    fig = plt.figure(figsize=(12, 6.2), layout="constrained")
+    fig = Figure(figsize=(12, 6.2), layout="constrained")
     grid = fig.add_gridspec(2, 3, width_ratios=[1.2, 1.2, 0.35])
     ax_sig = fig.add_subplot(grid[0, 0])
     ax_att = fig.add_subplot(grid[1, 0], sharex=ax_sig)
@@ -240,16 +254,7 @@ def plot_beat_templates(
     ax_att.legend(loc="upper right", fontsize=8)
 
     step = float(t[1] - t[0]) if len(t) > 1 else 1.0
-    image = ax_map.imshow(templates.attribution, aspect="auto", cmap=cmap, norm=norm, interpolation="nearest",
-                          extent=(t[0], t[-1] + step, templates.count - 0.5, -0.5))
-    ax_map.set_ylabel("beat (in order)")
-    ax_map.set_title("map, beat by beat", fontsize=9)
-    fig.colorbar(image, ax=ax_map, location="bottom", shrink=0.8, label="attribution")
-
-    ax_rr.plot(templates.rr_s * 1000.0, np.arange(templates.count), "o-", color="tab:blue", markersize=3)
-    ax_rr.set_xlabel("RR before (ms)")
-    ax_rr.set_title("rhythm", fontsize=9)
-    ax_rr.tick_params(labelleft=False)
+    _beat_map_and_rhythm(fig, ax_map, ax_rr, templates, step, norm, cmap)
     for ax in (ax_att, ax_map):
         ax.set_xlabel("time from R-peak (ms)")
     for ax in (ax_sig, ax_att, ax_map):
@@ -275,8 +280,8 @@ def plot_class_average(
     names = [c for c, tpl in per_class.items() if tpl.count > 0]
     if not names:
         raise ValueError("no class has any beat template to average")
-    fig, axes = plt.subplots(2, len(names), figsize=(3.6 * len(names) + 1, 5.5), sharex=True, sharey="row",
-                             squeeze=False, layout="constrained")
+    fig = Figure(figsize=(3.6 * len(names) + 1, 5.5), layout="constrained")
+    axes = fig.subplots(2, len(names), sharex=True, sharey="row", squeeze=False)
     all_mean = np.concatenate([per_class[c].mean_attribution() for c in names])
     norm, cmap = attribution_norm(all_mean)
     spreads = [(per_class[c].mean_signal(), per_class[c].signal.std(axis=0)) for c in names]
@@ -333,7 +338,7 @@ def plot_side_by_side(
     valid = _valid(valid_length, samples)
     rows = len(attributions)
     duration = samples / fs
-    fig = plt.figure(figsize=(float(np.clip(4 + duration * 0.4, 8, 20)), 1.7 * rows + 1), layout="constrained")
+    fig = Figure(figsize=(float(np.clip(4 + duration * 0.4, 8, 20)), 1.7 * rows + 1), layout="constrained")
     grid = fig.add_gridspec(rows, 2, width_ratios=[60, 1])
     first = None
     for i, (name, attribution) in enumerate(attributions.items()):
@@ -346,7 +351,7 @@ def plot_side_by_side(
         ax.set_ylabel(f"{name}\n({units})")
         ax.tick_params(labelbottom=i == rows - 1)
         cax = fig.add_subplot(grid[i, 1])
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
     ax.set_xlabel("time (s)")
     heading = compose_title(title, true_label, predicted_label, probabilities)
     if heading:

@@ -66,6 +66,26 @@ def _cells(names: tuple[str, ...], samples: int, layout: str) -> list[tuple[int,
     return [(i, i, 0, samples) for i in range(len(names))]
 
 
+def _checked_leads(signal: np.ndarray, attribution: np.ndarray, lead_names: Sequence[str] | None, layout: str,
+                   per_lead: bool) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], bool]:
+    """(signal, attribution (leads, T), lead names, per_lead) of `plot_leads`, after checking shapes and layout."""
+    sig = np.asarray(signal, dtype=np.float64)
+    if sig.ndim != 2:
+        raise ValueError(f"signal must be (leads, T), got shape {sig.shape}")
+    leads, samples = sig.shape
+    attr = np.asarray(attribution, dtype=np.float64)
+    if attr.shape == (samples,):
+        attr, per_lead = np.broadcast_to(attr, sig.shape), False
+    if attr.shape != sig.shape:
+        raise ValueError(f"attribution must be (T,) or (leads, T) = {sig.shape}, got {attr.shape}")
+    if layout not in ("3x4", "rows"):
+        raise ValueError(f"layout must be '3x4' or 'rows', got {layout!r}")
+    names = canonical_leads(lead_names) if lead_names is not None else tuple(f"lead {i + 1}" for i in range(leads))
+    if len(names) != leads:
+        raise ValueError(f"{len(names)} lead names {list(names)} for {leads} leads")
+    return sig, attr, names, per_lead
+
+
 def plot_leads(
     signal: np.ndarray,
     fs: float,
@@ -85,20 +105,8 @@ def plot_leads(
     attribution: (leads, T), or (T,) for a map shared by all leads. layout: "3x4" (clinical;
     needs the 12 standard leads, otherwise rows are used) or "rows".
     """
-    sig = np.asarray(signal, dtype=np.float64)
-    if sig.ndim != 2:
-        raise ValueError(f"signal must be (leads, T), got shape {sig.shape}")
-    leads, samples = sig.shape
-    attr = np.asarray(attribution, dtype=np.float64)
-    if attr.shape == (samples,):
-        attr, per_lead = np.broadcast_to(attr, sig.shape), False
-    if attr.shape != sig.shape:
-        raise ValueError(f"attribution must be (T,) or (leads, T) = {sig.shape}, got {attr.shape}")
-    if layout not in ("3x4", "rows"):
-        raise ValueError(f"layout must be '3x4' or 'rows', got {layout!r}")
-    names = canonical_leads(lead_names) if lead_names is not None else tuple(f"lead {i + 1}" for i in range(leads))
-    if len(names) != leads:
-        raise ValueError(f"{len(names)} lead names {list(names)} for {leads} leads")
+    sig, attr, names, per_lead = _checked_leads(signal, attribution, lead_names, layout, per_lead)
+    samples = sig.shape[1]
     valid = samples if valid_length is None else int(valid_length)
     cells = _cells(names, valid, layout)
     rows = 1 + max(r for r, *_ in cells)

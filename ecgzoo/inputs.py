@@ -30,18 +30,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
-
+from ecgzoo.wfdb_header import readable_record, samples_in_file
 
 #: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
 MIN_FS, MAX_FS = 1.0, 1e6
@@ -119,24 +116,17 @@ def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
     return float(fs)
 
 
-def _without_base_time(record_path: Path) -> tuple[Path, Path]:
-    """A copy of the header without the optional base time/date fields, next to links to its signal files.
+def _length_from_files(header: Any, record_path: Path) -> int:
+    """Samples per signal of a header without a count (valid WFDB): the signal file's size divided
+    by the bytes per sample, or the length of one full read for other formats."""
+    import wfdb
 
-    Some distributed headers (the PhysioNet 2017 sample set) write the date where WFDB expects the
-    time; the signal does not depend on those fields.
-    """
-    lines = record_path.with_suffix(".hea").read_text(encoding="utf-8", errors="replace").splitlines()
-    first = next(i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
-    lines[first] = " ".join(lines[first].split()[:4])
-    folder = Path(tempfile.mkdtemp(prefix="ecgzoo-hea-"))
-    (folder / record_path.with_suffix(".hea").name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for line in lines[first + 1 :]:
-        parts = line.split()
-        if parts and not line.startswith("#") and not (folder / parts[0]).exists():
-            target = (record_path.parent / parts[0]).resolve()
-            if target.is_file():
-                os.symlink(target, folder / parts[0])
-    return folder / record_path.name, folder
+    files = list(header.file_name or [])
+    n = None
+    if files and len(set(files)) == 1 and (record_path.parent / files[0]).is_file():
+        offset = int((header.byte_offset or [0])[0] or 0)
+        n = samples_in_file(record_path.parent / files[0], [str(f) for f in header.fmt], offset)
+    return int(n if n is not None else wfdb.rdrecord(str(record_path), physical=True).sig_len)
 
 
 #: no WFDB storage format (FLAC included) packs more samples into a byte than this: a header that
@@ -144,30 +134,8 @@ def _without_base_time(record_path: Path) -> tuple[Path, Path]:
 _MAX_SAMPLES_PER_BYTE = 64
 
 
-def _wfdb_header(record_path: Path, shown: Path) -> tuple[object, Path, Path | None]:
-    """(wfdb header, path to read the record from, temporary folder to remove when done, or None)."""
-    import wfdb
-
-    keep: Path | None = None
-    try:
-        return wfdb.rdheader(str(record_path)), record_path, None
-    except ValueError:
-        try:
-            fixed, keep = _without_base_time(record_path)
-            return wfdb.rdheader(str(fixed)), fixed, keep
-        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
-            if keep is not None:
-                shutil.rmtree(keep, ignore_errors=True)
-            raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
-
-
-def _check_wfdb_files(header: object, record_path: Path, shown: Path) -> int:
-    """The header's sample count, after checking that its signal files exist and can hold that many."""
-    n, n_sig = int(header.sig_len or 0), int(header.n_sig or 0)
-    if n <= 0 or n_sig <= 0:
-        raise InputError(f"{shown}: WFDB header declares no {'samples' if n_sig else 'signals'}")
+def _check_signal_files(header: Any, record_path: Path, shown: Path) -> int:
+    """Bytes held by the header's signal files, after checking that each exists and is not empty."""
     held = 0
     for name in dict.fromkeys(header.file_name or []):
         signal_file = record_path.parent / name
@@ -176,6 +144,14 @@ def _check_wfdb_files(header: object, record_path: Path, shown: Path) -> int:
         if signal_file.stat().st_size == 0:
             raise InputError(f"{shown}: signal file {signal_file.name} named by the header is empty")
         held += signal_file.stat().st_size
+    return held
+
+
+def _check_wfdb_count(header: Any, held: int, shown: Path) -> int:
+    """The header's sample count, refusing none and more than its signal files can hold."""
+    n, n_sig = int(header.sig_len or 0), int(header.n_sig or 0)
+    if n <= 0 or n_sig <= 0:
+        raise InputError(f"{shown}: WFDB header declares no {'samples' if n_sig else 'signals'}")
     if n * n_sig > _MAX_SAMPLES_PER_BYTE * held:
         raise InputError(f"{shown}: the header declares {n:,} samples x {n_sig} signal(s), more than its signal "
                          f"file(s) of {held:,} bytes can hold")
@@ -185,18 +161,27 @@ def _check_wfdb_files(header: object, record_path: Path, shown: Path) -> int:
 def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
     import wfdb
 
-    header, record_path, keep = _wfdb_header(record_path, shown)
+    stack = contextlib.ExitStack()  # the normalised header's folder lives as long as this reader
     try:
+        readable = stack.enter_context(readable_record(record_path))
+        header = wfdb.rdheader(str(readable))
         rate = _check_fs(shown, float(header.fs), fs)
-        n = _check_wfdb_files(header, record_path, shown)
+        held = _check_signal_files(header, record_path, shown)
+        if header.sig_len is None:  # valid WFDB: the count comes from the signal file
+            readable = stack.enter_context(readable_record(record_path, samples=_length_from_files(header, readable)))
+            header = wfdb.rdheader(str(readable))
+        n = _check_wfdb_count(header, held, shown)
     except InputError:
-        if keep is not None:
-            shutil.rmtree(keep, ignore_errors=True)
+        stack.close()
         raise
+    except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
+        stack.close()
+        raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
 
     def read(start: int, stop: int) -> np.ndarray:
+        _ = stack
         try:
-            rec = wfdb.rdrecord(str(record_path), sampfrom=start, sampto=stop, physical=True)
+            rec = wfdb.rdrecord(str(readable), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"{shown}: cannot read samples {start}:{stop} ({_first_line(exc)})") from None
         sig = rec.p_signal.T
@@ -205,10 +190,7 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
         return sig * scale[:, None] if len(units) == sig.shape[0] else sig
 
     names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else ()
-    source = SignalSource(shown, rate, int(header.n_sig), n, read, names)
-    if keep is not None:  # the fixed header's folder goes when the source does
-        weakref.finalize(source, shutil.rmtree, keep, ignore_errors=True)
-    return source
+    return SignalSource(shown, rate, int(header.n_sig), n, read, names)
 
 
 def _array_source(path: Path, arr: np.ndarray, fs: float, layout: str = "auto") -> SignalSource:

@@ -41,8 +41,13 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], classes: Sequence[str]) -> dict[str, Any]:
-    """All metrics of `classification_metrics` from a confusion matrix (rows true, columns predicted)."""
+def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], classes: Sequence[str],
+                           scored: Sequence[str] | None = None) -> dict[str, Any]:
+    """All metrics of `classification_metrics` from a confusion matrix (rows true, columns predicted).
+
+    `scored`: the classes `challenge_f1` averages (the dataset's `scored_classes`); None keeps the
+    0.1 behaviour (N, A, O when present, else every class).
+    """
     cm = np.asarray(confusion, dtype=np.int64)
     k = len(classes)
     if cm.shape != (k, k):
@@ -58,8 +63,13 @@ def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], clas
     # F1 = 2TP / (2TP + FP + FN) = 2TP / (row sum + column sum): the challenge's own formula
     f1 = _ratio(2 * tp, (support + predicted).astype(np.float64))
 
-    present = [c for c in CHALLENGE_CLASSES if c in classes]
-    if present:
+    present = [c for c in (CHALLENGE_CLASSES if scored is None else scored) if c in classes]
+    if scored is not None and not present:
+        raise ValueError(f"none of the scored classes {list(scored)} is among the classes {list(classes)}")
+    if scored is not None:
+        averaged = present
+        note = f"mean F1 of {', '.join(present)} (the dataset's scored classes; others classified but not averaged)"
+    elif present:
         averaged = present
         note = f"mean F1 of {', '.join(present)} (challenge definition; other classes classified but not averaged)"
     else:
@@ -87,16 +97,18 @@ def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], clas
 
 
 def classification_metrics(
-    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str]
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str],
+    scored: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Per-class precision/recall/F1 (one-vs-rest), accuracy, macro means, challenge F1 and the
-    confusion matrix (nested lists, rows true, columns predicted) of integer class predictions."""
-    return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(classes)), classes)
+    """Per-class precision/recall/F1 (one-vs-rest), accuracy, macro means, challenge F1 (over `scored`)
+    and the confusion matrix (nested lists, rows true, columns predicted) of integer class predictions."""
+    return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(classes)), classes, scored)
 
 
 def bootstrap_interval(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str],
     metric: str = "challenge_f1", resamples: int = 1000, level: float = 0.95, seed: int = 0,
+    scored: Sequence[str] | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of `metric` (a key of `metrics_from_confusion`) over records.
 
@@ -112,6 +124,6 @@ def bootstrap_interval(
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(t), size=(resamples, len(t)))
     codes = t[draws] * k + p[draws]
-    values = [metrics_from_confusion(np.bincount(row, minlength=k * k).reshape(k, k), classes)[metric] for row in codes]
+    values = [metrics_from_confusion(np.bincount(row, minlength=k * k).reshape(k, k), classes, scored)[metric] for row in codes]
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))

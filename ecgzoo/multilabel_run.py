@@ -22,7 +22,6 @@ import torch
 
 import ecgzoo
 from ecgzoo.checkpoint import load_checkpoint, save_checkpoint
-from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.multilabel_metrics import choose_thresholds, multilabel_metrics
 from ecgzoo.report_multilabel import pick_examples
 from ecgzoo.run_dir import save_figure
@@ -78,7 +77,7 @@ def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, po
 
     if per_class <= 0:
         return []
-    explainer = with_sampling_rate(ecgzoo.create_explainer(explainer_name, **explainer_options), float(prepared.fs))
+    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
     positions = np.asarray(positions)
     targets = np.asarray(prepared.labels)[positions]
     frequent = set(np.argsort(-targets.sum(axis=0), kind="stable")[:MAX_EXAMPLE_CLASSES].tolist())
@@ -94,11 +93,11 @@ def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, po
         rid, cls = str(prepared.record_ids[i]), task.classes[c]
         title = f"{rid}: true {'|'.join(task.decode(targets[k]))}; map for {cls} ({task.name(cls)}) p = {probs[k, c]:.2f}"
         if signal.shape[0] > 1:
-            attr = explainer.explain_leads(model, x, target, lengths)[0].detach().float().cpu().numpy()
+            attr = explainer.explain_leads(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
             fig = plot_leads(signal, float(prepared.fs), attr, prepared.lead_names, valid_length=vl, title=title,
                              explainer=explainer_name, per_lead=explainer.per_lead)
         else:
-            attr = explainer.explain(model, x, target, lengths)[0].detach().float().cpu().numpy()
+            attr = explainer.explain(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
             fig = plot_attribution(signal, float(prepared.fs), attr, valid_length=vl, title=title, explainer=explainer_name)
         rel = f"figures/explain_{explainer_name}_{_safe(cls)}_{_safe(rid)}.png"
         save_figure(folder / rel, fig)

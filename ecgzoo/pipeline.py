@@ -15,15 +15,6 @@ from ecgzoo.config import ConfigError
 from ecgzoo.preprocessor import Preprocessor
 from ecgzoo.record import Record
 
-#: the paper's preprocessing (Goodfellow et al. 2018): FIR band-pass 3-45 Hz, R-peaks,
-#: amplitude / median R-peak amplitude, zero padding to 60 s
-DEFAULT_STEPS: tuple[dict[str, Any], ...] = (
-    {"name": "bandpass"},
-    {"name": "rpeaks"},
-    {"name": "rpeak-normalize"},
-    {"name": "pad-crop"},
-)
-
 
 class Pipeline:
     """Preprocessors applied in order; each step's `requires` is checked before it runs."""
@@ -37,9 +28,14 @@ class Pipeline:
             self.steps.append((step["name"], ecgzoo.create_preprocessor(step["name"], **options)))
 
     @classmethod
-    def default(cls) -> Pipeline:
-        """The paper's steps: bandpass -> rpeaks -> rpeak-normalize -> pad-crop (60 s)."""
-        return cls(copy.deepcopy(list(DEFAULT_STEPS)))
+    def for_dataset(cls, dataset: Any, name: str = "") -> Pipeline:
+        """The preprocessing the dataset declares (`Dataset.default_preprocessing`); a ConfigError
+        naming the dataset when it declares none."""
+        steps = getattr(dataset, "default_preprocessing", None)
+        if steps is None:
+            raise ConfigError(f"dataset {name or type(dataset).__name__!r} declares no default preprocessing; "
+                              "give the steps with `preprocessing = [...]` (--set or --config)")
+        return cls(copy.deepcopy([dict(s) for s in steps]))
 
     @property
     def config(self) -> list[dict[str, Any]]:

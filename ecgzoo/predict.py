@@ -38,7 +38,6 @@ from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
 from ecgzoo.tasks import Task
 
-
 #: the reason given for a window whose model output is not finite
 NON_FINITE = "the model's output is not finite (NaN or inf): no class given; its weights may be damaged"
 

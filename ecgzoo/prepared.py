@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo.csv_files import skipped_csv
 from ecgzoo.dataset import Dataset
 from ecgzoo.jsonio import dumps
 from ecgzoo.pipeline import Pipeline
@@ -256,8 +257,7 @@ def _write_meta(folder: Path, parts: dict[str, Any], key: str, identity: dict[st
                 version=ecgzoo.__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config,
                 signals_sha256=file_sha256(folder / "signals.npy"))
     (folder / "meta.json").write_text(dumps(meta, indent=1), encoding="utf-8")
-    (folder / "skipped.csv").write_text(
-        "record,problem\n" + "".join(f'{r},"{p}"\n' for r, p in parts["skipped"]), encoding="utf-8")
+    (folder / "skipped.csv").write_text(skipped_csv(parts["skipped"]), encoding="utf-8")
 
 
 def load_cached(folder: Path, verify: bool = True) -> Prepared:
@@ -310,6 +310,23 @@ def _remove_stale_partials(cache_dir: Path, key: str) -> None:
             continue
 
 
+def _cached_entry(cache_dir: Path, final: Path, key: str, on_error: str, notes: list[str]) -> Prepared | None:
+    """The cache entry `final` when it exists and is sound; a damaged one is deleted (with a note) and None returned."""
+    if not final.exists():
+        return None
+    try:
+        cached = load_cached(final)
+    except CacheDamaged as exc:
+        notes.append(f"cache entry {final} is damaged ({exc}); it was deleted and the records are prepared again")
+        print(f"ecgzoo: {notes[-1]}", file=sys.stderr, flush=True)
+        _discard(cache_dir, final, key)
+        return None
+    if cached.skipped and on_error == "raise":
+        rid, problem = cached.skipped[0]
+        raise RecordError(rid, problem)
+    return cached
+
+
 def prepare(
     dataset: Dataset,
     pipeline: Pipeline,
@@ -340,19 +357,10 @@ def prepare(
     cache_dir = Path(cache_dir)
     key = cache_key(dataset, pipeline, ids)
     final = cache_dir / key
-    notes = []
-    if final.exists():
-        try:
-            cached = load_cached(final)
-        except CacheDamaged as exc:
-            notes.append(f"cache entry {final} is damaged ({exc}); it was deleted and the records are prepared again")
-            print(f"ecgzoo: {notes[-1]}", file=sys.stderr, flush=True)
-            _discard(cache_dir, final, key)
-        else:
-            if cached.skipped and on_error == "raise":
-                rid, problem = cached.skipped[0]
-                raise RecordError(rid, problem)
-            return cached
+    notes: list[str] = []
+    cached = _cached_entry(cache_dir, final, key, on_error, notes)
+    if cached is not None:
+        return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(cache_dir, key)
     partial = cache_dir / f".partial-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"

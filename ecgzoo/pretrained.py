@@ -93,7 +93,8 @@ def manifests() -> dict[str, PretrainedManifest]:
             continue
         manifest = manifest.model_copy(update={"model": model})
         if manifest.name in found:
-            raise PretrainedError(f"pretrained weights {manifest.name} are declared twice ({found[manifest.name].folder}, {manifest.folder})")
+            raise PretrainedError(
+                f"pretrained weights {manifest.name} are declared twice ({found[manifest.name].folder}, {manifest.folder})")
         found[manifest.name] = manifest
     return found
 

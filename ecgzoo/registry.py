@@ -3,8 +3,11 @@
 Three sources feed one pluggy PluginManager, and every plugin goes through the same
 hooks (`ecgzoo.hookspecs`):
 
-1. `registry.toml` (the reference plugins under `plugins/`): modules to load, plus
-   names, aliases, default configs and variants;
+1. `registry.toml` of the reference plugins (package data of `ecgzoo_plugins`, i.e. `plugins/`
+   in the source tree, read with `importlib.resources` so every install layout finds it: source
+   checkout, wheel, `--user`, pipx, a zipped app): modules to load, plus names, aliases, default
+   configs and variants. `$ECGZOO_REGISTRY` names another file. A registry that cannot be read is
+   a broken entry that `ecgzoo list` shows and every failed lookup mentions: never silent;
 2. the Python entry-point group `ecgzoo` (third-party packages);
 3. `register_plugin(obj)` from code (notebooks, tests).
 
@@ -19,11 +22,12 @@ import difflib
 import fnmatch
 import importlib
 import importlib.metadata
+import importlib.resources
 import os
-import sys
 import tomllib
 import traceback
 from collections.abc import Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,8 @@ from ecgzoo.config import describe_fields, validate_config
 from ecgzoo.plugin_spec import PluginSpec
 
 ENTRY_POINT_GROUP = "ecgzoo"
+#: the package that ships the reference plugins and their registry.toml
+REFERENCE_PACKAGE = "ecgzoo_plugins"
 KINDS = tuple(hookspecs.KIND_HOOKS)
 
 
@@ -68,18 +74,12 @@ class BrokenPlugin:
     name: str = ""
 
 
-def default_registry_file() -> Path | None:
-    """`$ECGZOO_REGISTRY`, else `registry.toml` of the source checkout, else the installed copy."""
+def default_registry_file() -> Path | Traversable:
+    """`$ECGZOO_REGISTRY`, else `registry.toml` inside the installed reference-plugin package."""
     env = os.environ.get("ECGZOO_REGISTRY")
     if env:
         return Path(env)
-    for candidate in (
-        Path(__file__).resolve().parent.parent / "registry.toml",
-        Path(sys.prefix) / "share" / "ecgzoo" / "registry.toml",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
+    return importlib.resources.files(REFERENCE_PACKAGE) / "registry.toml"
 
 
 def _short_error(exc: BaseException) -> str:
@@ -88,17 +88,101 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+@dataclasses.dataclass
+class _Collection:
+    """The entries being gathered by `Registry._collect`, with the names claimed so far."""
+
+    entries: dict[str, dict[str, Entry]] = dataclasses.field(default_factory=lambda: {k: {} for k in KINDS})
+    aliases: dict[str, dict[str, str]] = dataclasses.field(default_factory=lambda: {k: {} for k in KINDS})
+    conflicts: dict[tuple[str, str], list[str]] = dataclasses.field(default_factory=dict)
+    broken: list[BrokenPlugin] = dataclasses.field(default_factory=list)
+
+    def claim(self, kind: str, name: str, source: str) -> bool:
+        """True when `name` is free; otherwise record the conflict (the name then belongs to nobody)."""
+        other = self.entries[kind].get(name)
+        other_src = other.source if other else None
+        if other_src is None and name in self.aliases[kind]:
+            other_src = self.entries[kind][self.aliases[kind][name]].source
+        if other_src is None and (kind, name) in self.conflicts:
+            self.conflicts[(kind, name)].append(source)
+            return False
+        if other_src is not None:
+            self.conflicts[(kind, name)] = [other_src, source]
+            self.entries[kind].pop(name, None)
+            return False
+        return True
+
+    def add_hook_specs(self, kind: str, hook_name: str, hook: Any, source: str) -> None:
+        """The PluginSpecs one hook implementation returns; a hook that raises is a broken entry."""
+        try:
+            specs = list(hook() or [])
+            bad = [s for s in specs if not isinstance(s, PluginSpec)]
+            if bad:
+                raise TypeError(f"{hook_name}() must return PluginSpec objects, got {bad[0]!r}")
+        except Exception as exc:  # noqa: BLE001
+            self.broken.append(BrokenPlugin(source, f"{hook_name}(): {_short_error(exc)}", kind))
+            return
+        for spec in specs:
+            if self.claim(kind, spec.name, source):
+                self.entries[kind][spec.name] = Entry(kind, spec, source)
+
+    def apply_overlay(self, kind: str, name: str, overlay: dict[str, Any]) -> None:
+        """A registry.toml table: new summary/aliases/defaults for `name`, or a variant when it has `base`."""
+        where = f"registry.toml [{kind}.{name}]"
+        extra = set(overlay) - {"base", "summary", "aliases", "defaults"}
+        if extra:
+            self.broken.append(BrokenPlugin(where, f"unknown keys {sorted(extra)}", kind, name))
+            return
+        base_name = overlay.get("base", name)
+        base = self.entries[kind].get(base_name)
+        if base is None:
+            self.broken.append(BrokenPlugin(where, f"no {kind} plugin named {base_name!r} is loaded", kind, name))
+            return
+        variant = "base" in overlay
+        spec = dataclasses.replace(
+            base.spec,
+            name=name,
+            summary=overlay.get("summary", base.spec.summary),
+            aliases=tuple(overlay.get("aliases", () if variant else base.spec.aliases)),
+            defaults={**base.spec.defaults, **overlay.get("defaults", {})},
+        )
+        if variant and not self.claim(kind, name, where):
+            return
+        self.entries[kind][name] = Entry(kind, spec, where if variant else base.source)
+
+    def validate_and_alias(self) -> None:
+        """Drop entries whose defaults do not validate; register aliases; conflicts become broken entries."""
+        for kind in KINDS:
+            for entry in list(self.entries[kind].values()):
+                try:
+                    validate_config(entry.spec.config, entry.spec.defaults, f"{kind} plugin {entry.name!r}")
+                except Exception as exc:  # noqa: BLE001 - bad defaults make that one plugin broken
+                    self.broken.append(BrokenPlugin(entry.source, str(exc), kind, entry.name))
+                    self.entries[kind].pop(entry.name)
+                    continue
+                for alias in entry.spec.aliases:
+                    if alias in self.entries[kind] or alias in self.aliases[kind]:
+                        first = self.entries[kind][self.aliases[kind].get(alias, alias)].source
+                        self.conflicts[(kind, alias)] = [first, entry.source]
+                    else:
+                        self.aliases[kind][alias] = entry.name
+        for (kind, name), sources in self.conflicts.items():
+            self.broken.append(BrokenPlugin(" and ".join(sources), f"both claim the {kind} name {name!r}", kind, name))
+
+
 class Registry:
     """All plugins of one process. `ecgzoo.list_plugins`, `create_model` etc. use a shared one."""
 
-    def __init__(self, registry_file: Path | None | bool = True, entry_points: bool = True):
+    def __init__(self, registry_file: Path | Traversable | None | bool = True, entry_points: bool = True):
+        """`registry_file`: True for the reference plugins' registry, a path, or None/False for none."""
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self._registry_file = default_registry_file() if registry_file is True else (registry_file or None)
+        self._registry_file = registry_file if registry_file is not False else None
         self._use_entry_points = entry_points
         self._sources: dict[str, str] = {}  # pluggy plugin name -> human-readable source
         self._load_broken: list[BrokenPlugin] = []
         self._overlays: dict[str, dict[str, dict[str, Any]]] = {}
+        self._presets: dict[str, dict[str, Any]] = {}
         self._entries: dict[str, dict[str, Entry]] | None = None
         self._aliases: dict[str, dict[str, str]] = {}
         self._conflicts: dict[tuple[str, str], list[str]] = {}
@@ -111,16 +195,28 @@ class Registry:
         if self._sources_loaded:
             return
         self._sources_loaded = True
+        if self._registry_file is True:
+            try:
+                self._registry_file = default_registry_file()
+            except ImportError as exc:
+                self._load_broken.append(BrokenPlugin(
+                    "registry.toml", f"the reference plugins' package {REFERENCE_PACKAGE!r} is not importable ({exc}); "
+                    "reinstall ecgzoo, or set $ECGZOO_REGISTRY to a registry file"))
+                self._registry_file = None
         if self._registry_file is not None:
-            self._load_registry_file(Path(self._registry_file))
+            self._load_registry_file(self._registry_file)
         if self._use_entry_points:
             self._load_entry_points()
 
-    def _load_registry_file(self, path: Path) -> None:
+    def _load_registry_file(self, path: Path | Traversable) -> None:
         where = f"registry.toml ({path})"
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except OSError as exc:
+            self._load_broken.append(BrokenPlugin(where, f"the plugin registry cannot be read ({_short_error(exc)}): no "
+                                                         "reference plugin is available; reinstall ecgzoo or fix $ECGZOO_REGISTRY"))
+            return
+        except tomllib.TOMLDecodeError as exc:
             self._load_broken.append(BrokenPlugin(where, _short_error(exc)))
             return
         for i, item in enumerate(data.get("plugin", [])):
@@ -142,10 +238,15 @@ class Registry:
                 continue
             for name, overlay in table.items():
                 self._overlays.setdefault(kind, {})[name] = dict(overlay)
-        unknown = set(data) - set(KINDS) - {"plugin"}
+        presets = data.get("preset", {})
+        if isinstance(presets, dict) and all(isinstance(v, dict) for v in presets.values()):
+            self._presets.update({name: dict(table) for name, table in presets.items()})
+        else:
+            self._load_broken.append(BrokenPlugin(where, "[preset.NAME] must be tables of run options"))
+        unknown = set(data) - set(KINDS) - {"plugin", "preset"}
         if unknown:
             self._load_broken.append(
-                BrokenPlugin(where, f"unknown tables {sorted(unknown)}; expected [[plugin]] or {list(KINDS)}")
+                BrokenPlugin(where, f"unknown tables {sorted(unknown)}; expected [[plugin]], [preset.NAME] or {list(KINDS)}")
             )
 
     def _load_entry_points(self) -> None:
@@ -207,87 +308,21 @@ class Registry:
     # -- collecting the specs -------------------------------------------------------------
 
     def _collect(self) -> dict[str, dict[str, Entry]]:
+        """Every usable entry by kind: hook specs, then registry.toml overlays and variants, then
+        config validation and aliases; conflicts and failures become broken entries."""
         self._load_sources()
         if self._entries is not None:
             return self._entries
-        entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
-        aliases: dict[str, dict[str, str]] = {k: {} for k in KINDS}
-        conflicts: dict[tuple[str, str], list[str]] = {}
-        broken = list(self._load_broken)
-
-        def claim(kind: str, name: str, source: str) -> bool:
-            other = entries[kind].get(name)
-            other_src = other.source if other else None
-            if other_src is None and name in aliases[kind]:
-                other_src = entries[kind][aliases[kind][name]].source
-            if other_src is None and (kind, name) in conflicts:
-                conflicts[(kind, name)].append(source)
-                return False
-            if other_src is not None:
-                conflicts[(kind, name)] = [other_src, source]
-                entries[kind].pop(name, None)
-                return False
-            return True
-
+        found = _Collection(broken=list(self._load_broken))
         for kind, hook_name in hookspecs.KIND_HOOKS.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                source = self._sources.get(impl.plugin_name, impl.plugin_name)
-                try:
-                    specs = impl.function()
-                    specs = list(specs or [])
-                    bad = [s for s in specs if not isinstance(s, PluginSpec)]
-                    if bad:
-                        raise TypeError(f"{hook_name}() must return PluginSpec objects, got {bad[0]!r}")
-                except Exception as exc:  # noqa: BLE001
-                    broken.append(BrokenPlugin(source, f"{hook_name}(): {_short_error(exc)}", kind))
-                    continue
-                for spec in specs:
-                    if claim(kind, spec.name, source):
-                        entries[kind][spec.name] = Entry(kind, spec, source)
-
+                found.add_hook_specs(kind, hook_name, impl.function, self._sources.get(impl.plugin_name, impl.plugin_name))
         for kind, table in self._overlays.items():
             for name, overlay in table.items():
-                where = f"registry.toml [{kind}.{name}]"
-                extra = set(overlay) - {"base", "summary", "aliases", "defaults"}
-                if extra:
-                    broken.append(BrokenPlugin(where, f"unknown keys {sorted(extra)}", kind, name))
-                    continue
-                base_name = overlay.get("base", name)
-                base = entries[kind].get(base_name)
-                if base is None:
-                    broken.append(BrokenPlugin(where, f"no {kind} plugin named {base_name!r} is loaded", kind, name))
-                    continue
-                spec = dataclasses.replace(
-                    base.spec,
-                    name=name,
-                    summary=overlay.get("summary", base.spec.summary),
-                    aliases=tuple(overlay.get("aliases", () if "base" in overlay else base.spec.aliases)),
-                    defaults={**base.spec.defaults, **overlay.get("defaults", {})},
-                )
-                if "base" in overlay:
-                    if not claim(kind, name, where):
-                        continue
-                entries[kind][name] = Entry(kind, spec, base.source if "base" not in overlay else where)
-
-        for kind in KINDS:
-            for entry in list(entries[kind].values()):
-                try:
-                    validate_config(entry.spec.config, entry.spec.defaults, f"{kind} plugin {entry.name!r}")
-                except Exception as exc:  # noqa: BLE001 - bad defaults make that one plugin broken
-                    broken.append(BrokenPlugin(entry.source, str(exc), kind, entry.name))
-                    entries[kind].pop(entry.name)
-                    continue
-                for alias in entry.spec.aliases:
-                    if alias in entries[kind] or alias in aliases[kind]:
-                        first = entries[kind][aliases[kind].get(alias, alias)].source
-                        conflicts[(kind, alias)] = [first, entry.source]
-                    else:
-                        aliases[kind][alias] = entry.name
-        for (kind, name), sources in conflicts.items():
-            broken.append(BrokenPlugin(" and ".join(sources), f"both claim the {kind} name {name!r}", kind, name))
-
-        self._entries, self._aliases, self._conflicts, self._broken = entries, aliases, conflicts, broken
-        return entries
+                found.apply_overlay(kind, name, overlay)
+        found.validate_and_alias()
+        self._entries, self._aliases, self._conflicts, self._broken = found.entries, found.aliases, found.conflicts, found.broken
+        return found.entries
 
     # -- queries --------------------------------------------------------------------------
 
@@ -303,6 +338,11 @@ class Registry:
             for _, e in sorted(collected[k].items())
             if fnmatch.fnmatch(e.name, pattern) or any(fnmatch.fnmatch(a, pattern) for a in e.spec.aliases)
         ]
+
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """The run presets registry.toml declares: name -> run options (with per-plugin `model`/`dataset` tables)."""
+        self._load_sources()
+        return {name: dict(table) for name, table in self._presets.items()}
 
     def broken(self) -> list[BrokenPlugin]:
         self._collect()

@@ -18,32 +18,33 @@ import torch
 
 import ecgzoo
 from ecgzoo import report_multilabel as ml_report
-from ecgzoo.explainer import with_sampling_rate
 from ecgzoo.jsonio import dumps
-from ecgzoo.run_dir import save_figure, write_atomic
+from ecgzoo.run_dir import safe_filename, save_figure, write_atomic
 from ecgzoo.viewer import write_viewer
 
 Figure = tuple[str, ...]  # (caption, path relative to the report[, interactive view relative to the report])
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
-    """Loss and challenge F1 against epoch for training and validation; best epoch marked."""
-    import matplotlib
+    """Loss and challenge F1 against epoch for training and validation; best epoch marked.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Rows are `EpochRecord.to_json()` rows of any trainer: `train_loss`/`val_loss` are always there;
+    a curve whose key some epoch lacks (a trainer that measures no training F1, say) is left out.
+    """
+    from matplotlib.figure import Figure as MplFigure
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = MplFigure(figsize=(10, 3.6))
+    ax_loss, ax_f1 = fig.subplots(1, 2)
     multi = "val_macro_auroc" in history[0]  # a multi-label task: binary cross-entropy, macro AUROC (validation only)
     panels = ((ax_loss, "loss", "loss (binary cross-entropy)" if multi else "loss (weighted cross-entropy)"),
               (ax_f1, "macro_auroc" if multi else "challenge_f1", "macro AUROC" if multi else "challenge F1"))
     for ax, key, label in panels:
-        if f"train_{key}" in history[0]:
-            ax.plot(epochs, [h[f"train_{key}"] for h in history], "o-", label="training", color="tab:blue")
-        ax.plot(epochs, [h[f"val_{key}"] if h[f"val_{key}"] is not None else float("nan") for h in history], "s-",
-                label="validation", color="tab:orange")
+        for prefix, style, name, colour in (("train_", "o-", "training", "tab:blue"), ("val_", "s-", "validation", "tab:orange")):
+            if any(isinstance(h.get(prefix + key), (int, float)) for h in history) and all(prefix + key in h for h in history):
+                ax.plot(epochs, [h[prefix + key] if isinstance(h[prefix + key], (int, float)) else float("nan") for h in history],
+                        style, label=name, color=colour)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
@@ -61,16 +62,14 @@ def plot_training_curves(history: Sequence[dict[str, Any]]) -> Any:
 
 def plot_confusion(metrics: dict[str, Any]) -> Any:
     """Confusion matrix (rows true, columns predicted) with counts and row percentages."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure as MplFigure
 
     cm = np.asarray(metrics["confusion"], dtype=np.int64)
     classes = metrics["classes"]
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(0.9 * len(classes) + 2.2, 0.8 * len(classes) + 1.6))
+    fig = MplFigure(figsize=(0.9 * len(classes) + 2.2, 0.8 * len(classes) + 1.6))
+    ax = fig.subplots()
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
@@ -120,7 +119,7 @@ def explanation_examples(
 
     if per_class <= 0:
         return []
-    explainer = with_sampling_rate(ecgzoo.create_explainer(explainer_name, **explainer_options), float(prepared.fs))
+    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
     positions = np.asarray(positions)
     labels = np.asarray(prepared.labels)[positions]
     figures: list[Figure] = []
@@ -130,16 +129,16 @@ def explanation_examples(
         signal = np.array(prepared.signals[i], dtype=np.float32)  # a writable copy of one memory-mapped record
         vl = int(prepared.valid_lengths[i])
         x = torch.from_numpy(signal)[None].to(device)
-        attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device))
+        attribution = explainer.explain(model, x, None, torch.tensor([vl], device=device), fs=float(prepared.fs))
         attribution = attribution.detach().float().cpu().numpy()[0]
         true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
         rid = str(prepared.record_ids[i])
         fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl, title=rid, units=units,
                                true_label=true, predicted_label=pred, explainer=explainer_name,
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
-        rel = f"figures/explain_{explainer_name}_{_safe(true)}_{_safe(rid)}.png"
+        rel = f"figures/explain_{explainer_name}_{safe_filename(true)}_{safe_filename(rid)}.png"
         save_figure(folder / rel, fig)
-        view = f"views/{_safe(rid)}.html"
+        view = f"views/{safe_filename(rid)}.html"
         write_viewer(folder / view, title=f"{rid}: {pred} explained", signal=signal[:, :vl], fs=float(prepared.fs),
                      units=units, maps={explainer_name: attribution[:vl]}, classes=classes,
                      windows=[(0.0, vl / float(prepared.fs), probs[k])],
@@ -150,10 +149,6 @@ def explanation_examples(
                             "explainer": f"{explainer_name} {explainer_options or ''}"})
         figures.append((f"{explainer_name} map of {rid} (true {true}, predicted {pred})", rel, view))
     return figures
-
-
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else {"~": "noisy"}.get(ch, "_") for ch in text)
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
@@ -226,6 +221,7 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
     last = history[-1] if history else {}
     explain = [f for f in figures if "/explain_" in f[1]]
     others = [f for f in figures if f not in explain]
+    split_seed = cfg["split"]["seed"] if cfg["split"]["seed"] is not None else cfg["seed"]
     multi = metrics.get("task") == "multi-label"
     scores = (f"multi-label validation {ml_report.headline(metrics)}" if multi else
               f"validation challenge F1\n**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}**")
@@ -238,7 +234,7 @@ in {info.get('seconds', float('nan')):.0f} s.
 
 - {info['records']} records ({counts}); {info['skipped']} skipped{' (see skipped.csv)' if info['skipped'] else ''}.
 - Stratified split: {info['train_records']} training, {info['val_records']} validation, {info.get('test_records', 0)} test records
-  (validation fraction {cfg['split']['val_fraction']}, seed {cfg['split']['seed'] if cfg['split']['seed'] is not None else cfg['seed']}; record lists in split.json).
+  (validation fraction {cfg['split']['val_fraction']}, seed {split_seed}; record lists in split.json).
 - Model input: {info['in_leads']} lead(s) x {info['input_samples']} samples at {info['fs']:g} Hz
   ({info['input_samples'] / info['fs']:.1f} s); recordings read at {info['input_fs']:g} Hz.
 - Preprocessing: {' -> '.join(_step(s) for s in info['pipeline']) or '(none)'}.

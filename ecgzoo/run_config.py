@@ -18,8 +18,6 @@ import pydantic
 from ecgzoo.config import ConfigError, deep_merge, validate_config
 from ecgzoo.plugin_spec import PluginConfig
 
-PRESETS = ("paper", "quick", "cpu")
-
 
 class SplitConfig(PluginConfig):
     """How records are divided into training and validation sets."""
@@ -50,7 +48,7 @@ class RunConfig(PluginConfig):
     model: dict[str, Any] = pydantic.Field(default_factory=dict, description="options of the model plugin (`ecgzoo info MODEL`)")
     dataset: dict[str, Any] = pydantic.Field(default_factory=dict, description="options of the dataset plugin (`ecgzoo info DATASET`)")
     preprocessing: list[dict[str, Any]] | None = pydantic.Field(
-        None, description="ordered preprocessing steps [{name = ..., options...}] (None: the paper's pipeline)"
+        None, description="ordered preprocessing steps [{name = ..., options...}] (None: the dataset's own default)"
     )
     split: SplitConfig = pydantic.Field(default_factory=SplitConfig, description="train/validation split")
     trainer_plugin: str = pydantic.Field("trainer", description="name of the trainer plugin")
@@ -64,9 +62,13 @@ class RunConfig(PluginConfig):
     name: str | None = pydantic.Field(
         None, description="run directory name (None: MODEL-DATASET-time); an incomplete run of that name is resumed"
     )
-    cache_dir: str | None = pydantic.Field(None, description="folder for the preprocessed-signal cache (None: the data plugin's default)")
+    cache_dir: str | None = pydantic.Field(
+        None, description="folder for the preprocessed-signal cache (None: the data plugin's default)"
+    )
     workers: int = pydantic.Field(1, ge=1, description="processes that preprocess records (the R-peak detector is the slow step)")
-    on_error: Literal["raise", "skip"] = pydantic.Field("raise", description="a bad record stops the run (raise) or is skipped and listed (skip)")
+    on_error: Literal["raise", "skip"] = pydantic.Field(
+        "raise", description="a bad record stops the run (raise) or is skipped and listed (skip)"
+    )
     eval_batch_size: int = pydantic.Field(32, ge=1, description="records per batch when scoring and explaining")
 
     @pydantic.field_validator("preprocessing")
@@ -81,72 +83,38 @@ class RunConfig(PluginConfig):
 _NESTED = {"split": SplitConfig, "report": ReportConfig}
 
 
-def _quick_values(model: str, dataset: str) -> dict[str, Any]:
-    """The quick preset: a narrow model, 10-s crops, few epochs; minutes on 2 CPU cores."""
-    values: dict[str, Any] = {
-        "preprocessing": [
-            {"name": "bandpass"},
-            {"name": "rpeaks"},
-            {"name": "rpeak-normalize"},
-            {"name": "pad-crop", "seconds": 10.0},
-        ],
-        "trainer": {"epochs": 6, "batch_size": 16, "lr": 2e-3},
-        "report": {"examples_per_class": 1},
-    }
-    values["model"] = dict(QUICK_MODEL_OPTIONS.get(model, {}))
-    values["dataset"] = dict(QUICK_DATASET_OPTIONS.get(dataset, {}))
-    return values
+def _resolved(name: str, kind: str) -> str:
+    """The plugin name `name` resolves to (an alias: its target); the name itself when unknown (the run's checks say so)."""
+    from ecgzoo.registry import PluginError, get_registry
 
-
-#: model options of the quick preset, per model (others: their own defaults): the same
-#: architectures at an eighth of the width (cnnv7 as `cnnv7-small`)
-QUICK_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "cnnv7": {"filters": 16, "conv_a": 32, "conv_b": 64},
-    "deepecg13": {
-        "layers": [[40, 24, 1], [32, 16, 2], [32, 16, 4], [32, 16, 4], [32, 16, 4], [16, 8, 4], [16, 8, 6],
-                   [16, 8, 6], [16, 8, 6], [16, 8, 6], [16, 8, 8], [8, 8, 8], [8, 8, 8]],
-    },
-}
-#: dataset options of the quick preset, per dataset (others: their own defaults)
-QUICK_DATASET_OPTIONS: dict[str, dict[str, Any]] = {}
-
-
-def cpu_values() -> dict[str, Any]:
-    """The cpu preset: the recipe that trains the shipped PhysioNet 2017 weights on a 2-core CPU within an hour.
-
-    The paper's preprocessing and 60-s inputs; a fixed stratified 15% test split (seed 0) and 12%
-    of the rest for validation; bf16 autocast; 30-s random crops with amplitude, polarity and noise
-    augmentation; AdamW with warm-up and per-batch cosine decay; label smoothing; square-root class
-    weights; an exponential average of the weights. Meant for the CPU-sized variants (`cnnv7-s8`):
-    the model's options are not changed, so `cnnv7` stays the paper's full-size network.
-    """
-    return {
-        "split": {"val_fraction": 0.12, "test_fraction": 0.15, "test_seed": 0},
-        "trainer": dict(CPU_TRAINER_OPTIONS),
-        "report": {"examples_per_class": 1},
-        "workers": 2,
-    }
-
-
-#: trainer options of the cpu preset (samples are at the paper pipeline's 300 Hz)
-CPU_TRAINER_OPTIONS: dict[str, Any] = {
-    "epochs": 30, "batch_size": 32, "lr": 3e-3, "optimizer": "adamw", "weight_decay": 1e-2,
-    "lr_schedule": "warmup-cosine", "warmup_epochs": 0.5, "label_smoothing": 0.1,
-    "class_weighting": "sqrt-inverse-frequency", "ema_decay": 0.998, "precision": "bf16",
-    "crop_samples": 9000, "augment_scale": [0.7, 1.3], "augment_flip": True, "augment_noise": 0.02,
-    "eval_batch_size": 32,
-}
+    try:
+        return get_registry().resolve(name, kind).name
+    except PluginError:
+        return name
 
 
 def preset_values(preset: str, model: str, dataset: str) -> dict[str, Any]:
-    """Option values of a preset for this model and dataset."""
-    if preset == "paper":
-        return {}
-    if preset == "quick":
-        return _quick_values(model, dataset)
-    if preset == "cpu":
-        return cpu_values()
-    raise ConfigError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+    """Option values of a preset (declared in registry.toml) for this model and dataset.
+
+    The preset's `model.NAME` and `dataset.NAME` tables apply when NAME is the plugin the given
+    name resolves to, so `goodfellow-v7` (an alias of `cnnv7`) gets cnnv7's options.
+    """
+    import copy
+
+    from ecgzoo.registry import get_registry
+
+    presets = get_registry().presets()
+    if preset not in presets:
+        raise ConfigError(f"unknown preset {preset!r}; presets are {', '.join(presets) or '(none: registry.toml declares none)'}")
+    values = copy.deepcopy(presets[preset])
+    values.pop("summary", None)
+    per_model, per_dataset = values.pop("model", {}), values.pop("dataset", {})
+    chosen_model, chosen_dataset = per_model.get(_resolved(model, "model")), per_dataset.get(_resolved(dataset, "dataset"))
+    if chosen_model:
+        values["model"] = dict(chosen_model)
+    if chosen_dataset:
+        values["dataset"] = dict(chosen_dataset)
+    return values
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -99,13 +100,21 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def save_figure(path: str | Path, fig: Any, dpi: int = 110) -> Path:
-    """A matplotlib figure as PNG, atomically; the figure is closed afterwards."""
-    import matplotlib.pyplot as plt
-
+    """A matplotlib figure as PNG, atomically; a pyplot-managed figure is closed afterwards."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    plt = sys.modules.get("matplotlib.pyplot")  # never import pyplot here: that would pick a backend
+    if plt is not None:
+        plt.close(fig)
     return write_atomic(path, buf.getvalue())
+
+
+def safe_filename(text: str) -> str:
+    """`text` as one file-name component: letters, digits, `-`, `_` and `.` kept, any other character
+    written as `_xx` (its code point in hex), so distinct labels and ids stay distinct files
+    (`~` -> `_7e`, `a/b` -> `a_2fb`); a name that would be hidden or `..` gets a leading `_`."""
+    out = "".join(ch if ch.isalnum() or ch in "-_." else f"_{ord(ch):02x}" for ch in str(text))
+    return "_" + out if not out or out.startswith(".") else out
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")

@@ -8,6 +8,7 @@ and every file lands atomically in a folder that is renamed only once the report
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
@@ -46,16 +47,29 @@ def check_plugins(model: str, dataset: str, config: RunConfig) -> None:
     for step in config.preprocessing or []:
         options = {k: v for k, v in step.items() if k != "name"}
         reg.make_config(reg.resolve(step["name"], "preprocessor"), options)
-    reg.make_config(reg.resolve(config.trainer_plugin, "trainer"), trainer_options(config, "cpu"))
+    reg.make_config(reg.resolve(config.trainer_plugin, "trainer"), config.trainer)
     reg.make_config(reg.resolve(config.explainer, "explainer"), config.report.explainer_options)
     for key in ("num_classes", "in_leads"):
         if key in config.model:
             raise ecgzoo.ConfigError(f"model option {key!r} is set from the data by `ecgzoo run`; leave it out")
+    _check_explainer_supports(model, config)
 
 
-def trainer_options(config: RunConfig, device: str) -> dict[str, Any]:
-    """The trainer's options: the run's device and seed unless the trainer table sets them."""
-    return {"device": device, "seed": config.seed, **config.trainer}
+def _check_explainer_supports(model: str, config: RunConfig) -> None:
+    """The report's explainer must support the model: refused now, not after training (shapes on the meta device: free)."""
+    from ecgzoo.explainer import check_supports
+
+    with torch.device("meta"):
+        net = ecgzoo.create_model(model, **{**config.model, "num_classes": 2, "in_leads": 1})
+    check_supports(ecgzoo.create_explainer(config.explainer, **config.report.explainer_options), net, config.explainer)
+
+
+def fit_context(device: str, seed: int, checkpoint_dir: Path) -> ecgzoo.FitContext:
+    """The trainer's view of the run in this process (rank and world size of the joined group, if any)."""
+    from ecgzoo.distributed import context
+
+    dist = context()
+    return ecgzoo.FitContext(device=device, seed=seed, rank=dist.rank, world_size=dist.world_size, checkpoint_dir=checkpoint_dir)
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -94,22 +108,51 @@ def _join_torchrun_group(device: str, config: RunConfig) -> Any:
     return distributed.setup(device)
 
 
-def _build_pipeline(config: RunConfig, data: Any = None) -> Any:
-    """The configured steps; else the dataset's suggested ones (`Dataset.default_preprocessing`); else the paper's."""
+def _build_pipeline(config: RunConfig, data: ecgzoo.Dataset, dataset: str) -> Any:
+    """The run's preprocessing, else the one the dataset declares."""
     from ecgzoo.pipeline import Pipeline
 
-    if config.preprocessing is not None:
-        return Pipeline(config.preprocessing)
-    suggested = getattr(data, "default_preprocessing", None)
-    return Pipeline([dict(step) for step in suggested]) if suggested else Pipeline.default()
+    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.for_dataset(data, dataset)
 
 
-def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any],
-         train: Any, val: Any, classes: list[str], checkpoint_dir: Path, task: Any = None) -> list[dict[str, Any]]:
-    """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled).
-    The task is passed only when multi-label (the `ecgzoo.Trainer` contract)."""
+def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any], train: Any, val: Any,
+         task: ecgzoo.TrainingTask, device: str, seed: int, checkpoint_dir: Path) -> ecgzoo.FitResult:
+    """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled)."""
     trainer = ecgzoo.create_trainer(trainer_name, **trainer_opts)
-    return trainer.fit(model, train, val, classes, checkpoint_dir, **({"task": task} if task is not None and task.multi else {}))
+    result = trainer.fit(model, train, val, task, fit_context(device, seed, checkpoint_dir))
+    if not isinstance(result, ecgzoo.FitResult):
+        raise TypeError(f"trainer {trainer_name!r}: fit() returned {type(result).__name__}, the contract asks for an ecgzoo.FitResult")
+    return result
+
+
+def _fit_in_worker(*args: Any) -> tuple[ecgzoo.FitResult, bytes]:
+    """`_fit` in a `launch`ed process: the best state travels as safetensors bytes, because torch sends
+    tensors through file descriptors that vanish when the worker exits before the parent reads them."""
+    import safetensors.torch
+
+    result = _fit(*args)
+    state = safetensors.torch.save({k: v.detach().cpu().contiguous().clone() for k, v in result.best_state.items()})
+    return dataclasses.replace(result, best_state={}), state
+
+
+def save_fit_result(run_dir: RunDir, model: ecgzoo.EcgModel, result: ecgzoo.FitResult, classes: list[str],
+                    task: Any = None) -> list[dict[str, Any]]:
+    """What every trainer gets from the runner: checkpoints/best.safetensors (the best epoch's weights),
+    history.json and checkpoints/metrics.jsonl (one row per epoch); returns the history rows."""
+    from ecgzoo.checkpoint import save_checkpoint
+    from ecgzoo.jsonio import dumps
+
+    model.load_state_dict(result.best_state)
+    run_dir.path("checkpoints").mkdir(parents=True, exist_ok=True)
+    best = next(e for e in result.epochs if e.epoch == result.best_epoch)
+    meta = {"kind": "best", "classes": classes, "epoch": result.best_epoch, "metrics": dict(best.metrics)}
+    if task is not None:
+        meta["task"] = task.to_json()
+    save_checkpoint(run_dir.path("checkpoints", "best.safetensors"), model, meta)
+    history = result.history()
+    run_dir.write_json("history.json", history)
+    run_dir.write("checkpoints/metrics.jsonl", "".join(dumps(row) + "\n" for row in history))
+    return history
 
 
 @torch.no_grad()
@@ -131,14 +174,6 @@ def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, d
     return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
 
 
-def predictions_csv(record_ids: list[str], labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> str:
-    """One line per record: id, true class, predicted class and the probabilities."""
-    lines = ["record,true,predicted," + ",".join(f"p_{c}" for c in classes)]
-    for rid, y, p in zip(record_ids, labels, probs, strict=True):
-        lines.append(f"{rid},{classes[int(y)]},{classes[int(p.argmax())]}," + ",".join(f"{v:.5f}" for v in p))
-    return "\n".join(lines) + "\n"
-
-
 def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) record indices: the test split first (its own fixed seed), then validation from the rest."""
     from ecgzoo.splits import stratified_split
@@ -152,37 +187,46 @@ def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray
 
 
 def score_test_split(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, test_idx: np.ndarray, classes: list[str],
-                     device: str, batch_size: int) -> dict[str, Any]:
+                     device: str, batch_size: int, scored: list[str] | None = None) -> dict[str, Any]:
     """Metrics of the chosen model on the test split, with a 95% bootstrap interval; writes predictions_test.csv."""
+    from ecgzoo.csv_files import predictions_csv
     from ecgzoo.metrics import bootstrap_interval, classification_metrics
 
     probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size)
     y_test = np.asarray(prepared.labels)[test_idx]
     y_pred = probs.argmax(1)
-    metrics = classification_metrics(y_test, y_pred, classes)
-    lo, hi = bootstrap_interval(y_test, y_pred, classes)
+    metrics = classification_metrics(y_test, y_pred, classes, scored)
+    lo, hi = bootstrap_interval(y_test, y_pred, classes, scored=scored)
     metrics.update(split="test", challenge_f1_ci95=[lo, hi], bootstrap_resamples=1000)
     ids = [str(prepared.record_ids[i]) for i in test_idx]
     run_dir.write("predictions_test.csv", predictions_csv(ids, y_test, probs, classes))
     return metrics
 
 
-def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
-    """Run the whole pipeline for `model` on `dataset`; return the finished run directory."""
-    from ecgzoo import multilabel_run
-    from ecgzoo.checkpoint import model_from_checkpoint, seed_everything
-    from ecgzoo.metrics import classification_metrics
-    from ecgzoo.prepared import prepare
-    from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
-    from ecgzoo.report_multilabel import class_counts, headline
-    from ecgzoo.splits import dataset_split, rarest_label
+@dataclasses.dataclass
+class _Run:
+    """What the stages of one run share."""
 
-    config = config or RunConfig()
+    config: RunConfig
+    dataset: str
+    device: str
+    model_name: str
+    data: ecgzoo.Dataset
+    pipeline: Any
+    ctx: Any  # the torchrun group this process belongs to (DistContext)
+    run_dir: RunDir
+    t_start: float = dataclasses.field(default_factory=time.perf_counter)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    resolved: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _open(model: str, dataset: str, config: RunConfig) -> _Run:
+    """Validate every option and plugin, open the data and the run directory (rank 0's name on every rank)."""
     check_plugins(model, dataset, config)
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
     data = ecgzoo.get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
-    pipeline = _build_pipeline(config, data)
+    pipeline = _build_pipeline(config, data, dataset)
     ctx = _join_torchrun_group(device, config)
     name = config.name or default_run_name(model_entry.name, dataset)
     if ctx.enabled:  # under torchrun every rank runs this: all use rank 0's name, only rank 0 writes
@@ -192,108 +236,168 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     run_dir = RunDir.create(config.output_dir, name) if ctx.is_main else RunDir(config.output_dir, name, writes=False)
     if ctx.is_main:
         _say(f"run directory: {run_dir.final}{'  (continuing an incomplete run)' if run_dir.resumed else ''}")
-    t_start = time.perf_counter()
-    try:
-        run_dir.write_json("environment.json", environment(device))
-        resolved = {"model_name": model_entry.name, "dataset_name": dataset,
-                    "config": {**config.model_dump(mode="json"), "preprocessing": pipeline.config}}
-        run_dir.write_json(CONFIG_FILE, resolved)
+    return _Run(config, dataset, device, model_entry.name, data, pipeline, ctx, run_dir)
 
-        _say(f"preparing {dataset} ({len(data)} records) through {len(pipeline.config)} preprocessing steps")
-        prepared = prepare(data, pipeline, cache_dir=config.cache_dir, on_error=config.on_error, workers=config.workers)
-        classes, task = list(prepared.classes), prepared.task
-        if prepared.skipped:
-            run_dir.write("skipped.csv", "record,problem\n" + "".join(f"{r},\"{p}\"\n" for r, p in prepared.skipped))
-        labels = np.asarray(prepared.labels)
-        present = [c for i, c in enumerate(classes) if (labels[:, i] if task.multi else labels == i).any()]
-        if len(present) < (1 if task.multi else 2):
-            raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least "
-                             f"{'one class with a positive record' if task.multi else 2}")
-        seed = config.split.seed if config.split.seed is not None else config.seed
-        record_ids = [str(r) for r in prepared.record_ids]
-        fixed = dataset_split(data, record_ids)  # e.g. PTB-XL's folds 1-8 / 9 / 10
-        train_idx, val_idx, test_idx = fixed or split_records(rarest_label(labels) if task.multi else labels, config.split, seed)
-        run_dir.write_json("split.json", {
-            "source": "the dataset's recommended split" if fixed else "stratified by seed",
-            "seed": seed, "val_fraction": config.split.val_fraction, "test_fraction": config.split.test_fraction,
-            "test_seed": config.split.test_seed, "train": [record_ids[i] for i in train_idx],
-            "val": [record_ids[i] for i in val_idx], "test": [record_ids[i] for i in test_idx],
-        })
-        in_leads, input_samples = int(prepared.signals.shape[1]), int(prepared.signals.shape[2])
-        first_raw = data.load(record_ids[0])
-        info = {
-            "model": model_entry.name, "dataset": dataset, "classes": classes, "fs": float(prepared.fs),
-            "input_fs": float(first_raw.fs), "input_samples": input_samples, "in_leads": in_leads,
-            "pipeline": pipeline.config, "records": len(record_ids), "train_records": len(train_idx),
-            "val_records": len(val_idx), "test_records": len(test_idx), "skipped": len(prepared.skipped),
-            "class_counts": class_counts(labels, classes) if task.multi
-            else {c: int((labels == i).sum()) for i, c in enumerate(classes)},
-            "task": task.to_json(), "lead_names": list(prepared.lead_names) if prepared.lead_names else None,
-        }
-        run_dir.write_json(RUN_FILE, info)
 
-        model_options = {**config.model, "num_classes": len(classes), "in_leads": in_leads}
-        train_ds, val_ds = prepared.torch_dataset(train_idx), prepared.torch_dataset(val_idx)
-        topts = trainer_options(config, device)
-        _say(f"training {model_entry.name} on {len(train_idx)} records, validating on {len(val_idx)} ({device})")
-        seed_everything(config.seed)  # the same initial weights on every rank and every repetition
-        net = ecgzoo.create_model(model_entry.name, **model_options)
-        args = (net, config.trainer_plugin, topts, train_ds, val_ds, classes, run_dir.path("checkpoints"), task)
-        if config.nproc > 1:
-            from ecgzoo.distributed import launch
+def _check_classes(dataset: str, classes: list[str], labels: np.ndarray, task: Any) -> None:
+    """Training needs two classes with records (single-label) or one class with a positive record (multi-label)."""
+    present = [c for i, c in enumerate(classes) if (labels[:, i] if task.multi else labels == i).any()]
+    if len(present) < (1 if task.multi else 2):
+        raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least "
+                         f"{'one class with a positive record' if task.multi else 2}")
 
-            history = launch(_fit, config.nproc, *args, device=device)
-        else:
-            history = _fit(*args)
-        if not ctx.is_main:
-            return run_dir.final
-        run_dir.write_json("history.json", history)
 
-        best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=device)
-        probs = predict_dataset(best, val_ds, device, config.eval_batch_size, task=task)
-        if not np.isfinite(probs).all():  # finite or nothing: a diverged model is no result
-            raise ValueError(f"the trained model's output is not finite (NaN or inf) for {int((~np.isfinite(probs).all(1)).sum())} "
-                             f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
-        y_val = labels[val_idx]
-        if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
-            metrics = multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, device, config.eval_batch_size)
-        else:
-            metrics = classification_metrics(y_val, probs.argmax(1), classes)
-            if len(test_idx):
-                metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, device, config.eval_batch_size)
-            run_dir.write("predictions.csv", predictions_csv([record_ids[i] for i in val_idx], y_val, probs, classes))
-        metrics["split"] = "validation"
-        best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
-        metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
-        run_dir.write_json(METRICS_FILE, metrics)
+def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Preprocess (cached), split, and write environment/config/skipped/split/run files; returns (prepared, splits)."""
+    from ecgzoo.csv_files import skipped_csv
+    from ecgzoo.prepared import prepare
+    from ecgzoo.report_multilabel import class_counts
+    from ecgzoo.splits import dataset_split, rarest_label
 
-        figures = write_evaluation_figures(run_dir.work, metrics, history)
-        examples = multilabel_run.explanation_examples if task.multi else explanation_examples
-        figures += examples(
-            run_dir.work, best, prepared, val_idx, probs, task if task.multi else classes, config.explainer,
-            config.report.explainer_options, config.report.examples_per_class, device,
-        )
-        info["seconds"] = round(time.perf_counter() - t_start, 1)
-        run_dir.write_json(RUN_FILE, info)
-        write_report(run_dir.work, run_dir.final, info, resolved, metrics, history, figures)
-    except BaseException as exc:
-        run_dir.fail(exc)
-        _say(f"run stopped; incomplete run left in {run_dir.work} (see {run_dir.work / 'FAILED.txt'})")
-        raise
-    final = run_dir.finish()
-    if task.multi:
-        _say(f"done in {time.perf_counter() - t_start:.0f} s: validation {headline(metrics).replace('**', '')}")
+    config, run_dir = r.config, r.run_dir
+    run_dir.write_json("environment.json", environment(r.device))
+    r.resolved = {"model_name": r.model_name, "dataset_name": r.dataset,
+                  "config": {**config.model_dump(mode="json"), "preprocessing": r.pipeline.config}}
+    run_dir.write_json(CONFIG_FILE, r.resolved)
+    _say(f"preparing {r.dataset} ({len(r.data)} records) through {len(r.pipeline.config)} preprocessing steps")
+    prepared = prepare(r.data, r.pipeline, cache_dir=config.cache_dir, on_error=config.on_error, workers=config.workers)
+    classes, task = list(prepared.classes), prepared.task
+    if prepared.skipped:
+        run_dir.write("skipped.csv", skipped_csv(prepared.skipped))
+    labels = np.asarray(prepared.labels)
+    _check_classes(r.dataset, classes, labels, task)
+    seed = config.split.seed if config.split.seed is not None else config.seed
+    record_ids = [str(i) for i in prepared.record_ids]
+    fixed = dataset_split(r.data, record_ids)  # e.g. PTB-XL's folds 1-8 / 9 / 10
+    train_idx, val_idx, test_idx = fixed or split_records(rarest_label(labels) if task.multi else labels, config.split, seed)
+    run_dir.write_json("split.json", {
+        "source": "the dataset's recommended split" if fixed else "stratified by seed",
+        "seed": seed, "val_fraction": config.split.val_fraction, "test_fraction": config.split.test_fraction,
+        "test_seed": config.split.test_seed, "train": [record_ids[i] for i in train_idx],
+        "val": [record_ids[i] for i in val_idx], "test": [record_ids[i] for i in test_idx],
+    })
+    r.info = {
+        "model": r.model_name, "dataset": r.dataset, "classes": classes, "fs": float(prepared.fs),
+        "input_fs": float(r.data.load(record_ids[0]).fs), "input_samples": int(prepared.signals.shape[2]),
+        "in_leads": int(prepared.signals.shape[1]), "pipeline": r.pipeline.config, "records": len(record_ids),
+        "train_records": len(train_idx), "val_records": len(val_idx), "test_records": len(test_idx),
+        "skipped": len(prepared.skipped),
+        "class_counts": class_counts(labels, classes) if task.multi else {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+        "task": task.to_json(), "lead_names": list(prepared.lead_names) if prepared.lead_names else None,
+    }
+    run_dir.write_json(RUN_FILE, r.info)
+    return prepared, (train_idx, val_idx, test_idx)
+
+
+def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -> tuple[ecgzoo.EcgModel, ecgzoo.FitResult]:
+    """Build the model (the run's seed: the same initial weights on every rank) and fit it through the trainer plugin."""
+    from ecgzoo.checkpoint import seed_everything
+
+    config, classes = r.config, list(prepared.classes)
+    model_options = {**config.model, "num_classes": len(classes), "in_leads": r.info["in_leads"]}
+    train_ds, val_ds = prepared.torch_dataset(train_idx), prepared.torch_dataset(val_idx)
+    _say(f"training {r.model_name} on {len(train_idx)} records, validating on {len(val_idx)} ({r.device})")
+    seed_everything(config.seed)
+    net = ecgzoo.create_model(r.model_name, **model_options)
+    task = prepared.task.with_scored(r.data.scored_classes)  # ecgzoo.tasks.Task: single- or multi-label
+    args = (net, config.trainer_plugin, config.trainer, train_ds, val_ds, task, r.device, config.seed, r.run_dir.path("checkpoints"))
+    if config.nproc > 1:
+        import safetensors.torch
+
+        from ecgzoo.distributed import launch
+
+        result, state = launch(_fit_in_worker, config.nproc, *args, device=r.device)
+        return net, dataclasses.replace(result, best_state=safetensors.torch.load(state))
+    return net, _fit(*args)
+
+
+def _validation_metrics(r: _Run, best: Any, prepared: Any, splits: tuple[np.ndarray, ...], probs: np.ndarray) -> dict[str, Any]:
+    """Validation metrics (multi-label: at thresholds chosen there, stored with the checkpoint), the test split's, predictions."""
+    from ecgzoo import multilabel_run
+    from ecgzoo.csv_files import predictions_csv
+    from ecgzoo.metrics import classification_metrics
+
+    config, run_dir, classes, task = r.config, r.run_dir, list(prepared.classes), prepared.task
+    _, val_idx, test_idx = splits
+    if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
+        return multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, r.device, config.eval_batch_size)
+    y_val = np.asarray(prepared.labels)[val_idx]
+    metrics = classification_metrics(y_val, probs.argmax(1), classes, r.data.scored_classes)
+    if len(test_idx):
+        metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, r.device, config.eval_batch_size,
+                                           r.data.scored_classes)
+    run_dir.write("predictions.csv", predictions_csv([str(prepared.record_ids[i]) for i in val_idx], y_val, probs, classes))
+    return metrics
+
+
+def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Score the saved best checkpoint on validation (and test), write predictions, figures and report.md."""
+    from ecgzoo import multilabel_run
+    from ecgzoo.checkpoint import model_from_checkpoint
+    from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
+
+    config, run_dir, classes, task = r.config, r.run_dir, list(prepared.classes), prepared.task
+    val_idx = splits[1]
+    best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=r.device)
+    probs = predict_dataset(best, prepared.torch_dataset(val_idx), r.device, config.eval_batch_size, task=task)
+    if not np.isfinite(probs).all():  # finite or nothing: a diverged model is no result
+        raise ValueError(f"the trained model's output is not finite (NaN or inf) for {int((~np.isfinite(probs).all(1)).sum())} "
+                         f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
+    metrics = _validation_metrics(r, best, prepared, splits, probs)
+    metrics["split"] = "validation"
+    best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
+    metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
+    run_dir.write_json(METRICS_FILE, metrics)
+    figures = write_evaluation_figures(run_dir.work, metrics, history)
+    examples = multilabel_run.explanation_examples if task.multi else explanation_examples
+    figures += examples(
+        run_dir.work, best, prepared, val_idx, probs, task if task.multi else classes, config.explainer,
+        config.report.explainer_options, config.report.examples_per_class, r.device,
+    )
+    r.info["seconds"] = round(time.perf_counter() - r.t_start, 1)
+    run_dir.write_json(RUN_FILE, r.info)
+    write_report(run_dir.work, run_dir.final, r.info, r.resolved, metrics, history, figures)
+    return metrics
+
+
+def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False) -> None:
+    if multi:
+        from ecgzoo.report_multilabel import headline
+
+        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation {headline(metrics).replace('**', '')}")
         if "test" in metrics:
             _say(f"test split (never used for training, selection or thresholds): {headline(metrics['test']).replace('**', '')}")
     else:
-        _say(f"done in {time.perf_counter() - t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
+        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
              f"accuracy {metrics['accuracy']:.3f}")
-    if "test" in metrics and not task.multi:
+    if "test" in metrics and not multi:
         test = metrics["test"]
         lo, hi = test["challenge_f1_ci95"]
         _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
              f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy {test['accuracy']:.3f}")
     _say(f"run directory: {final}")
     print(f"report: {final / 'report.md'}")
-    return final
 
+
+def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
+    """Run the whole pipeline for `model` on `dataset`; return the finished run directory.
+
+    Stages: open (options, data, run folder) -> prepare and split -> train (the trainer plugin) ->
+    save the trainer's result (best checkpoint, history) -> score and report. A failure leaves the
+    folder incomplete with FAILED.txt; the same `--name` continues it.
+    """
+    r = _open(model, dataset, config or RunConfig())
+    try:
+        prepared, splits = _prepare_and_split(r)
+        net, result = _train(r, prepared, splits[0], splits[1])
+        if not r.ctx.is_main:
+            return r.run_dir.final
+        history = save_fit_result(r.run_dir, net, result, list(prepared.classes), prepared.task)
+        metrics = _score_and_report(r, prepared, splits, history)
+    except BaseException as exc:
+        r.run_dir.fail(exc)
+        _say(f"run stopped; incomplete run left in {r.run_dir.work} (see {r.run_dir.work / 'FAILED.txt'})")
+        raise
+    final = r.run_dir.finish()
+    _say_done(r, final, metrics, prepared.task.multi)
+    return final

@@ -40,6 +40,9 @@ class Task:
     kind: TaskKind
     classes: tuple[str, ...]
     names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: classes whose mean one-vs-rest F1 is the headline score (the dataset's `scored_classes`;
+    #: None: every class); not part of the task's identity (equality, `to_json`)
+    scored_classes: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in (SINGLE, MULTI):
@@ -49,6 +52,8 @@ class Task:
             raise ValueError(f"task classes must be non-empty and distinct, got {list(classes)}")
         object.__setattr__(self, "classes", classes)
         object.__setattr__(self, "names", dict(self.names))
+        if self.scored_classes is not None:
+            object.__setattr__(self, "scored_classes", tuple(str(c) for c in self.scored_classes))
 
     @classmethod
     def single_label(cls, classes: Sequence[str], names: Mapping[str, str] | None = None) -> Task:
@@ -74,6 +79,10 @@ class Task:
     def selection_metric(self) -> str:
         """The validation figure that picks the best epoch by default."""
         return "macro_auroc" if self.multi else "challenge_f1"
+
+    def with_scored(self, scored_classes: Sequence[str] | None) -> Task:
+        """The same task with the classes the headline F1 averages (None: every class)."""
+        return dataclasses.replace(self, scored_classes=None if scored_classes is None else tuple(scored_classes))
 
     def name(self, cls: str) -> str:
         """Human name of a class ('AF' -> 'atrial fibrillation'), the class itself when unknown."""
@@ -132,4 +141,6 @@ class Task:
 def task_of(dataset: Any) -> Task:
     """The dataset's declared task; a dataset declaring none is single-label over its `classes`."""
     task = getattr(dataset, "task", None)
-    return task if isinstance(task, Task) else Task.single_label(list(dataset.classes))
+    task = task if isinstance(task, Task) else Task.single_label(list(dataset.classes))
+    scored = getattr(dataset, "scored_classes", None)
+    return task.with_scored(scored) if scored is not None and task.scored_classes is None else task

@@ -121,22 +121,37 @@ def check_preprocessor_plugin(name: str, record: Record, **config: Any) -> Recor
     return out
 
 
-def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, **config: Any) -> torch.Tensor:
-    """One finite value per input sample, for the predicted class by default and for explicit targets."""
+def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, fs: float = 300.0, **config: Any) -> torch.Tensor:
+    """The `ecgzoo.Explainer` contract on `model` and input `x` sampled at `fs` Hz.
+
+    `supports(model)` is None or a reason (a supported pair is required here); the map is a finite
+    float32 (B, T) tensor on `x`'s device, for the predicted class by default and for explicit
+    targets; `non_negative` explainers return no negative value; neither the model's weights nor
+    the explainer's options change.
+    """
     explainer = get_registry().create("explainer", name, **config)
     assert isinstance(explainer, Explainer), f"explainer {name!r}: factory returned {type(explainer).__name__}"
     model.eval()
-    attr = explainer.explain(model, x)
+    reason = explainer.supports(model)
+    assert reason is None or (isinstance(reason, str) and reason), f"explainer {name!r}: supports() returned {reason!r}"
+    assert reason is None, f"explainer {name!r} does not support {type(model).__name__}: {reason}"
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    options = explainer.config.model_dump() if getattr(explainer, "config", None) is not None else None
+    attr = explainer.explain(model, x, fs=fs)
+    assert isinstance(attr, torch.Tensor) and attr.dtype == torch.float32, f"explainer {name!r}: map must be a float32 tensor"
+    assert attr.device == x.device, f"explainer {name!r}: map on {attr.device}, input on {x.device}"
     assert attr.shape == (x.shape[0], x.shape[-1]), (
         f"explainer {name!r}: attribution shape {tuple(attr.shape)}, expected ({x.shape[0]}, {x.shape[-1]})"
     )
     assert torch.isfinite(attr).all(), f"explainer {name!r}: non-finite attributions"
+    if explainer.non_negative:
+        assert (attr >= 0).all(), f"explainer {name!r} declares non_negative but returned {attr.min().item():g}"
     predicted = model(x).argmax(dim=1)
-    explicit = explainer.explain(model, x, target=predicted)
+    explicit = explainer.explain(model, x, target=predicted, fs=fs)
     assert torch.allclose(attr, explicit, atol=1e-5, rtol=1e-4), (
         f"explainer {name!r}: default target is not the predicted class"
     )
-    per_lead = explainer.explain_leads(model, x)
+    per_lead = explainer.explain_leads(model, x, fs=fs)
     assert per_lead.shape == x.shape, (
         f"explainer {name!r}: explain_leads shape {tuple(per_lead.shape)}, expected the input's {tuple(x.shape)}"
     )
@@ -144,5 +159,56 @@ def check_explainer_plugin(name: str, model: EcgModel, x: torch.Tensor, **config
         assert torch.allclose(per_lead.sum(dim=1), attr, atol=1e-5, rtol=1e-4), (
             f"explainer {name!r}: explain is not the sum over leads of explain_leads"
         )
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items()), f"explainer {name!r} changed the weights"
+    if options is not None:
+        assert explainer.config.model_dump() == options, f"explainer {name!r} changed its own options while explaining"
     _config_round_trip("explainer", name, explainer)
     return attr
+
+
+class _TinyData(torch.utils.data.Dataset):
+    """`n` records of a learnable toy task: class c has a bump at a class-specific position."""
+
+    def __init__(self, n: int, classes: int, leads: int, length: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        self.y = torch.arange(n) % classes
+        self.x = 0.1 * torch.randn(n, leads, length, generator=g)
+        for i, c in enumerate(self.y.tolist()):
+            start = (c + 1) * length // (classes + 1) - length // 20
+            self.x[i, :, start:start + length // 10] += 1.0
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        return self.x[i], int(self.y[i]), self.x.shape[-1]
+
+
+def check_trainer_plugin(name: str, model: EcgModel, checkpoint_dir: Any = None, length: int = 200, **config: Any) -> Any:
+    """The `ecgzoo.Trainer` contract on `model` (num_classes classes, in_leads leads) and a tiny learnable set.
+
+    `fit(model, train, val, task, ctx)` returns an `ecgzoo.FitResult` whose epochs are numbered 1, 2, ...
+    with finite losses and the task's selection metric among the validation metrics, exactly one
+    epoch record per epoch, a best epoch among them, and a best state that loads into the model
+    (same keys and shapes). The history rows are JSON-able. Returns the FitResult.
+    """
+    import json
+
+    from ecgzoo.trainer import FitContext, FitResult, Trainer, TrainingTask
+
+    trainer = get_registry().create("trainer", name, **config)
+    assert isinstance(trainer, Trainer), f"trainer {name!r}: factory returned {type(trainer).__name__}"
+    k, leads = model.num_classes, model.in_leads
+    task = TrainingTask.single_label([f"c{i}" for i in range(k)])
+    train, val = _TinyData(8 * k, k, leads, length, 1), _TinyData(4 * k, k, leads, length, 2)
+    keys = {n: tuple(t.shape) for n, t in model.state_dict().items()}
+    result = trainer.fit(model, train, val, task, FitContext(device="cpu", seed=0, checkpoint_dir=checkpoint_dir))
+    assert isinstance(result, FitResult), f"trainer {name!r}: fit returned {type(result).__name__}, not an ecgzoo.FitResult"
+    assert [e.epoch for e in result.epochs] == list(range(1, len(result.epochs) + 1)), f"trainer {name!r}: epochs not 1, 2, ..."
+    for e in result.epochs:
+        assert np.isfinite(e.train_loss) and np.isfinite(e.val_loss), f"trainer {name!r}: epoch {e.epoch} has a non-finite loss"
+        assert task.selection_metric in e.metrics, f"trainer {name!r}: epoch {e.epoch} lacks {task.selection_metric!r}"
+    assert {n: tuple(t.shape) for n, t in result.best_state.items()} == keys, f"trainer {name!r}: best_state does not fit the model"
+    model.load_state_dict(result.best_state)
+    json.dumps(result.history())
+    return result

@@ -57,7 +57,7 @@ def random_crop(x: torch.Tensor, valid_length: torch.Tensor, samples: int) -> tu
     lengths = valid_length.clamp(max=t).tolist()
     spare = [max(int(n) - samples, 0) for n in lengths]
     starts = (torch.rand(b) * (torch.tensor(spare, dtype=torch.float64) + 1)).floor().long().tolist()
-    for i, (start, n) in enumerate(zip(starts, lengths)):
+    for i, (start, n) in enumerate(zip(starts, lengths, strict=True)):
         keep = min(int(n), samples)
         out[i, :, :keep] = x[i, :, start : start + keep]
     new_length = torch.tensor([min(int(n), samples) for n in lengths], dtype=valid_length.dtype, device=valid_length.device)

@@ -6,7 +6,7 @@ import pydantic
 import torch
 
 import ecgzoo
-from ecgzoo.explainer import FastPathConfig, engine_for
+from ecgzoo.plugin_api import FastPathConfig, engine_for
 
 
 class CamConfig(FastPathConfig):
@@ -21,19 +21,28 @@ class Cam(ecgzoo.Explainer):
     def __init__(self, config: CamConfig):
         self.config = config
 
+    @property
+    def non_negative(self) -> bool:  # type: ignore[override]
+        return self.config.positive_only
+
+    def supports(self, model: ecgzoo.EcgModel) -> str | None:
+        if model.has_cam:
+            return None
+        return (f"model {type(model).__name__} declares no native class activation map "
+                f"(has_cam=False; it needs global average pooling and a bias-free linear head); "
+                f"use --explainer gradcam instead")
+
     def explain(
         self,
         model: ecgzoo.EcgModel,
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
-        if not model.has_cam:
-            raise TypeError(
-                f"explainer 'cam': model {type(model).__name__} declares no native class activation map "
-                f"(has_cam=False; it needs global average pooling and a bias-free linear head); "
-                f"use --explainer gradcam instead"
-            )
+        reason = self.supports(model)
+        if reason:
+            raise TypeError(f"explainer 'cam': {reason}")
         engine = engine_for(model, self.config, x)
         with torch.no_grad():
             logits, maps = (engine or model).forward_with_cam(x, valid_length)

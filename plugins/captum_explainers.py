@@ -17,7 +17,7 @@ import pydantic
 import torch
 
 import ecgzoo
-from ecgzoo.explainer import FastPathConfig, engine_for
+from ecgzoo.plugin_api import FastPathConfig, engine_for
 
 
 class CaptumConfig(FastPathConfig):
@@ -50,7 +50,7 @@ class IntegratedGradientsConfig(CaptumConfig):
 
 class OcclusionConfig(CaptumConfig):
     fs: float | None = pydantic.Field(
-        None, gt=0, description="sampling rate of the input in Hz (needed to turn the window into samples)"
+        None, gt=0, description="sampling rate of the input in Hz when the caller passes none (ecgzoo run/explain pass it)"
     )
     window_s: float = pydantic.Field(0.5, gt=0, description="occluded window length in seconds")
     stride_s: float = pydantic.Field(0.25, gt=0, description="step between windows in seconds")
@@ -89,7 +89,8 @@ class _CaptumExplainer(ecgzoo.Explainer):
         self.config = config
 
     @abc.abstractmethod
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         """Captum attributions (B, leads, T) of `forward` for `target`."""
 
     per_lead = True
@@ -100,13 +101,14 @@ class _CaptumExplainer(ecgzoo.Explainer):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
         """Captum's attributions as they come: (B, leads, T)."""
         target = self.resolve_target(model, x, target, valid_length)
         extra = (valid_length.to(x.device),) if valid_length is not None else ()
         with torch.enable_grad():
             inp = x.detach().clone().requires_grad_(True)
-            attr = self._attribute(_forward(model, self.config.output), inp, target, extra)
+            attr = self._attribute(_forward(model, self.config.output), inp, target, extra, fs)
         return attr.detach().float()
 
     def explain(
@@ -115,17 +117,18 @@ class _CaptumExplainer(ecgzoo.Explainer):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
         target = self.resolve_target(model, x, target, valid_length)
         engine = engine_for(model, self.config, x)
         if engine is not None:
-            attr = self._fast(engine, x.detach(), target, valid_length)
+            attr = self._fast(engine, x.detach(), target, valid_length, fs)
             if attr is not None:
                 return attr.sum(dim=1).float()
-        return self.explain_leads(model, x, target, valid_length).sum(dim=1)
+        return self.explain_leads(model, x, target, valid_length, fs=fs).sum(dim=1)
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
-              valid_length: torch.Tensor | None) -> torch.Tensor | None:
+              valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor | None:
         """The same attributions (B, leads, T) through the model's fast engine; None: not offered."""
         return None
 
@@ -133,12 +136,17 @@ class _CaptumExplainer(ecgzoo.Explainer):
 class Saliency(_CaptumExplainer):
     """Gradient of the target output w.r.t. each input sample."""
 
+    @property
+    def non_negative(self) -> bool:  # type: ignore[override]
+        return self.config.absolute
+
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
-              valid_length: torch.Tensor | None) -> torch.Tensor:
+              valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor:
         grad = engine.input_gradient(x, _output_weights(self.config.output, target), valid_length)[1]
         return grad.abs() if self.config.absolute else grad
 
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         from captum.attr import Saliency as CaptumSaliency
 
         return CaptumSaliency(forward).attribute(
@@ -150,7 +158,7 @@ class IntegratedGradients(_CaptumExplainer):
     """Path integral of gradients from the zero signal to the input (Sundararajan et al. 2017)."""
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
-              valid_length: torch.Tensor | None) -> torch.Tensor:
+              valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor:
         """captum's quadrature (same points and weights); `internal_batch_size` path points per record
         go through the engine as one batch, so memory stays bounded by that many copies of x."""
         from captum.attr._utils.approximation_methods import approximation_parameters
@@ -168,7 +176,8 @@ class IntegratedGradients(_CaptumExplainer):
             total += (w[:, None, None, None] * grad.view(len(a), *x.shape)).sum(dim=0)
         return total * x  # (input - zero baseline) x path-averaged gradient
 
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         from captum.attr import IntegratedGradients as CaptumIG
 
         c = self.config
@@ -187,21 +196,24 @@ class Occlusion(_CaptumExplainer):
     per_lead = False
 
     def window_samples(self, fs: float | None = None) -> tuple[int, int]:
-        """(window, stride) in samples at rate `fs` (default: the config's)."""
+        """(window, stride) in samples at rate `fs` (the caller's; else the option `fs`)."""
+        if fs is not None and self.config.fs is not None and abs(fs - self.config.fs) > 1e-6 * fs:
+            raise ValueError(f"explainer 'occlusion': the input is sampled at {fs:g} Hz but the option fs is "
+                             f"{self.config.fs:g} Hz; leave the option out")
         fs = fs or self.config.fs
         if fs is None:
             raise ValueError(
-                "explainer 'occlusion': the sampling rate is unknown; set the option fs (Hz), e.g. "
-                "create_explainer('occlusion', fs=300), so window_s and stride_s can be turned into samples"
+                "explainer 'occlusion': the sampling rate is unknown; pass it (explain(..., fs=300)) or set the "
+                "option fs (Hz), so window_s and stride_s can be turned into samples"
             )
         return max(1, round(self.config.window_s * fs)), max(1, round(self.config.stride_s * fs))
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
-              valid_length: torch.Tensor | None) -> torch.Tensor | None:
+              valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor | None:
         """captum's windows and averaging, each window's effect from its receptive field alone."""
         if not hasattr(engine, "occlusion_logit_changes"):
             return None
-        window, stride = self._checked_window(x.shape[-1])
+        window, stride = self._checked_window(x.shape[-1], fs)
         b, leads, t = x.shape
         starts = list(range(0, t - window + stride, stride))[:math.ceil((t - window) / stride) + 1]
         counts = torch.zeros(t)
@@ -218,8 +230,8 @@ class Occlusion(_CaptumExplainer):
                 out[i, :, s0:s0 + window] += d
         return out / counts.clamp_min(1)
 
-    def _checked_window(self, samples: int) -> tuple[int, int]:
-        window, stride = self.window_samples()
+    def _checked_window(self, samples: int, fs: float | None) -> tuple[int, int]:
+        window, stride = self.window_samples(fs)
         if window > samples:
             raise ValueError(
                 f"explainer 'occlusion': window of {self.config.window_s} s = {window} samples is longer "
@@ -227,10 +239,11 @@ class Occlusion(_CaptumExplainer):
             )
         return window, stride
 
-    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple) -> torch.Tensor:
+    def _attribute(self, forward: Callable, x: torch.Tensor, target: torch.Tensor, extra: tuple,
+                   fs: float | None) -> torch.Tensor:
         from captum.attr import Occlusion as CaptumOcclusion
 
-        window, stride = self._checked_window(x.shape[-1])
+        window, stride = self._checked_window(x.shape[-1], fs)
         with torch.no_grad():
             return CaptumOcclusion(forward).attribute(
                 x, sliding_window_shapes=(x.shape[1], window), strides=(x.shape[1], stride),

@@ -22,8 +22,8 @@ from typing import Literal
 import pydantic
 
 import ecgzoo
-from ecgzoo.tasks import Task
-from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
+from ecgzoo import Task
+from ecgzoo.plugin_api import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_header, wfdb_record_ids
 
 _DX = re.compile(r"^Dx\s*:\s*(.*)$", re.IGNORECASE)

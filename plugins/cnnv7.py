@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ecgzoo
-from ecgzoo.model_facts import facts_for
+from ecgzoo.plugin_api import facts_for
 
 
 class CNNv7Config(ecgzoo.ModelConfig):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ecgzoo.model import masked_mean
+from ecgzoo.plugin_api import masked_mean
 from ecgzoo_plugins.cnnv7 import CNNv7
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import ecgzoo
-from ecgzoo.model_facts import facts_for
+from ecgzoo.plugin_api import facts_for
 
 #: (filters, kernel, dilation) of layers 1..13
 PAPER_LAYERS: list[tuple[int, int, int]] = [

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import ecgzoo
-from ecgzoo.explainer import FastPathConfig, engine_for
+from ecgzoo.plugin_api import FastPathConfig, engine_for
 
 
 class GradCamConfig(FastPathConfig):
@@ -23,17 +23,27 @@ class GradCam(ecgzoo.Explainer):
     def __init__(self, config: GradCamConfig):
         self.config = config
 
-    def _layer(self, model: ecgzoo.EcgModel) -> torch.nn.Module:
+    @property
+    def non_negative(self) -> bool:  # type: ignore[override]
+        return self.config.relu
+
+    def supports(self, model: ecgzoo.EcgModel) -> str | None:
         name = self.config.layer or model.gradcam_layer
         if not name:
-            raise TypeError(
-                f"explainer 'gradcam': model {type(model).__name__} declares no gradcam_layer; "
-                f"give one with the option layer=<dotted sub-module name>"
-            )
+            return (f"model {type(model).__name__} declares no gradcam_layer; "
+                    f"give one with the option layer=<dotted sub-module name>")
         try:
-            return model.get_submodule(name)
-        except AttributeError as exc:
-            raise ValueError(f"explainer 'gradcam': model {type(model).__name__} has no sub-module {name!r}") from exc
+            model.get_submodule(name)
+        except AttributeError:
+            return f"model {type(model).__name__} has no sub-module {name!r}"
+        return None
+
+    def _layer(self, model: ecgzoo.EcgModel) -> torch.nn.Module:
+        name = self.config.layer or model.gradcam_layer
+        reason = self.supports(model)
+        if reason:  # no layer declared: the model's kind is wrong; a wrong name: the option's value is
+            raise (ValueError if name else TypeError)(f"explainer 'gradcam': {reason}")
+        return model.get_submodule(name)
 
     def explain(
         self,
@@ -41,6 +51,7 @@ class GradCam(ecgzoo.Explainer):
         x: torch.Tensor,
         target: torch.Tensor | None = None,
         valid_length: torch.Tensor | None = None,
+        fs: float | None = None,
     ) -> torch.Tensor:
         layer = self._layer(model)
         engine = engine_for(model, self.config, x) if not self.config.layer or self.config.layer == model.gradcam_layer else None

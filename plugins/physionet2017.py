@@ -9,21 +9,35 @@ Where the data is, first match wins: the `path` option, the `ECGZOO_DATA` enviro
 the per-user cache folder (`$XDG_CACHE_HOME/ecgzoo/physionet2017`, i.e. `~/.cache/...`). Each
 may be the record folder itself, a folder holding `training2017/` or `training2017.zip`, or the
 zip file. When nothing is there, the set is downloaded from PhysioNet's versioned location and
-verified (see `ecgzoo.download`); offline, the error says which files to put where.
+verified (`fetch_physionet2017`, through `ecgzoo.plugin_api.download_file`); offline, the error says which files to put where.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pydantic
 
 import ecgzoo
-from ecgzoo.download import PHYSIONET_2017_URL, attempt_download, extract_zip_atomically, fetch_physionet2017
-from ecgzoo.prepared import default_cache_dir
+from ecgzoo.plugin_api import (
+    DownloadError,
+    attempt_download,
+    default_cache_dir,
+    download_file,
+    extract_zip_atomically,
+    fetch_text,
+    parse_sha256sums,
+)
+from ecgzoo_plugins.paper import CHALLENGE_CLASSES, PAPER_PIPELINE
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_labels_csv
 
+#: PhysioNet's versioned location of the challenge files (the old physionet.org/challenge/2017/...
+#: URLs moved once and broke loaders); it lists a SHA256SUMS.txt of its files
+PHYSIONET_2017_URL = "https://physionet.org/files/challenge-2017/1.0.0/"
+#: the files the dataset needs, relative to the URL above
+PHYSIONET_2017_FILES = ("training2017.zip", "REFERENCE-v3.csv")
 CLASSES4 = ("N", "A", "O", "~")
 #: what the headers call the one lead: "ECG". The AliveCor device records roughly lead I (one
 #: electrode per hand), but the data does not say which lead, so the name stays the header's.
@@ -37,7 +51,8 @@ class DataNotFoundError(ecgzoo.ConfigError):
 
 class Physionet2017Config(ecgzoo.PluginConfig):
     path: str | None = pydantic.Field(
-        None, description="record folder, folder with training2017/ or training2017.zip, or the zip (None: $ECGZOO_DATA, then the user cache)"
+        None,
+        description="record folder, folder with training2017/ or training2017.zip, or the zip (None: $ECGZOO_DATA, then the user cache)",
     )
     reference: str = pydantic.Field(
         "auto", pattern="^(auto|v3|original)$",
@@ -54,6 +69,26 @@ def default_data_root() -> Path:
     """The per-user folder the dataset looks in (and downloads to) when nothing else is set."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "ecgzoo" / "physionet2017"
+
+
+def fetch_physionet2017(root: Path, base_url: str = PHYSIONET_2017_URL, progress: bool = True,
+                        timeout: float = 30.0) -> Path:
+    """Download, verify and unpack the 2017 training set under `root`; returns `root/training2017`."""
+    root = Path(root)
+    if not base_url.endswith("/"):
+        base_url += "/"
+    sums = parse_sha256sums(fetch_text(base_url + "SHA256SUMS.txt", timeout))
+    for name in PHYSIONET_2017_FILES:
+        if name not in sums:
+            raise DownloadError(f"{base_url}SHA256SUMS.txt does not list {name}; PhysioNet's layout changed")
+        download_file(base_url + name, root / name, sums[name], progress, timeout)
+    folder = extract_zip_atomically(root / "training2017.zip", root / "training2017")
+    v3 = folder / "REFERENCE-v3.csv"
+    if not v3.is_file():
+        tmp = v3.with_name(v3.name + ".tmp")
+        shutil.copyfile(root / "REFERENCE-v3.csv", tmp)
+        os.replace(tmp, v3)
+    return folder
 
 
 def _has_labels(folder: Path) -> bool:
@@ -100,6 +135,8 @@ def locate(config: Physionet2017Config, progress: bool = True) -> Path:
 
 
 class Physionet2017(LabelledWfdbFolder, ecgzoo.Dataset):
+    default_preprocessing = PAPER_PIPELINE  # the paper's (Goodfellow et al. 2018)
+    scored_classes = CHALLENGE_CLASSES  # the challenge's F1 averages N, A, O; ~ is classified, not scored
     """The challenge records with their labels; signals in mV, shape (1, samples), 300 Hz."""
 
     lead_names = LEAD_NAMES

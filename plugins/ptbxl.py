@@ -32,8 +32,8 @@ from typing import Literal
 import pydantic
 
 import ecgzoo
-from ecgzoo.download import attempt_download, fetch_listed_files
-from ecgzoo.tasks import Task
+from ecgzoo import Task
+from ecgzoo.plugin_api import attempt_download, fetch_listed_files
 from ecgzoo_plugins.wfdb_records import read_record
 
 PTBXL_URL = "https://physionet.org/files/ptb-xl/1.0.3/"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import types
 from typing import Literal
 
 import numpy as np
@@ -63,17 +64,21 @@ def find_local_peaks(sig: np.ndarray, radius: int) -> np.ndarray:
     return np.array(peaks)
 
 
-@contextlib.contextmanager
-def _fast_local_peaks():
-    """XQRS with the vectorised (identical) local-peak search, restored afterwards."""
+def _fast_xqrs() -> type:
+    """wfdb's XQRS whose two methods that search local peaks use `find_local_peaks` above.
+
+    The methods are wfdb's own code objects given a namespace where the name resolves to the
+    vectorised search; wfdb's module is never modified, so other XQRS users (other threads, a
+    notebook) keep wfdb's function.
+    """
     from wfdb.processing import qrs
 
-    saved = qrs.find_local_peaks
-    qrs.find_local_peaks = find_local_peaks
-    try:
-        yield
-    finally:
-        qrs.find_local_peaks = saved
+    namespace = {**vars(qrs), "find_local_peaks": find_local_peaks}
+    methods = {}
+    for name in ("_mwi", "_learn_init_params"):
+        original = getattr(qrs.XQRS, name)
+        methods[name] = types.FunctionType(original.__code__, namespace, name, original.__defaults__, original.__closure__)
+    return type("FastXQRS", (qrs.XQRS,), methods)
 
 
 def _correct(signal: np.ndarray, peaks: np.ndarray, fs: float, search_seconds: float) -> np.ndarray:
@@ -89,14 +94,13 @@ def _correct(signal: np.ndarray, peaks: np.ndarray, fs: float, search_seconds: f
 
 def detect(signal: np.ndarray, fs: float, search_seconds: float = 0.05) -> np.ndarray:
     """R-peak sample indices of a 1-D signal by wfdb's XQRS, corrected onto the local extremum."""
-    from wfdb import processing
 
     if signal.size < int(fs):  # XQRS needs a learning period; shorter signals have no usable beat
         return np.zeros(0, dtype=np.int64)
     logging.getLogger("wfdb").setLevel(logging.WARNING)
     x = signal.astype(np.float64)
-    with contextlib.redirect_stdout(io.StringIO()), _fast_local_peaks():  # XQRS prints when it falls back to defaults
-        xqrs = processing.XQRS(sig=x, fs=fs)
+    with contextlib.redirect_stdout(io.StringIO()):  # XQRS prints when it falls back to defaults
+        xqrs = _fast_xqrs()(sig=x, fs=fs)
         xqrs.detect(verbose=False)
     return _correct(x, np.asarray(xqrs.qrs_inds, dtype=np.int64), fs, search_seconds)
 

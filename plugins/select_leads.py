@@ -16,7 +16,7 @@ import numpy as np
 import pydantic
 
 import ecgzoo
-from ecgzoo.leads import canonical_lead_name, canonical_leads
+from ecgzoo.plugin_api import canonical_lead_name, canonical_leads
 
 
 class SelectLeadsConfig(ecgzoo.PluginConfig):

@@ -20,6 +20,7 @@ import numpy as np
 import pydantic
 
 import ecgzoo
+from ecgzoo_plugins.paper import CHALLENGE_CLASSES, PAPER_PIPELINE
 
 CLASSES = ("N", "A", "O")
 
@@ -121,6 +122,8 @@ class SyntheticDataset(ecgzoo.Dataset):
     """Synthetic N / A / O records at `fs` Hz; labels take turns so every class is present."""
 
     classes = CLASSES
+    default_preprocessing = PAPER_PIPELINE
+    scored_classes = CHALLENGE_CLASSES
 
     def __init__(self, config: SyntheticConfig):
         self.config = config

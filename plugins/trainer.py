@@ -27,9 +27,11 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -40,22 +42,24 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 import ecgzoo
-from ecgzoo import distributed
-from ecgzoo import multilabel_training as ml
-from ecgzoo.checkpoint import (
+from ecgzoo.plugin_api import (
     CheckpointError,
+    class_weights,
+    cudnn_flags_restored,
+    distributed,
+    dumps,
     load_checkpoint_bytes,
+    metrics_from_confusion,
+    multilabel_training,
     rng_state,
     save_checkpoint,
     seed_everything,
     set_rng_state,
     write_bytes_atomic,
 )
-from ecgzoo.jsonio import dumps
-from ecgzoo.metrics import metrics_from_confusion
-from ecgzoo.splits import class_weights
-from ecgzoo.tasks import Task
 from ecgzoo_plugins.augment import BatchAugment
+
+ml = multilabel_training
 
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
 # options that may change between a run and its resumption without changing the result's meaning
@@ -66,11 +70,14 @@ class TrainerConfig(ecgzoo.PluginConfig):
     epochs: int = pydantic.Field(100, ge=1, description="training epochs (paper: 100)")
     batch_size: int = pydantic.Field(10, ge=1, description="records per training batch and process (paper: 10)")
     lr: float = pydantic.Field(1e-3, gt=0, description="Adam learning rate (paper: 1e-3, constant)")
-    optimizer: Literal["adam", "adamw"] = pydantic.Field("adam", description="adam (L2 weight decay, the paper's) or adamw (decoupled weight decay)")
+    optimizer: Literal["adam", "adamw"] = pydantic.Field(
+        "adam", description="adam (L2 weight decay, the paper's) or adamw (decoupled weight decay)"
+    )
     weight_decay: float = pydantic.Field(0.0, ge=0, description="weight decay (adam: L2 penalty; adamw: decoupled)")
     class_weighting: Literal["inverse-frequency", "sqrt-inverse-frequency", "none"] = pydantic.Field(
         "inverse-frequency",
-        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), its square root, or none",
+        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), its square "
+                    "root, or none",
     )
     label_smoothing: float = pydantic.Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss", "macro_auroc", "f_max"] = pydantic.Field(
@@ -81,7 +88,9 @@ class TrainerConfig(ecgzoo.PluginConfig):
         "none", description="multi-label tasks: per-class positive weights of the binary cross-entropy "
         "(balanced: negatives / positives of the training split)"
     )
-    patience: int | None = pydantic.Field(None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)")
+    patience: int | None = pydantic.Field(
+        None, ge=1, description="stop after this many epochs without a better validation score (None: all epochs)"
+    )
     lr_schedule: Literal["constant", "cosine", "step", "warmup-cosine"] = pydantic.Field(
         "constant",
         description="learning-rate schedule: constant, cosine or step (stepped once per epoch), or warmup-cosine (linear warm-up over "
@@ -91,19 +100,31 @@ class TrainerConfig(ecgzoo.PluginConfig):
     lr_step_size: int = pydantic.Field(30, ge=1, description="step schedule: epochs between learning-rate drops")
     lr_gamma: float = pydantic.Field(0.1, gt=0, le=1, description="step schedule: factor of each drop")
     grad_clip: float | None = pydantic.Field(None, gt=0, description="clip the global gradient norm to this value (None: no clipping)")
-    seed: int = pydantic.Field(0, ge=0, description="seed of python, numpy and torch generators and of the shuffling")
+    seed: int | None = pydantic.Field(
+        None, ge=0, description="seed of python, numpy and torch generators and of the shuffling (None: the run's seed; 0 alone)"
+    )
     precision: Literal["fp32", "bf16", "fp16"] = pydantic.Field(
-        "fp32", description="fp32, or autocast: bf16 (CUDA, or CPUs; fast where the CPU has bf16 instructions, e.g. AVX512-BF16/AMX) or fp16 (CUDA only, with gradient scaling)"
+        "fp32",
+        description="fp32, or autocast: bf16 (CUDA, or CPUs; fast where the CPU has bf16 instructions, e.g. AVX512-BF16/AMX) or fp16 "
+                    "(CUDA only, with gradient scaling)"
     )
     ema_decay: float | None = pydantic.Field(
-        None, ge=0, lt=1, description="keep an exponential moving average of the weights with this decay per batch; validation and the best checkpoint use the average (None or 0: off)"
+        None, ge=0, lt=1,
+        description="keep an exponential moving average of the weights with this decay per batch; validation and the best checkpoint use "
+                    "the average (None or 0: off)"
     )
     crop_samples: int | None = pydantic.Field(
-        None, ge=1, description="train on a random window of this many samples of each record's valid part, new every epoch (validation sees whole records; None: whole records)"
+        None, ge=1,
+        description="train on a random window of this many samples of each record's valid part, new every epoch (validation sees whole "
+                    "records; None: whole records)"
     )
-    augment_scale: tuple[float, float] | None = pydantic.Field(None, description="multiply each training record by a uniform random factor in [low, high]")
+    augment_scale: tuple[float, float] | None = pydantic.Field(
+        None, description="multiply each training record by a uniform random factor in [low, high]"
+    )
     augment_flip: bool = pydantic.Field(False, description="invert each training record's polarity with probability 1/2")
-    augment_noise: float = pydantic.Field(0.0, ge=0, description="add Gaussian noise of this standard deviation (signal units) to training records")
+    augment_noise: float = pydantic.Field(
+        0.0, ge=0, description="add Gaussian noise of this standard deviation (signal units) to training records"
+    )
     device: Literal["auto", "cpu", "cuda"] = pydantic.Field("auto", description="auto: cuda when available, else cpu")
     num_workers: int = pydantic.Field(0, ge=0, description="DataLoader worker processes")
     eval_batch_size: int = pydantic.Field(16, ge=1, description="records per validation batch (full-size 60-s inputs take GBs per 16)")
@@ -250,22 +271,74 @@ class ReferenceTrainer(ecgzoo.Trainer):
             "classes": list(classes), "n_train": n_train, "n_val": n_val, "world_size": world, "trainer": trainer,
         }
 
+    # ---------------------------------------------------------------- the Trainer contract
+    def fit(self, model: ecgzoo.EcgModel, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
+            task: ecgzoo.TrainingTask, ctx: ecgzoo.FitContext) -> ecgzoo.FitResult:
+        """`ecgzoo.Trainer.fit`: the run's device and seed apply unless this trainer's own options set them;
+        the resumable state lives in `ctx.checkpoint_dir` (a private temporary folder when None)."""
+        update: dict[str, Any] = {}
+        if self.config.device == "auto":
+            update["device"] = ctx.device
+        if self.config.seed is None:
+            update["seed"] = ctx.seed
+        if self.config.precision == "fp32" and ctx.precision != "fp32":
+            update["precision"] = ctx.precision
+        run = ReferenceTrainer(self.config.model_copy(update=update))
+        run.scored_classes = getattr(task, "scored_classes", None)
+        with contextlib.ExitStack() as stack:
+            folder = ctx.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ecgzoo-fit-")))
+            history = run.train_and_checkpoint(model, train, val, list(task.classes), folder, task)
+        return _fit_result(model, history)
+
     # ---------------------------------------------------------------- training
-    def fit(
+    scored_classes: tuple[str, ...] | None = None  #: what challenge_f1 averages (the task's); None: 0.1's default
+
+    @cudnn_flags_restored()  # the deterministic cuDNN flags set below hold for this call only
+    def train_and_checkpoint(
         self,
         model: ecgzoo.EcgModel,
         train: torch.utils.data.Dataset,
         val: torch.utils.data.Dataset,
         classes: list[str],
         checkpoint_dir: Path,
-        task: Task | None = None,
+        task: ecgzoo.Task | None = None,
     ) -> list[dict[str, Any]]:
-        cfg = self.config
+        """Train with this trainer's own files in `checkpoint_dir` (best, last, metrics.jsonl); resumes from
+        `last.safetensors`; returns the history rows and leaves the best weights in `model`.
+
+        Stages: set up (checks, optimizer, schedule, averaging) -> resume -> epochs (batches, then
+        validation, best weights, state saved) -> best weights loaded.
+        """
+        if self.config.seed is None:
+            self.config = self.config.model_copy(update={"seed": 0})
         self._multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.multilabel_training)
-        ctx = distributed.setup("cuda" if self.config.device == "cuda" else "cpu")
+        f = self._setup(model, train, val, list(classes), Path(checkpoint_dir))
+        self._resume(f)
+        net: torch.nn.Module = model
+        if f.ctx.enabled:
+            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[f.device.index] if f.device.type == "cuda" else None)
+        done = f.st["stopped_early"] or f.st["epoch"] >= f.cfg.epochs
+        sampler = _ResumableSampler(len(train), f.ctx, f.cfg.seed)
+        with _StopRequest() as stop:
+            while not done:
+                done = self._epoch(f, net, train, val, sampler, stop)
+        if f.st["stopped_early"] and f.ctx.is_main and f.cfg.progress:
+            print(f"ecgzoo: early stop after epoch {f.st['epoch']} (best epoch {f.st['best_epoch']})", file=sys.stderr)
+        if f.ctx.enabled:
+            # the DDP wrapper sits in reference cycles; collect it while the process group is alive,
+            # else gloo may abort the process at interpreter exit
+            del net
+            gc.collect()
+        if f.best_state is not None:
+            model.load_state_dict(f.best_state)
+        return list(f.st["history"])
+
+    def _setup(self, model: ecgzoo.EcgModel, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
+               classes: list[str], checkpoint_dir: Path) -> SimpleNamespace:
+        """Checks, class weights, seeds, optimizer, schedule, augmentation, averaging, scaler: the fit's state."""
+        cfg = self.config
+        ctx = distributed.setup("cuda" if cfg.device == "cuda" else "cpu")
         device = self._device(ctx)
-        checkpoint_dir = Path(checkpoint_dir)
-        classes = list(classes)
         k = len(classes)
         if len(train) == 0 or len(val) == 0:
             raise ValueError(f"trainer needs records in both splits, got {len(train)} training and {len(val)} validation records")
@@ -293,183 +366,194 @@ class ReferenceTrainer(ecgzoo.Trainer):
         model.to(device)
         optimizer_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        batches_per_epoch = math.ceil(math.ceil(len(train) / ctx.world_size) / cfg.batch_size)
-        scheduler = self._scheduler(optimizer, batches_per_epoch)
-        per_batch_schedule = cfg.lr_schedule == "warmup-cosine"
-        augment = BatchAugment(cfg.crop_samples, cfg.augment_scale, cfg.augment_flip, cfg.augment_noise)
-        ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
-        scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-
-        fingerprint = self._fingerprint(model, classes, len(train), len(val), ctx.world_size)
+        scheduler = self._scheduler(optimizer, math.ceil(math.ceil(len(train) / ctx.world_size) / cfg.batch_size))
         st: dict[str, Any] = {
             "epoch": 0, "batch": 0, "history": [], "best_score": None, "best_epoch": None, "bad_epochs": 0,
             "stopped_early": False, "running": {"loss_sum": 0.0, "count": 0, "confusion": [[0] * k for _ in range(k)]},
         }
-        best_state: dict[str, torch.Tensor] | None = None
-        last_path, best_path, metrics_path = checkpoint_dir / LAST, checkpoint_dir / BEST, checkpoint_dir / METRICS
-        if ctx.is_main:
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        data = distributed.broadcast_bytes(last_path.read_bytes() if cfg.resume and ctx.is_main and last_path.is_file() else None)
-        if data is not None:
-            state, meta = load_checkpoint_bytes(data, str(last_path))
-            self._check_resumable(meta, fingerprint, last_path)
-            model.load_state_dict(state)
-            optimizer.load_state_dict(meta["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(meta["scheduler"])
-            if scaler is not None:
-                scaler.load_state_dict(meta["scaler"])
-            if ema is not None:
-                ema.load_state_dict(meta["ema"])
-            st.update({key: meta[key] for key in st})
-            best_data = distributed.broadcast_bytes(best_path.read_bytes() if ctx.is_main and best_path.is_file() else None)
-            if best_data is not None:
-                best_state = {n: t.to(device) for n, t in load_checkpoint_bytes(best_data, str(best_path))[0].items()}
-            set_rng_state(meta["rng"][ctx.rank])
-            if ctx.is_main:
-                write_bytes_atomic(metrics_path, "".join(dumps(h) + "\n" for h in st["history"]).encode())
-                if cfg.progress:
-                    print(f"ecgzoo: resuming from {last_path} (epoch {st['epoch'] + 1}, batch {st['batch']})", file=sys.stderr)
-        elif ctx.is_main:
-            write_bytes_atomic(metrics_path, b"")
+        return SimpleNamespace(
+            cfg=cfg, ctx=ctx, device=device, model=model, classes=classes, k=k, optimizer=optimizer, scheduler=scheduler,
+            weight_t=weight_t,
+            per_batch_schedule=cfg.lr_schedule == "warmup-cosine",
+            augment=BatchAugment(cfg.crop_samples, cfg.augment_scale, cfg.augment_flip, cfg.augment_noise),
+            ema=WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None,
+            scaler=torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None,
+            amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
+            fingerprint=self._fingerprint(model, classes, len(train), len(val), ctx.world_size), st=st, best_state=None,
+            checkpoint_dir=checkpoint_dir, last_path=checkpoint_dir / LAST, best_path=checkpoint_dir / BEST,
+            metrics_path=checkpoint_dir / METRICS,
+        )
 
-        net: torch.nn.Module = model
-        if ctx.enabled:
-            net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    def _resume(self, f: SimpleNamespace) -> None:
+        """Continue from last.safetensors (rank 0 reads, every rank receives) or start metrics.jsonl afresh."""
+        if f.ctx.is_main:
+            f.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        last_path = f.last_path
+        data = distributed.broadcast_bytes(last_path.read_bytes() if f.cfg.resume and f.ctx.is_main and last_path.is_file() else None)
+        if data is None:
+            if f.ctx.is_main:
+                write_bytes_atomic(f.metrics_path, b"")
+            return
+        state, meta = load_checkpoint_bytes(data, str(last_path))
+        self._check_resumable(meta, f.fingerprint, last_path)
+        f.model.load_state_dict(state)
+        f.optimizer.load_state_dict(meta["optimizer"])
+        for part, key in ((f.scheduler, "scheduler"), (f.scaler, "scaler"), (f.ema, "ema")):
+            if part is not None:
+                part.load_state_dict(meta[key])
+        f.st.update({key: meta[key] for key in f.st})
+        best_data = distributed.broadcast_bytes(f.best_path.read_bytes() if f.ctx.is_main and f.best_path.is_file() else None)
+        if best_data is not None:
+            f.best_state = {n: t.to(f.device) for n, t in load_checkpoint_bytes(best_data, str(f.best_path))[0].items()}
+        set_rng_state(meta["rng"][f.ctx.rank])
+        if f.ctx.is_main:
+            write_bytes_atomic(f.metrics_path, "".join(dumps(h) + "\n" for h in f.st["history"]).encode())
+            if f.cfg.progress:
+                print(f"ecgzoo: resuming from {last_path} (epoch {f.st['epoch'] + 1}, batch {f.st['batch']})", file=sys.stderr)
 
-        def save_last(finished: bool = False) -> None:
-            rngs = distributed.all_gather_objects(rng_state())
-            if not ctx.is_main:
-                return
-            meta = {
-                **st, "kind": "training-state", "classes": classes, "finished": finished, "fingerprint": fingerprint,
-                "trainer_config": cfg.model_dump(mode="json"), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None, "rng": rngs,
-                "ema": ema.state_dict() if ema is not None else None,
-            }
-            save_checkpoint(last_path, model, meta)
+    def _save_last(self, f: SimpleNamespace, finished: bool = False) -> None:
+        """The whole training state (every rank's RNG gathered) to last.safetensors, by rank 0."""
+        rngs = distributed.all_gather_objects(rng_state())
+        if not f.ctx.is_main:
+            return
+        meta = {
+            **f.st, "kind": "training-state", "classes": f.classes, "finished": finished, "fingerprint": f.fingerprint,
+            "trainer_config": f.cfg.model_dump(mode="json"), "optimizer": f.optimizer.state_dict(),
+            "scheduler": f.scheduler.state_dict() if f.scheduler is not None else None,
+            "scaler": f.scaler.state_dict() if f.scaler is not None else None, "rng": rngs,
+            "ema": f.ema.state_dict() if f.ema is not None else None,
+        }
+        save_checkpoint(f.last_path, f.model, meta)
 
+    def _stop_saved(self, f: SimpleNamespace, bar: Any) -> None:
+        """Every rank has agreed to stop and rank 0 has saved: say so and raise KeyboardInterrupt."""
+        distributed.barrier()  # rank 0 has written the state before any rank leaves
+        bar.close()
+        if f.ctx.is_main:
+            print(f"ecgzoo: training state saved to {f.last_path}; run the same command again to resume", file=sys.stderr)
+        raise KeyboardInterrupt
+
+    def _epoch(self, f: SimpleNamespace, net: torch.nn.Module, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
+               sampler: _ResumableSampler, stop: _StopRequest) -> bool:
+        """One epoch (from the saved position inside it), its validation and bookkeeping; True when training is done."""
+        cfg, st, epoch = f.cfg, f.st, f.st["epoch"]
+        sampler.set_epoch(epoch)
+        sampler.start = st["batch"] * cfg.batch_size
+        loader = DataLoader(
+            train, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+            generator=torch.Generator().manual_seed(cfg.seed + epoch),
+            worker_init_fn=_ignore_sigint if cfg.num_workers else None, pin_memory=f.device.type == "cuda",
+        )
+        bar = tqdm(
+            total=sampler.num_samples * f.ctx.world_size,
+            initial=min(st["batch"] * cfg.batch_size, sampler.num_samples) * f.ctx.world_size,
+            unit="rec", desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
+            disable=not (cfg.progress and f.ctx.is_main), leave=True,
+        )
+        t0 = time.perf_counter()
+        seen = self._train_batches(f, net, loader, math.ceil(sampler.num_samples / cfg.batch_size), bar, stop)
+        row, done = self._close_epoch(f, val, epoch, time.perf_counter() - t0, seen)
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
+                        val=_figure(row.get("val_macro_auroc" if self._multi else "val_challenge_f1")), refresh=True)
+        bar.close()
+        if self._agree_to_stop(stop.requested) and not done:
+            distributed.barrier()
+            if f.ctx.is_main:
+                print(f"ecgzoo: training state saved to {f.last_path}; run the same command again to resume", file=sys.stderr)
+            raise KeyboardInterrupt
+        return done
+
+    def _train_batches(self, f: SimpleNamespace, net: torch.nn.Module, loader: DataLoader, batches: int, bar: Any,
+                       stop: _StopRequest) -> int:
+        """The epoch's remaining batches: step, schedule, average, running figures, periodic saves; records seen."""
+        cfg, st, k = f.cfg, f.st, f.k
+        seen = 0
+        net.train()
+        running = st["running"]
+        confusion = torch.tensor(running["confusion"], dtype=torch.int64)
+        for x, y, vl in loader:
+            x, y, vl = x.to(f.device, non_blocking=True), y.to(f.device), vl.to(f.device)
+            if f.augment.active:
+                x, vl = f.augment(x, vl)
+            logits, loss = self._step(f, net, x, y, vl)
+            running["loss_sum"] += float(loss.detach()) * len(y)
+            running["count"] += len(y)
+            if not self._multi:
+                confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
+            running["confusion"] = confusion.tolist()
+            st["batch"] += 1
+            seen += len(y)
+            bar.update(len(y) * f.ctx.world_size)
+            bar.set_postfix(loss=f"{running['loss_sum'] / running['count']:.4f}", refresh=False)
+            stop_now = self._agree_to_stop(stop.requested)
+            if stop_now or (cfg.save_every_batches and st["batch"] % cfg.save_every_batches == 0 and st["batch"] < batches):
+                self._save_last(f)
+            if stop_now:
+                self._stop_saved(f, bar)
+        return seen
+
+    def _step(self, f: SimpleNamespace, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+              vl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step (autocast, weighted smoothed cross-entropy, scaler, clipping, schedule, average)."""
+        cfg = f.cfg
+        f.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(f.device.type, dtype=f.amp_dtype or torch.float32, enabled=f.amp_dtype is not None):
+            logits = net(x, valid_length=vl)
+        if self._multi:
+            loss = ml.loss(logits, y, f.weight_t)
+        else:
+            per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
+            loss = (per_record * f.weight_t[y]).mean()
+        if f.scaler is not None:
+            f.scaler.scale(loss).backward()
+            f.scaler.unscale_(f.optimizer)
+        else:
+            loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(f.model.parameters(), cfg.grad_clip)
+        if f.scaler is not None:
+            f.scaler.step(f.optimizer)
+            f.scaler.update()
+        else:
+            f.optimizer.step()
+        if f.per_batch_schedule:
+            f.scheduler.step()
+        if f.ema is not None:
+            f.ema.update(f.model)
+        return logits, loss
+
+    def _close_epoch(self, f: SimpleNamespace, val: torch.utils.data.Dataset, epoch: int, seconds: float,
+                     seen: int) -> tuple[dict[str, Any], bool]:
+        """Validate (the weight average when there is one), keep the best weights, step the schedule,
+        save the state and append the metrics line; returns (history row, training done)."""
+        cfg, st, k = f.cfg, f.st, f.k
+        lr_now = f.optimizer.param_groups[0]["lr"]
+        with f.ema.swapped_in(f.model) if f.ema is not None else contextlib.nullcontext():
+            # with an average of the weights, it is the average that is validated and kept
+            row = self._end_epoch(f.model, val, f.classes, f.device, f.amp_dtype, f.weight_t, st, lr_now, f.ctx, seconds, seen)
+            improved = row["best"]
+            if improved:
+                f.best_state = {n: t.detach().clone() for n, t in f.model.state_dict().items()}
+                if f.ctx.is_main:
+                    meta = {"kind": "best", "classes": f.classes, "epoch": epoch + 1, "metrics": row.pop("_val_metrics"),
+                            "trainer_config": cfg.model_dump(mode="json")}
+                    save_checkpoint(f.best_path, f.model, meta)
+        row.pop("_val_metrics", None)
+        if f.scheduler is not None and not f.per_batch_schedule:
+            f.scheduler.step()
+        st["history"].append(row)
+        st["epoch"], st["batch"] = epoch + 1, 0
+        st["running"] = {"loss_sum": 0.0, "count": 0, "confusion": [[0] * k for _ in range(k)]}
+        st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
+        st["stopped_early"] = cfg.patience is not None and st["bad_epochs"] >= cfg.patience
         done = st["stopped_early"] or st["epoch"] >= cfg.epochs
-        sampler = _ResumableSampler(len(train), ctx, cfg.seed)
-        with _StopRequest() as stop:
-            while not done:
-                epoch = st["epoch"]
-                sampler.set_epoch(epoch)
-                sampler.start = st["batch"] * cfg.batch_size
-                loader = DataLoader(
-                    train, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                    generator=torch.Generator().manual_seed(cfg.seed + epoch),
-                    worker_init_fn=_ignore_sigint if cfg.num_workers else None, pin_memory=device.type == "cuda",
-                )
-                batches = math.ceil(sampler.num_samples / cfg.batch_size)
-                bar = tqdm(
-                    total=sampler.num_samples * ctx.world_size,
-                    initial=min(st["batch"] * cfg.batch_size, sampler.num_samples) * ctx.world_size,
-                    unit="rec", desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, dynamic_ncols=True,
-                    disable=not (cfg.progress and ctx.is_main), leave=True,
-                )
-                t0 = time.perf_counter()
-                seen = 0
-                net.train()
-                running = st["running"]
-                confusion = torch.tensor(running["confusion"], dtype=torch.int64)
-                for x, y, vl in loader:
-                    x, y, vl = x.to(device, non_blocking=True), y.to(device), vl.to(device)
-                    if augment.active:
-                        x, vl = augment(x, vl)
-                    optimizer.zero_grad(set_to_none=True)
-                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                        logits = net(x, valid_length=vl)
-                    if self._multi:
-                        loss = ml.loss(logits, y, weight_t)
-                    else:
-                        per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing)
-                        loss = (per_record * weight_t[y]).mean()
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                        scaler.unscale_(optimizer)
-                    else:
-                        loss.backward()
-                    if cfg.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    if scaler is not None:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    if per_batch_schedule:
-                        scheduler.step()
-                    if ema is not None:
-                        ema.update(model)
-                    running["loss_sum"] += float(loss.detach()) * len(y)
-                    running["count"] += len(y)
-                    if not self._multi:
-                        confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
-                    running["confusion"] = confusion.tolist()
-                    st["batch"] += 1
-                    seen += len(y)
-                    bar.update(len(y) * ctx.world_size)
-                    bar.set_postfix(loss=f"{running['loss_sum'] / running['count']:.4f}", refresh=False)
-                    stop_now = self._agree_to_stop(stop.requested)
-                    if stop_now or (cfg.save_every_batches and st["batch"] % cfg.save_every_batches == 0 and st["batch"] < batches):
-                        save_last()
-                    if stop_now:
-                        distributed.barrier()  # rank 0 has written the state before any rank leaves
-                        bar.close()
-                        if ctx.is_main:
-                            print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
-                        raise KeyboardInterrupt
-                seconds = time.perf_counter() - t0
-                lr_now = optimizer.param_groups[0]["lr"]
-                with ema.swapped_in(model) if ema is not None else contextlib.nullcontext():
-                    # with an average of the weights, it is the average that is validated and kept
-                    row = self._end_epoch(model, val, classes, device, amp_dtype, weight_t, st, lr_now, ctx, seconds, seen)
-                    improved = row["best"]
-                    if improved:
-                        best_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
-                        if ctx.is_main:
-                            save_checkpoint(
-                                best_path, model,
-                                {"kind": "best", "classes": classes, "epoch": epoch + 1, "metrics": row.pop("_val_metrics"),
-                                 "trainer_config": cfg.model_dump(mode="json")},
-                            )
-                row.pop("_val_metrics", None)
-                if scheduler is not None and not per_batch_schedule:
-                    scheduler.step()
-                st["history"].append(row)
-                st["epoch"], st["batch"] = epoch + 1, 0
-                st["running"] = {"loss_sum": 0.0, "count": 0, "confusion": [[0] * k for _ in range(k)]}
-                st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
-                st["stopped_early"] = cfg.patience is not None and st["bad_epochs"] >= cfg.patience
-                done = st["stopped_early"] or st["epoch"] >= cfg.epochs
-                save_last(finished=done)
-                if ctx.is_main:
-                    with open(metrics_path, "a", encoding="utf-8") as f:
-                        f.write(dumps(row) + "\n")
-                        f.flush()
-                        os.fsync(f.fileno())
-                bar.set_postfix(
-                    loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
-                    val=_figure(row.get("val_macro_auroc" if self._multi else "val_challenge_f1")), refresh=True,
-                )
-                bar.close()
-                if self._agree_to_stop(stop.requested) and not done:
-                    distributed.barrier()
-                    if ctx.is_main:
-                        print(f"ecgzoo: training state saved to {last_path}; run the same command again to resume", file=sys.stderr)
-                    raise KeyboardInterrupt
-        if st["stopped_early"] and ctx.is_main and cfg.progress:
-            print(f"ecgzoo: early stop after epoch {st['epoch']} (best epoch {st['best_epoch']})", file=sys.stderr)
-        if ctx.enabled:
-            # the DDP wrapper sits in reference cycles; collect it while the process group is alive,
-            # else gloo may abort the process at interpreter exit
-            del net
-            gc.collect()
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        return list(st["history"])
+        self._save_last(f, finished=done)
+        if f.ctx.is_main:
+            with open(f.metrics_path, "a", encoding="utf-8") as fh:
+                fh.write(dumps(row) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        return row, done
 
     def _scheduler(self, optimizer: torch.optim.Optimizer, batches_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The learning-rate schedule; warmup-cosine counts batches, the others epochs."""
@@ -513,8 +597,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         val_loss, val_cm = self._evaluate(model, val, k, device, amp_dtype, weight_t, ctx)
         if self._multi:
             return self._multilabel_row(st, lr, float(train_tot[0] / train_tot[1]), val_loss, val_cm, ctx, seconds, seen)
-        train_m = metrics_from_confusion(train_cm.numpy(), classes)
-        val_m = metrics_from_confusion(val_cm, classes)
+        train_m = metrics_from_confusion(train_cm.numpy(), classes, self.scored_classes)
+        val_m = metrics_from_confusion(val_cm, classes, self.scored_classes)
         metric = self.config.selection_metric
         score = -val_loss if metric == "loss" else val_m[metric]
         improved = st["best_score"] is None or score > st["best_score"]
@@ -587,6 +671,26 @@ class ReferenceTrainer(ecgzoo.Trainer):
             return float(totals[0] / totals[1]), (np.concatenate([t for t, _ in parts]), np.concatenate([p for _, p in parts]))
         cm = distributed.all_reduce_sum(cm)
         return float(totals[0] / totals[1]), cm.reshape(k, k).numpy()
+
+
+_RECORD_KEYS = {"epoch", "train_loss", "val_loss", "best", "seconds"}
+
+
+def _fit_result(model: ecgzoo.EcgModel, history: list[dict[str, Any]]) -> ecgzoo.FitResult:
+    """The contract's result from this trainer's history rows; the best weights are those `model` holds now."""
+    epochs = []
+    for row in history:
+        metrics = {k[4:]: float(v) for k, v in row.items() if k.startswith("val_") and k != "val_loss" and isinstance(v, (int, float))}
+        train_metrics = {k[6:]: float(v) for k, v in row.items()
+                         if k.startswith("train_") and k != "train_loss" and isinstance(v, (int, float))}
+        extra = {k: v for k, v in row.items() if k not in _RECORD_KEYS and not k.startswith(("val_", "train_"))}
+        extra.update({k: v for k, v in row.items() if k.startswith("val_") and not isinstance(v, (int, float))})
+        epochs.append(ecgzoo.EpochRecord(epoch=int(row["epoch"]), train_loss=float(row["train_loss"]), val_loss=float(row["val_loss"]),
+                                         metrics=metrics, train_metrics=train_metrics, best=bool(row["best"]),
+                                         seconds=float(row["seconds"]), extra=extra))
+    best = max((e.epoch for e in epochs if e.best), default=epochs[-1].epoch if epochs else 0)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return ecgzoo.FitResult(epochs=epochs, best_state=state, best_epoch=best)
 
 
 @ecgzoo.hookimpl

@@ -18,7 +18,8 @@ from pathlib import Path
 import pydantic
 
 import ecgzoo
-from ecgzoo.tasks import Task
+from ecgzoo import Task
+from ecgzoo_plugins.paper import PAPER_PIPELINE
 from ecgzoo_plugins.wfdb_records import (
     LabelledWfdbFolder,
     read_header,
@@ -40,12 +41,17 @@ class WfdbFolderConfig(ecgzoo.PluginConfig):
     recursive: bool = pydantic.Field(False, description="also find records in sub-folders (ids are relative paths)")
     fs: float | None = pydantic.Field(None, gt=0.0, description="expected sampling rate; records at another rate are errors (None: any)")
     min_seconds: float = pydantic.Field(1.0, ge=0.0, description="records shorter than this are errors")
+    scored_classes: list[str] | None = pydantic.Field(
+        None, description="classes the headline F1 averages (None: N, A, O when present, else every class)"
+    )
     multi_label: bool = pydantic.Field(False, description="each record has a set of labels (multi-label task) instead of one")
     label_separator: str = pydantic.Field(",", min_length=1, description="separates the labels of one record (multi_label)")
 
 
 class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
     """Labelled WFDB records of one folder; signals in the headers' physical units (normally mV)."""
+
+    default_preprocessing = PAPER_PIPELINE  # set `preprocessing` for data at other rates (README: resample first)
 
     def __init__(self, config: WfdbFolderConfig):
         self.config = config
@@ -67,6 +73,10 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
         else:
             seen = sorted(set(self._labels.values()))
         self.classes = tuple(config.classes) if config.classes else tuple(seen)
+        self.scored_classes = tuple(config.scored_classes) if config.scored_classes else None
+        unknown = [c for c in self.scored_classes or () if c not in self.classes]
+        if unknown:
+            raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': scored_classes {unknown} are not among the classes {list(self.classes)}")
         for rid, label in self._labels.items():
             for one in (label if config.multi_label else [label]):
                 if one not in self.classes:

@@ -7,29 +7,25 @@ library traceback or, worse, a silently shortened signal: missing or truncated s
 more samples in the file than the header declares, NaNs, zero-length or too-short records, and
 a sampling rate other than the one expected.
 
-The PhysioNet 2017 *sample* set writes the header's base date/time as `2014-05-08 05:05:15`
-(ISO date first), which the WFDB format (and the `wfdb` parser) does not accept (`05:05:15
-8/05/2014`, time first). Such a header is rewritten to the standard layout in a private
-temporary folder next to links to the untouched signal files, and read from there.
+Headers in the PhysioNet 2017 sample layout (ISO date on the record line) are read through
+`ecgzoo.plugin_api.readable_record`, the one header normaliser `ecgzoo predict` uses as well.
+Record ids from a RECORDS or labels file are checked to be paths inside the folder before
+they are joined into one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
-import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ecgzoo.record import RecordError
+from ecgzoo import ConfigError, RecordError
+from ecgzoo.plugin_api import BYTES_PER_SAMPLE, normalize_header, readable_record
 
-_ISO_DATETIME = re.compile(r"\s(\d{4})-(\d{2})-(\d{2})\s+(\d{1,2}:\d{2}:\d{2}(?:\.\d+)?)\s*$")
 _FMT = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
-#: bytes per sample of the WFDB storage formats whose size follows from the sample count
-_BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5, "24": 3.0, "32": 4.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,19 +37,6 @@ class Header:
     sig_len: int | None
     files: tuple[tuple[str, str, int], ...]  # (file name, format, byte offset) per signal
     comments: tuple[str, ...]
-
-
-def normalize_header(text: str) -> str:
-    """The header text with an ISO `YYYY-MM-DD hh:mm:ss` record-line date rewritten as WFDB's `hh:mm:ss DD/MM/YYYY`."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() and not line.lstrip().startswith("#"):
-            m = _ISO_DATETIME.search(line)
-            if m:
-                year, month, day, time = m.groups()
-                lines[i] = line[: m.start()] + f" {time} {day}/{month}/{year}"
-            break
-    return "\n".join(lines) + "\n"
 
 
 def parse_header(text: str, record_id: str) -> Header:
@@ -104,12 +87,12 @@ def _check_files(base: Path, header: Header, record_id: str) -> None:
         if not path.is_file():
             raise RecordError(record_id, f"signal file {path} is missing (the header names it)")
         fmts = {f for f, _ in specs}
-        if header.sig_len is None or len(fmts) != 1 or next(iter(fmts)) not in _BYTES_PER_SAMPLE:
+        if header.sig_len is None or len(fmts) != 1 or next(iter(fmts)) not in BYTES_PER_SAMPLE:
             continue
         offset = specs[0][1]
-        need = offset + int(np.ceil(_BYTES_PER_SAMPLE[specs[0][0]] * header.sig_len * len(specs)))
+        need = offset + int(np.ceil(BYTES_PER_SAMPLE[specs[0][0]] * header.sig_len * len(specs)))
         have = path.stat().st_size
-        held = int((have - offset) / (_BYTES_PER_SAMPLE[specs[0][0]] * len(specs))) if have > offset else 0
+        held = int((have - offset) / (BYTES_PER_SAMPLE[specs[0][0]] * len(specs))) if have > offset else 0
         if have < need:
             raise RecordError(record_id, f"signal file {path.name} is truncated: header declares {header.sig_len} samples, "
                                          f"the file holds {held} ({have} of {need} bytes)")
@@ -118,16 +101,11 @@ def _check_files(base: Path, header: Header, record_id: str) -> None:
                                          f"{path.name} holds {held}")
 
 
-def _rdrecord(base: Path, text: str, original: str, files: list[str]):
+def _rdrecord(base: Path):
     import wfdb
 
-    if text == original:
-        return wfdb.rdrecord(str(base), physical=True, return_res=64)
-    with tempfile.TemporaryDirectory(prefix="ecgzoo-wfdb-") as tmp:
-        (Path(tmp) / (base.name + ".hea")).write_text(text, encoding="ascii")
-        for name in set(files):
-            os.symlink((base.parent / name).resolve(), Path(tmp) / name)
-        return wfdb.rdrecord(str(Path(tmp) / base.name), physical=True, return_res=64)
+    with readable_record(base) as path:
+        return wfdb.rdrecord(str(path), physical=True, return_res=64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +119,7 @@ class WfdbSignal:
     @property
     def lead_names(self) -> tuple[str, ...] | None:
         """The header's signal names as canonical lead names ('AVR' -> 'aVR'); None unless every signal is named."""
-        from ecgzoo.leads import canonical_leads
+        from ecgzoo.plugin_api import canonical_leads
 
         return canonical_leads(self.sig_names) if len(self.sig_names) == self.signal.shape[0] else None
 
@@ -151,9 +129,7 @@ def read_record(base: Path, record_id: str, expected_fs: float | None = None, mi
     hea = base.with_name(base.name + ".hea")
     if not hea.is_file():
         raise RecordError(record_id, f"header file {hea} is missing")
-    original = hea.read_text(encoding="ascii", errors="replace")
-    text = normalize_header(original)
-    header = parse_header(text, record_id)
+    header = parse_header(normalize_header(hea.read_text(encoding="ascii", errors="replace")), record_id)
     if header.n_sig == 0:
         raise RecordError(record_id, "header declares no signals")
     if header.sig_len == 0:
@@ -163,7 +139,7 @@ def read_record(base: Path, record_id: str, expected_fs: float | None = None, mi
     _check_files(base, header, record_id)
     try:
         with contextlib.redirect_stdout(None):
-            rec = _rdrecord(base, text, original, [f for f, _, _ in header.files])
+            rec = _rdrecord(base)
     except RecordError:
         raise
     except Exception as exc:  # wfdb raises many kinds; the user needs the record and the reason
@@ -184,6 +160,19 @@ def read_record(base: Path, record_id: str, expected_fs: float | None = None, mi
                       sig_names=list(rec.sig_name or []), comments=header.comments)
 
 
+def check_record_id(record_id: str, where: str) -> str:
+    """`record_id` when it names a path inside the data folder; a ConfigError naming `where` otherwise.
+
+    Ids come from RECORDS and label files and are joined into paths: an absolute id or one
+    with `..` would read (and report on) files outside the data set.
+    """
+    parts = PurePosixPath(record_id.replace("\\", "/")).parts
+    if not parts or record_id.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or "\0" in record_id:
+        raise ConfigError(f"{where}: record id {record_id!r} is not a path inside the data folder "
+                         "(expected a name such as A00001 or sub/A00001, without .. or a leading /)")
+    return record_id
+
+
 def read_labels_csv(path: Path) -> dict[str, str]:
     """`record,label` lines (no header row needed; a `record,label` header row is skipped)."""
     import csv
@@ -198,7 +187,7 @@ def read_labels_csv(path: Path) -> dict[str, str]:
             rid, label = row[0].strip(), row[1].strip()
             if lineno == 1 and rid.lower() in ("record", "record_id", "id", "name"):
                 continue
-            labels[rid] = label
+            labels[check_record_id(rid, f"{path}:{lineno}")] = label
     return labels
 
 
@@ -230,7 +219,8 @@ def wfdb_record_ids(folder: Path, recursive: bool = False) -> list[str]:
     """Records of a folder: those in its RECORDS file when present, else every `.hea` (sorted)."""
     listing = folder / "RECORDS"
     if listing.is_file() and not recursive:
-        return [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+        lines = listing.read_text().splitlines()
+        return [check_record_id(ln.strip(), f"{listing}:{i}") for i, ln in enumerate(lines, start=1) if ln.strip()]
     pattern = "**/*.hea" if recursive else "*.hea"
     return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.glob(pattern))
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import ecgzoo
-from ecgzoo.model_facts import facts_for
+from ecgzoo.plugin_api import facts_for
 from ecgzoo_plugins.pool_head import PoolHeadConfig, PoolHeadModel, init_conv_bn
 
 

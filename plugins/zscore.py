@@ -31,7 +31,9 @@ class ZScore(ecgzoo.Preprocessor):
         std = valid.std(axis=1, keepdims=True)
         flat = np.flatnonzero(std[:, 0] < self.config.min_std)
         if flat.size:
-            raise ecgzoo.RecordError(record.record_id, f"zscore: lead(s) {flat.tolist()} are flat (std < {self.config.min_std:g}), cannot normalise")
+            raise ecgzoo.RecordError(
+                record.record_id, f"zscore: lead(s) {flat.tolist()} are flat (std < {self.config.min_std:g}), cannot normalise"
+            )
         out = np.zeros(record.signal.shape, dtype=np.float32)
         out[:, :vl] = (valid - mean) / std
         return record.replace(signal=out, units="a.u.")

@@ -123,7 +123,8 @@ def _array_mutations(sig: np.ndarray, mutations: list[tuple]) -> np.ndarray:
                 warnings.simplefilter("ignore")
                 arr = np.asarray(arr).astype(m[1])
         elif kind == "shape" and np.asarray(arr).ndim >= 1:
-            arr = {"3d": lambda a: a[None], "transpose": lambda a: a.T, "two-leads": lambda a: np.concatenate([a, a[::-1]]) if a.ndim == 2 else a,
+            arr = {"3d": lambda a: a[None], "transpose": lambda a: a.T,
+                   "two-leads": lambda a: np.concatenate([a, a[::-1]]) if a.ndim == 2 else a,
                    "empty": lambda a: a[..., :0], "scalar": lambda a: np.asarray(a.reshape(-1)[0]) if a.size else a,
                    "short": lambda a: a[..., :10]}[m[1]](np.asarray(arr))
         elif kind == "inject" and np.asarray(arr).size and np.issubdtype(np.asarray(arr).dtype, np.floating):

@@ -8,8 +8,8 @@ import struct
 
 import numpy as np
 import pytest
-import toy_plugins
 import torch
+import toy_plugins
 
 import ecgzoo
 from ecgzoo.checkpoint import (

@@ -137,6 +137,6 @@ def test_no_beats_is_a_per_record_outcome_in_the_pipeline(sample_dir, tmp_path):
     mat.write_bytes(bytes(data))
     (folder / "REFERENCE.csv").write_text("A00001,N\nF00001,N\n")
     ds = ecgzoo.get_dataset("physionet2017", path=str(folder), download=False)
-    prep = prepare(ds, Pipeline.default(), cache_dir=tmp_path / "cache", on_error="skip", progress=False)
+    prep = prepare(ds, Pipeline.for_dataset(ds), cache_dir=tmp_path / "cache", on_error="skip", progress=False)
     assert prep.record_ids == ["A00001"]
     assert prep.skipped[0][0] == "F00001" and "beat" in prep.skipped[0][1]

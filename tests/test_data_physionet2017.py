@@ -63,7 +63,7 @@ def _mini(sample_dir, folder, rids=("A00001", "A00004"), labels=None):
     for rid in rids:
         for ext in (".hea", ".mat"):
             shutil.copy(sample_dir / f"{rid}{ext}", folder)
-    ref = {r: l for r, l in (ln.split(",") for ln in (sample_dir / "REFERENCE.csv").read_text().split())}
+    ref = {r: lab for r, lab in (ln.split(",") for ln in (sample_dir / "REFERENCE.csv").read_text().split())}
     (folder / "REFERENCE.csv").write_text("".join(f"{r},{(labels or ref)[r]}\n" for r in rids))
     return folder
 

@@ -80,7 +80,7 @@ def test_small_cnnv7_learns_synthetic_well_above_chance_in_a_minute(tmp_path):
     train, val = stratified_split(prep.labels, 0.3, seed=0)
     model = ecgzoo.create_model("cnnv7-small", num_classes=3)
     trainer = ecgzoo.create_trainer("trainer", epochs=6, batch_size=8, lr=2e-3, device="cpu", progress=False)
-    trainer.fit(model, prep.torch_dataset(train), prep.torch_dataset(val), prep.classes, tmp_path / "ckpt")
+    trainer.train_and_checkpoint(model, prep.torch_dataset(train), prep.torch_dataset(val), prep.classes, tmp_path / "ckpt")
     model.eval()
     with torch.no_grad():
         x = torch.from_numpy(np.asarray(prep.signals[val]))

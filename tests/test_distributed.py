@@ -22,7 +22,7 @@ def _train(base: str) -> dict:
     torch.manual_seed(0)
     net = ecgzoo.create_model("toy", num_classes=3, width=4)
     trainer = ecgzoo.create_trainer("trainer", epochs=3, batch_size=5, lr=0.05, progress=False, device="cpu")
-    history = trainer.fit(net, tt.ToyData(30, seed=1), tt.ToyData(15, seed=2), tt.CLASSES, Path(base) / f"rank{ctx.rank}")
+    history = trainer.train_and_checkpoint(net, tt.ToyData(30, seed=1), tt.ToyData(15, seed=2), tt.CLASSES, Path(base) / f"rank{ctx.rank}")
     weights = torch.cat([p.detach().flatten() for p in net.parameters()])
     gathered = distributed.all_gather_objects(weights)
     return {"history": history, "world": ctx.world_size, "same_weights": all(torch.equal(w, weights) for w in gathered)}
@@ -83,11 +83,14 @@ def test_torchrun_launch_uses_the_environment(tmp_path):
     assert (tmp_path / "rank0" / "best.safetensors").is_file() and not (tmp_path / "rank1").exists()
 
 
-def _sleep_forever(folder: str) -> None:
-    Path(folder, f"pid{distributed.context().rank}").write_text(str(os.getpid()))
+def _sleep_forever(fifo: str) -> None:
+    """Tell the test this worker's pid through the FIFO (one short write: atomic), then wait to be ended."""
     import time
 
-    time.sleep(120)
+    fd = os.open(fifo, os.O_WRONLY)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.close(fd)
+    time.sleep(600)
 
 
 LAUNCH_SCRIPT = """
@@ -100,26 +103,58 @@ if __name__ == "__main__":
 """
 
 
+def _read_pids(fifo: Path, count: int, timeout: float) -> list[int]:
+    """Block (select, no polling) until `count` workers have written their pid to the FIFO."""
+    import select
+
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    keep_open = os.open(fifo, os.O_WRONLY)  # no EOF between one worker's close and the next one's open
+    data = b""
+    try:
+        while data.count(b"\n") < count:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            assert ready, f"workers did not start within {timeout:.0f} s (pids so far: {data!r})"
+            data += os.read(fd, 4096)
+    finally:
+        os.close(keep_open)
+        os.close(fd)
+    return [int(line) for line in data.split()]
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds to wait for unrelated processes")
 def test_workers_end_when_the_launching_process_is_killed(tmp_path):
-    """torch's spawn gives each worker SIGINT when its parent dies: no orphan keeps training."""
+    """torch's spawn gives each worker SIGINT when its parent dies: no orphan keeps training.
+
+    Waits are on events, not on the clock: the pids arrive through a FIFO, and each worker's end
+    is its pidfd becoming readable (opened before the kill, so a recycled pid cannot fool it;
+    a zombie counts as ended). The timeouts only bound a failure, so a loaded machine is slow,
+    never red.
+    """
+    import select
     import signal
     import subprocess
     import sys
-    import time
 
+    fifo = tmp_path / "pids.fifo"
+    os.mkfifo(fifo)
     script = tmp_path / "launch.py"
-    script.write_text(LAUNCH_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
+    script.write_text(LAUNCH_SCRIPT.format(tests=str(Path(__file__).parent), out=str(fifo)))
     parent = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "GLOO_SOCKET_IFNAME": "lo"})
-    files = [tmp_path / "pid0", tmp_path / "pid1"]
-    deadline = time.monotonic() + 90
-    while not all(f.is_file() and f.read_text() for f in files) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    pids = [int(f.read_text()) for f in files]
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 20
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]
-        time.sleep(0.2)
-    assert not alive, f"workers {alive} outlived the killed launcher"
+    try:
+        pidfds = {pid: os.pidfd_open(pid) for pid in _read_pids(fifo, 2, timeout=300)}
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    try:
+        alive = dict(pidfds)
+        while alive:
+            ready, _, _ = select.select(list(alive.values()), [], [], 120)
+            if not ready:
+                break
+            alive = {pid: fd for pid, fd in alive.items() if fd not in ready}
+        assert not alive, f"workers {sorted(alive)} outlived the killed launcher by 120 s"
+    finally:
+        for pid, fd in pidfds.items():
+            if pid in alive:
+                os.kill(pid, signal.SIGKILL)
+            os.close(fd)

@@ -194,10 +194,15 @@ def test_occlusion_window_is_in_seconds_and_needs_the_sampling_rate(toy):
     occ = ecgzoo.create_explainer("occlusion", window_s=0.5, stride_s=0.1)
     assert occ.window_samples(fs=300) == (150, 30)
     assert occ.window_samples(fs=200) == (100, 20)
-    with pytest.raises(ValueError, match="sampling rate is unknown; set the option fs"):
+    with pytest.raises(ValueError, match=r"sampling rate is unknown; pass it \(explain\(..., fs=300\)\)"):
         occ.explain(toy, torch.randn(1, 1, 400))
     with pytest.raises(ValueError, match="longer than the input"):
-        ecgzoo.create_explainer("occlusion", fs=300).explain(toy, torch.randn(1, 1, 100))
+        occ.explain(toy, torch.randn(1, 1, 100), fs=300)
+    with pytest.raises(ValueError, match="sampled at 200 Hz but the option fs is 300 Hz"):
+        ecgzoo.create_explainer("occlusion", fs=300).explain(toy, torch.randn(1, 1, 400), fs=200)
+    # the rate travels with the call: the explainer's config is never changed behind its back
+    occ.explain(toy, torch.randn(1, 1, 400), fs=300)
+    assert occ.config.fs is None
 
 
 # ---------------------------------------------------------------- alignment and sanity checks

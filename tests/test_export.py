@@ -29,7 +29,7 @@ def _model(key: str) -> ecgzoo.EcgModel:
     name, options = MODELS[key]
     torch.manual_seed(0)
     model = ecgzoo.create_model(name, num_classes=4, **options)
-    if isinstance(model, nn.Module):  # non-trivial BatchNorm statistics, so folding them is tested
+    if isinstance(model, nn.Module):  # non-trivial BatchNorm statistics, so the parity checks cover them
         for m in model.modules():
             if isinstance(m, nn.BatchNorm1d):
                 m.running_mean.uniform_(-0.5, 0.5)
@@ -53,6 +53,10 @@ def test_onnx_matches_eager_logits_and_cam(key, tmp_path):
     inputs = [i.name for i in session.get_inputs()]
     assert inputs == (["signal", "valid_length"] if model.masked_pooling else ["signal"])
     assert [o.name for o in session.get_outputs()] == ["logits", "cam"]
+    if any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
+        onnx = pytest.importorskip("onnx")
+        ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+        assert "BatchNormalization" not in ops and "Conv" in ops  # eval-mode BatchNorm folded into the convolutions
     for batch, length in LENGTHS:
         x, valid = _inputs(model, batch, length)
         feeds = {"signal": x.numpy()} | ({"valid_length": valid.numpy()} if valid is not None else {})

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_DIR
 from fuzz_harness import (
     build_input,
     build_run_copy,
@@ -28,8 +29,6 @@ from fuzz_harness import (
 )
 from hypothesis import HealthCheck, given, settings
 from run_helpers import register_toy, shared_run
-
-from conftest import SAMPLE_DIR
 
 _BASE = settings(derandomize=True, database=None, deadline=None, print_blob=False,
                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -41,7 +41,7 @@ def test_csv_rate_from_time_column_and_conflict_with_fs(tmp_path):
     sig = _signal(1, 600)[0]
     t = np.arange(600) / 250.0
     path = tmp_path / "rec.csv"
-    path.write_text("time,ecg\n" + "".join(f"{a:.6f},{b:.6f}\n" for a, b in zip(t, sig)))
+    path.write_text("time,ecg\n" + "".join(f"{a:.6f},{b:.6f}\n" for a, b in zip(t, sig, strict=True)))
     src = open_input(path)
     assert src.fs == pytest.approx(250.0)
     np.testing.assert_allclose(src.read(0, 600)[0], sig, atol=1e-6)

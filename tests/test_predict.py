@@ -72,7 +72,7 @@ def test_text_output_names_class_and_probabilities(tiny, tmp_path):
     assert code == 0, err
     expected = _direct_probs(run, rec.signal[:, : run.input_samples], rec.fs)
     assert out.startswith(f"{tmp_path / 'one.npy'}: {run.classes[int(expected.argmax())]}  (")
-    for c, p in zip(run.classes, expected):
+    for c, p in zip(run.classes, expected, strict=True):
         assert f"{c} {p:.3f}" in out
 
 
@@ -96,7 +96,7 @@ def test_long_recording_is_classified_window_by_window_reading_only_windows(tiny
     pred = predict_source(run, src, batch_size=2)
     assert max(spans) == n and len(spans) == 3  # never more than one window read at a time
     assert [(w.start_s, w.end_s) for w in pred.windows] == [(i * n / run.input_fs, (i + 1) * n / run.input_fs) for i in range(3)]
-    for w, part in zip(pred.windows, parts):
+    for w, part in zip(pred.windows, parts, strict=True):
         np.testing.assert_allclose(w.probabilities, _direct_probs(run, part, run.input_fs), atol=1e-5)
     np.testing.assert_allclose(pred.probabilities, np.mean([w.probabilities for w in pred.windows], axis=0))
     code, out, err = cli("predict", str(tiny), str(tmp_path / "holter.npy"), "--fs", str(run.input_fs))

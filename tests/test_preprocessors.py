@@ -124,7 +124,8 @@ def test_rpeak_normalize_divides_by_median_r_amplitude():
 def test_default_pipeline_normalises_r_peaks_to_one():
     from ecgzoo.pipeline import Pipeline
 
-    out = Pipeline.default()(_synthetic(0, seconds=20.0))
+    data = ecgzoo.get_dataset("synthetic", records=3)
+    out = Pipeline.for_dataset(data)(_synthetic(0, seconds=20.0))
     assert out.signal.shape == (1, 18000) and out.valid_length == 6000
     assert np.median(np.abs(out.signal[0, out.meta["rpeaks"]])) == pytest.approx(1.0, rel=1e-5)
 

@@ -46,4 +46,5 @@ def test_ci_runs_the_readme_test_command():
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert extracted == cmd and "pytest" in cmd
+    assert "ruff check" in cmd  # the linter runs in CI with the rules in pyproject.toml
     assert "README.md" in (REPO / ".ci" / "run").read_text()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+import toy_plugins
+from thirdparty import installed, pyproject
 
 import ecgzoo
-import toy_plugins
 from ecgzoo.cli import main as cli
 from ecgzoo.registry import Registry
 from ecgzoo.testing import check_model_plugin
@@ -148,18 +147,7 @@ def test_info_shows_options_with_defaults_and_docs(capsys):
 
 
 THIRD_PARTY = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=61"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "ecgzoo-thirdparty-probe"
-        version = "0.0.1"
-        [project.entry-points.ecgzoo]
-        probe = "ecgzoo_thirdparty_probe"
-        [tool.setuptools]
-        py-modules = ["ecgzoo_thirdparty_probe"]
-    """,
+    "pyproject.toml": pyproject("ecgzoo-thirdparty-probe", "ecgzoo_thirdparty_probe", "probe"),
     "ecgzoo_thirdparty_probe.py": """
         import torch
         from torch import nn
@@ -185,31 +173,18 @@ THIRD_PARTY = {
 }
 
 
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "-q", *args], check=True, capture_output=True, text=True)
-
-
 def test_third_party_package_found_through_entry_point(tmp_path, capsys):
-    pkg = tmp_path / "probe"
-    pkg.mkdir()
-    for name, text in THIRD_PARTY.items():
-        (pkg / name).write_text(textwrap.dedent(text))
-    _pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(pkg))
-    try:
-        ecgzoo.reset_registry()
+    with installed(tmp_path / "probe", "ecgzoo-thirdparty-probe", THIRD_PARTY):
         model = ecgzoo.create_model("probe-net")
         assert model(torch.zeros(1, 1, 10)).shape == (1, 2)
         assert cli(["list", "model"]) == 0
         out = capsys.readouterr().out
         line = next(line for line in out.splitlines() if line.startswith("probe-net"))
         assert "entry point probe = ecgzoo_thirdparty_probe" in line and "third-party package" in line
-    finally:
-        _pip("uninstall", "-y", "ecgzoo-thirdparty-probe")
-    ecgzoo.reset_registry()
     assert "probe-net" not in ecgzoo.list_models()
 
 
 def test_reference_registry_file_is_valid():
-    """registry.toml at the repository root loads with no broken entries."""
-    reg = Registry(registry_file=Path(__file__).resolve().parent.parent / "registry.toml", entry_points=False)
+    """plugins/registry.toml loads with no broken entries."""
+    reg = Registry(registry_file=Path(__file__).resolve().parent.parent / "plugins" / "registry.toml", entry_points=False)
     assert reg.broken() == []

@@ -14,7 +14,6 @@ import shutil
 import struct
 
 import numpy as np
-import pytest
 from run_helpers import cli
 
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run

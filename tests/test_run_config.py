@@ -24,7 +24,7 @@ def test_layers_preset_then_file_then_set(tmp_path):
 def test_paper_preset_is_the_defaults():
     cfg = resolve_run_config("cnnv7", "synthetic", "paper")
     assert cfg == RunConfig()
-    assert cfg.preprocessing is None  # the paper's pipeline (Pipeline.default())
+    assert cfg.preprocessing is None  # the dataset's own pipeline (Pipeline.for_dataset)
     assert cfg.split.val_fraction == 0.3 and cfg.explainer == "cam"
 
 
@@ -59,3 +59,38 @@ def test_cli_prints_the_typo_without_traceback(capsys, tmp_path):
     assert code == 2
     assert "unknown option 'trainer_plugn'" in err and "trainer_plugin" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())  # nothing written before options are valid
+
+
+# the presets' values as ecgzoo 0.1 and the cpu recipe defined them in run_config.py, before they moved to registry.toml
+QUICK_0_1 = {
+    "preprocessing": [{"name": "bandpass"}, {"name": "rpeaks"}, {"name": "rpeak-normalize"}, {"name": "pad-crop", "seconds": 10.0}],
+    "trainer": {"epochs": 6, "batch_size": 16, "lr": 2e-3},
+    "report": {"examples_per_class": 1},
+}
+CPU_TRAINER = {
+    "epochs": 30, "batch_size": 32, "lr": 3e-3, "optimizer": "adamw", "weight_decay": 1e-2,
+    "lr_schedule": "warmup-cosine", "warmup_epochs": 0.5, "label_smoothing": 0.1,
+    "class_weighting": "sqrt-inverse-frequency", "ema_decay": 0.998, "precision": "bf16",
+    "crop_samples": 9000, "augment_scale": [0.7, 1.3], "augment_flip": True, "augment_noise": 0.02,
+    "eval_batch_size": 32,
+}
+DEEPECG13_QUICK = [[40, 24, 1], [32, 16, 2], [32, 16, 4], [32, 16, 4], [32, 16, 4], [16, 8, 4], [16, 8, 6],
+                   [16, 8, 6], [16, 8, 6], [16, 8, 6], [16, 8, 8], [8, 8, 8], [8, 8, 8]]
+
+
+def test_presets_from_registry_keep_their_values():
+    assert preset_values("paper", "cnnv7", "synthetic") == {}
+    assert preset_values("quick", "cnnv7", "synthetic") == {**QUICK_0_1, "model": {"filters": 16, "conv_a": 32, "conv_b": 64}}
+    assert preset_values("quick", "deepecg13", "synthetic") == {**QUICK_0_1, "model": {"layers": DEEPECG13_QUICK}}
+    assert preset_values("quick", "cnnv7-s8", "synthetic") == QUICK_0_1  # a variant is its own plugin: its defaults stay
+    assert preset_values("cpu", "cnnv7-s8", "physionet2017") == {
+        "split": {"val_fraction": 0.12, "test_fraction": 0.15, "test_seed": 0}, "trainer": CPU_TRAINER,
+        "report": {"examples_per_class": 1}, "workers": 2,
+    }
+
+
+def test_preset_model_options_follow_an_alias_to_its_target():
+    """`ecgzoo run goodfellow-v7 synthetic --preset quick` trained the full-width model: options were keyed by the typed name."""
+    assert resolve_run_config("goodfellow-v7", "synthetic", "quick").model == {"filters": 16, "conv_a": 32, "conv_b": 64}
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; presets are paper, quick, cpu"):
+        preset_values("fast", "cnnv7", "synthetic")

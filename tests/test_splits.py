@@ -21,7 +21,7 @@ def test_split_reproducible_by_seed():
     a = stratified_split(LABELS, seed=1)
     b = stratified_split(LABELS, seed=1)
     c = stratified_split(LABELS, seed=2)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[1], c[1])
 
 

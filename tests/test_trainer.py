@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toy_plugins
 import torch
+import toy_plugins
 from torch import nn
 
 import ecgzoo
@@ -74,7 +74,7 @@ def _fit(tmp: Path, epochs: int = 3, model: str = "toy", **options):
     net = ecgzoo.create_model(model, num_classes=3, width=4)
     options = {"lr": 0.02, **options}
     trainer = ecgzoo.create_trainer("trainer", epochs=epochs, batch_size=5, progress=False, device="cpu", **options)
-    history = trainer.fit(net, ToyData(30, seed=1), ToyData(15, seed=2), CLASSES, tmp)
+    history = trainer.train_and_checkpoint(net, ToyData(30, seed=1), ToyData(15, seed=2), CLASSES, tmp)
     return net, history
 
 
@@ -113,7 +113,7 @@ def test_loss_is_weighted_by_inverse_training_class_frequency(tmp_path, weightin
     torch.manual_seed(0)
     net = ecgzoo.create_model("toy", num_classes=3, width=4)
     trainer = ecgzoo.create_trainer("trainer", epochs=1, lr=1e-12, progress=False, device="cpu", class_weighting=weighting)
-    history = trainer.fit(net, train, val, CLASSES, tmp_path)  # lr 1e-12: weights stay put to ~1e-11
+    history = trainer.train_and_checkpoint(net, train, val, CLASSES, tmp_path)  # lr 1e-12: weights stay put to ~1e-11
     w = class_weights(full.labels[keep], 3) if weighting == "inverse-frequency" else np.ones(3)
     assert len(set(np.round(w, 6))) == (3 if weighting == "inverse-frequency" else 1)
     net.eval()
@@ -148,7 +148,7 @@ def test_resuming_another_training_is_a_clear_error_and_finished_run_is_not_redo
     with pytest.raises(CheckpointError, match=r"last.safetensors belongs to another training.*batch_size.*resume=false"):
         register()
         net = ecgzoo.create_model("toy", num_classes=3, width=4)
-        ecgzoo.create_trainer("trainer", epochs=2, batch_size=6, progress=False, device="cpu").fit(
+        ecgzoo.create_trainer("trainer", epochs=2, batch_size=6, progress=False, device="cpu").train_and_checkpoint(
             net, ToyData(30, seed=1), ToyData(15, seed=2), CLASSES, tmp_path
         )
 
@@ -174,7 +174,7 @@ SCRIPT = textwrap.dedent(
                                     progress=progress, device="cpu", seed=3, optimizer="adamw", weight_decay=0.01,
                                     lr_schedule="warmup-cosine", warmup_epochs=0.5, label_smoothing=0.1, ema_decay=0.9,
                                     crop_samples=48, augment_scale=(0.8, 1.2), augment_flip=True, augment_noise=0.01)
-    history = trainer.fit(net, tt.ToyData(24, seed=1, delay=delay), tt.ToyData(9, seed=2), tt.CLASSES, out / "ckpt")
+    history = trainer.train_and_checkpoint(net, tt.ToyData(24, seed=1, delay=delay), tt.ToyData(9, seed=2), tt.CLASSES, out / "ckpt")
     save_checkpoint(out / "final.safetensors", net, {{"history": history}})
     """
 )

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ecgzoo import __version__
 from ecgzoo.checkpoint import DiskFullError
 from ecgzoo.config import ConfigError
+from ecgzoo.explainer import UnsupportedModelError
+from ecgzoo.pretrained import PretrainedError
 from ecgzoo.record import RecordError
 from ecgzoo.registry import PluginError
-from ecgzoo.pretrained import PretrainedError
 
 #: sub-commands in the order `ecgzoo --help` lists them
 COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain", "publish")
@@ -46,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_went_away() -> int:
+    """`ecgzoo info cnnv7 | head`: the reader closed the pipe. Stop quietly, as Unix tools do.
+
+    Python's own flush at exit would raise again on the closed descriptor, so stdout is
+    pointed at /dev/null first (the recipe of the `signal` module's documentation).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._main(args) or 0)
-    except (UsageError, ConfigError, PluginError, RecordError, FileNotFoundError, PretrainedError) as exc:
+        code = int(args._main(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
+    except (UsageError, ConfigError, PluginError, RecordError, UnsupportedModelError, FileNotFoundError,
+            PretrainedError) as exc:
         print(f"ecgzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except DiskFullError as exc:  # not the user's mistake, but one line saying what happened, no traceback

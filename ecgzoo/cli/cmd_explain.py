@@ -2,7 +2,8 @@
 
 For each input: the attribution picture (waveform in mV against seconds, map under it), for
 multi-lead runs the per-lead maps on calibrated ECG paper (the clinical 3 x 4 layout with a
-lead II rhythm strip for 12 leads, one row per lead otherwise), and the beat-template view; with `--compare a,b,c` also the explainers side by side, and over
+lead II rhythm strip for 12 leads, one row per lead otherwise), and the beat-template view; with
+`--compare a,b,c` also the explainers side by side, and over
 all inputs the deletion-AUC table (printed) and the deletion curves (saved). Several inputs
 add a class-average beat view grouped by predicted class.
 """
@@ -10,6 +11,7 @@ add a class-average beat view grouped by predicted class.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default RUN_DIR/explanations)")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of inputs whose format does not store it (.npy, plain .mat/CSV)")
     p.add_argument("--gain", type=float, help="plain .mat only: values are in adu with this many adu per mV")
-    p.add_argument("--lead", help="for a one-lead model and multi-lead recordings: the lead to explain (name in the file, or 0-based index)")
+    p.add_argument("--lead",
+                   help="for a one-lead model and multi-lead recordings: the lead to explain (name in the file, or 0-based index)")
     p.add_argument("--start", type=float, default=0.0, help="explain the model-input-long stretch starting here (s)")
     p.add_argument("--window-s", type=float, default=0.5, help="deletion window in seconds (--compare)")
     p.add_argument("--steps", type=int, default=20, help="deletion steps (--compare)")
@@ -55,8 +58,192 @@ def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, An
     return out
 
 
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+@dataclasses.dataclass
+class _Job:
+    """What every input shares: the run, its model on the device, the explainers, where pictures go."""
+
+    args: argparse.Namespace
+    run: Any
+    model: Any
+    device: str
+    names: list[str]  # --explainer first, then the other --compare names
+    compare: list[str]
+    explainers: dict[str, Any]
+    target: int | None
+    out: Path
+    written: list[Path] = dataclasses.field(default_factory=list)
+
+
+def _job(args: argparse.Namespace) -> _Job:
+    """Load the run and create the explainers; refuse an explainer that does not support the model
+    (before any input is read)."""
+    import ecgzoo
+    from ecgzoo.checkpoint import CheckpointError
+    from ecgzoo.cli import UsageError
+    from ecgzoo.explainer import check_supports
+    from ecgzoo.run_dir import load_run
+    from ecgzoo.runner import resolve_device
+
+    compare = [n.strip() for n in args.compare.split(",") if n.strip()]
+    names = [args.explainer, *[n for n in compare if n != args.explainer]]
+    options = _options(args.assignments, names)
+    try:
+        device = resolve_device(args.device)
+        run = load_run(args.run_dir, device=device)
+    except (CheckpointError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    target = None
+    if args.target is not None:
+        if args.target not in run.classes:
+            raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
+        target = run.classes.index(args.target)
+    model = run.model.to(device).eval()
+    explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
+    for n, explainer in explainers.items():
+        check_supports(explainer, model, n)
+    out = Path(args.out) if args.out else run.output_dir / "explanations"
+    out.mkdir(parents=True, exist_ok=True)
+    return _Job(args, run, model, device, names, compare, explainers, target, out)
+
+
+def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
+    """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
+    from ecgzoo.cli import UsageError
+    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
+    from ecgzoo.leads import LeadMismatchError, check_leads
+    from ecgzoo.predict import pipeline_for
+    from ecgzoo.record import Record
+
+    args, run = job.args, job.run
+    try:
+        source = open_input(path, fs=args.fs, gain=args.gain)
+        if args.lead is not None:
+            source = select_lead(source, args.lead)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
+    if source.leads != run.in_leads and not selects:
+        hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
+        raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.label} takes {run.in_leads}{hint}")
+    pipeline, notes = pipeline_for(run, source.fs)
+    a = int(round(args.start * source.fs))
+    if not 0 <= a < source.samples:
+        raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
+    b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
+    try:
+        raw = source.read(a, b)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if flat_leads(raw):
+        raise UsageError(f"{path}: flat signal (every lead constant): no ECG to explain")
+    for note in notes:
+        print(f"{source.name}: {note}")
+    rec = pipeline(Record(raw, source.fs, source.name, lead_names=source.lead_names or None))
+    try:
+        if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+            check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
+    except LeadMismatchError as exc:
+        raise UsageError(str(exc)) from None
+    return source, rec
+
+
+def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
+    """Every explainer's map of one record (fs passed explicitly), its attribution picture; returns
+    (maps, beat templates or None, predicted class, probabilities)."""
+    import numpy as np
+    import torch
+
+    from ecgzoo.cli import UsageError
+    from ecgzoo.figures import plot_attribution
+    from ecgzoo.predict import NON_FINITE
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
+    vl = torch.tensor([rec.valid_length], device=job.device)
+    with torch.no_grad():
+        probs = job.run.task.probabilities(job.model(x, valid_length=vl))[0].cpu().numpy()
+    if not np.isfinite(probs).all():  # finite or nothing: no class, no map
+        raise UsageError(f"{source.name}: {NON_FINITE}")
+    predicted = job.run.classes[int(probs.argmax())]  # multi-label: the most probable label is explained
+    prob_text = {c: float(p) for c, p in zip(job.run.classes, probs, strict=True)}
+    tgt = None if job.target is None else torch.tensor([job.target], device=job.device)
+    attrs = {n: job.explainers[n].explain(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy() for n in job.names}
+    name = job.args.explainer
+    fig = plot_attribution(rec.signal, rec.fs, attrs[name], valid_length=rec.valid_length, title=source.name,
+                           predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units)
+    job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
+    if rec.leads > 1:
+        _lead_views(job, source, rec, x, tgt, vl, predicted)
+    return attrs, _beat_view(job, source, rec, attrs[name], predicted), predicted, prob_text
+
+
+def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
+    """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
+    from ecgzoo.beats import lead_templates
+    from ecgzoo.figures_leads import plot_lead_beats, plot_leads
+    from ecgzoo.record import RecordError
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    name, explainer = job.args.explainer, job.explainers[job.args.explainer]
+    stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
+    lead_names = rec.lead_names or job.run.lead_names
+    per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
+    fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length,
+                     title=source.name, predicted_label=predicted, explainer=name, per_lead=explainer.per_lead)
+    job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
+    try:
+        fig = plot_lead_beats(lead_templates(rec, per_lead), lead_names, title=source.name, units=rec.units, explainer=name)
+        job.written.append(save_figure(job.out / f"{stem}_lead_beats.png", fig))
+    except (RecordError, ValueError) as exc:
+        print(f"{source.name}: per-lead beat view left out ({exc})")
+
+
+def _beat_view(job: _Job, source: Any, rec: Any, attr: Any, predicted: str) -> Any:
+    """The beat-template picture of one record; its templates (None when no complete beat is found)."""
+    from ecgzoo.beats import record_templates
+    from ecgzoo.figures import plot_beat_templates
+    from ecgzoo.record import RecordError
+    from ecgzoo.run_dir import safe_filename, save_figure
+
+    try:
+        templates = record_templates(rec, attr)
+    except (RecordError, ValueError) as exc:
+        print(f"{source.name}: beat-template view left out ({exc})")
+        return None
+    if not templates.count:
+        print(f"{source.name}: no complete beat found; beat-template view left out")
+        return None
+    name = job.args.explainer
+    fig = plot_beat_templates(templates, title=f"{source.name}: predicted {predicted}", units=rec.units, explainer=name)
+    job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}_beats.png", fig))
+    return templates
+
+
+def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_class: dict[str, list[Any]]) -> None:
+    """Class-average beats over several inputs; with --compare, the deletion table and curves."""
+    import numpy as np
+    import torch
+
+    from ecgzoo.beats import pool
+    from ecgzoo.faithfulness import deletion_table
+    from ecgzoo.figures import plot_class_average, plot_deletion_curves
+    from ecgzoo.run_dir import safe_filename, save_figure, write_json
+
+    name = job.args.explainer
+    if len(records) > 1 and per_class:
+        fig = plot_class_average({c: pool(t) for c, t in sorted(per_class.items())}, explainer=name, units=records[0].units,
+                                 title=f"Class-average beat and {name} map (grouped by predicted class)")
+        job.written.append(save_figure(job.out / f"class_average_{safe_filename(name)}.png", fig))
+    if job.compare:
+        table = deletion_table(
+            job.model, [torch.from_numpy(np.ascontiguousarray(r.signal)) for r in records], maps, job.run.fs,
+            targets=None if job.target is None else [job.target] * len(records),
+            valid_lengths=[r.valid_length for r in records], window_s=job.args.window_s, steps=job.args.steps,
+        )
+        print(table.to_text())
+        fig = plot_deletion_curves(table.curves, {r["explainer"]: r["auc_mean"] for r in table.rows})
+        job.written.append(save_figure(job.out / "deletion_curves.png", fig))
+        job.written.append(write_json(job.out / "deletion.json", table.to_dict()))
 
 
 def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: int | None, out: Path, device: str) -> int:
@@ -64,6 +251,7 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
     from ecgzoo.cli import UsageError
     from ecgzoo.explain_recording import explain_recording
     from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.run_dir import safe_filename
     from ecgzoo.viewer import write_viewer
 
     for path in args.inputs:
@@ -74,7 +262,7 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
             raise UsageError(str(exc)) from None
         for note in done.notes:
             print(f"{source.name}: {note}")
-        written = write_viewer(out / f"{_safe(source.name)}.html", **view_arguments(run, done, path, explainers))
+        written = write_viewer(out / f"{safe_filename(source.name)}.html", **view_arguments(run, done, path, explainers))
         print(f"{source.name}: explained class {run.classes[done.target]}; wrote {written}")
     return 0
 
@@ -97,137 +285,27 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
 
 
 def main(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
+    from ecgzoo.figures import plot_side_by_side
+    from ecgzoo.run_dir import safe_filename, save_figure
 
-    import ecgzoo
-    from ecgzoo.beats import lead_templates, pool, record_templates
-    from ecgzoo.checkpoint import CheckpointError
-    from ecgzoo.cli import UsageError
-    from ecgzoo.explainer import with_sampling_rate
-    from ecgzoo.faithfulness import deletion_table
-    from ecgzoo.figures import plot_attribution, plot_beat_templates, plot_class_average, plot_deletion_curves, plot_side_by_side
-    from ecgzoo.figures_leads import plot_lead_beats, plot_leads
-    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
-    from ecgzoo.leads import LeadMismatchError, check_leads
-    from ecgzoo.predict import NON_FINITE, pipeline_for
-    from ecgzoo.record import Record, RecordError
-    from ecgzoo.run_dir import load_run, save_figure, write_json
-    from ecgzoo.runner import resolve_device
-
-    compare = [n.strip() for n in args.compare.split(",") if n.strip()]
-    names = [args.explainer, *[n for n in compare if n != args.explainer]]
-    options = _options(args.assignments, names)
-    try:
-        device = resolve_device(args.device)
-        run = load_run(args.run_dir, device=device)
-    except (CheckpointError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    target = None
-    if args.target is not None:
-        if args.target not in run.classes:
-            raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
-        target = run.classes.index(args.target)
-    explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
-    out = Path(args.out) if args.out else run.output_dir / "explanations"
-    out.mkdir(parents=True, exist_ok=True)
-    model = run.model.to(device).eval()
+    job = _job(args)
     if args.html:
-        return _write_views(args, run, explainers, target, out, device)
-
-    records, maps, per_class, written = [], {n: [] for n in compare}, {}, []
+        return _write_views(args, job.run, job.explainers, job.target, job.out, job.device)
+    records, maps, per_class = [], {n: [] for n in job.compare}, {}
     for path in args.inputs:
-        try:
-            source = open_input(path, fs=args.fs, gain=args.gain)
-            if args.lead is not None:
-                source = select_lead(source, args.lead)
-        except InputError as exc:
-            raise UsageError(str(exc)) from None
-        selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
-        if source.leads != run.in_leads and not selects:
-            hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
-            raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.label} takes {run.in_leads}{hint}")
-        pipeline, notes = pipeline_for(run, source.fs)
-        a = int(round(args.start * source.fs))
-        if not 0 <= a < source.samples:
-            raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
-        b = min(source.samples, a + int(round(run.input_samples / run.fs * source.fs)))
-        try:
-            raw = source.read(a, b)
-        except InputError as exc:
-            raise UsageError(str(exc)) from None
-        if flat_leads(raw):
-            raise UsageError(f"{path}: flat signal (every lead constant): no ECG to explain")
-        rec = pipeline(Record(raw, source.fs, source.name, lead_names=source.lead_names or None))
-        try:
-            if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
-                check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
-        except LeadMismatchError as exc:
-            raise UsageError(str(exc)) from None
-        x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(device)
-        vl = torch.tensor([rec.valid_length], device=device)
-        with torch.no_grad():
-            probs = run.task.probabilities(model(x, valid_length=vl))[0].cpu().numpy()
-        if not np.isfinite(probs).all():  # finite or nothing: no class, no map
-            raise UsageError(f"{path}: {NON_FINITE}")
-        predicted = run.classes[int(probs.argmax())]  # multi-label: the most probable label is explained
-        tgt = None if target is None else torch.tensor([target], device=device)
-        prob_text = {c: float(p) for c, p in zip(run.classes, probs, strict=True)}
-        stem = _safe(source.name)
-        for note in notes:
-            print(f"{source.name}: {note}")
-        attrs = {n: with_sampling_rate(explainers[n], rec.fs).explain(model, x, tgt, vl)[0].detach().cpu().numpy() for n in names}
-        for n in compare:
+        source, rec = _read_input(job, path)
+        attrs, templates, predicted, probs = _explain_input(job, source, rec)
+        if templates is not None:
+            per_class.setdefault(predicted, []).append(templates)
+        for n in job.compare:
             maps[n].append(attrs[n])
-        attr = attrs[args.explainer]
-        fig = plot_attribution(rec.signal, rec.fs, attr, valid_length=rec.valid_length, title=source.name,
-                               predicted_label=predicted, probabilities=prob_text, explainer=args.explainer, units=rec.units)
-        written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}.png", fig))
-        if rec.leads > 1:
-            per_lead = explainers[args.explainer].explain_leads(model, x, tgt, vl)[0].detach().cpu().numpy()
-            fig = plot_leads(rec.signal, rec.fs, per_lead, rec.lead_names or run.lead_names, valid_length=rec.valid_length,
-                             title=source.name, predicted_label=predicted, explainer=args.explainer,
-                             per_lead=explainers[args.explainer].per_lead)
-            written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_leads.png", fig))
-            try:
-                fig = plot_lead_beats(lead_templates(rec, per_lead), rec.lead_names or run.lead_names, title=source.name,
-                                      units=rec.units, explainer=args.explainer)
-                written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_lead_beats.png", fig))
-            except (RecordError, ValueError) as exc:
-                print(f"{source.name}: per-lead beat view left out ({exc})")
-        try:
-            templates = record_templates(rec, attr)
-        except (RecordError, ValueError) as exc:
-            print(f"{source.name}: beat-template view left out ({exc})")
-        else:
-            if templates.count:
-                fig = plot_beat_templates(templates, title=f"{source.name}: predicted {predicted}", units=rec.units,
-                                          explainer=args.explainer)
-                written.append(save_figure(out / f"{stem}_{_safe(args.explainer)}_beats.png", fig))
-                per_class.setdefault(predicted, []).append(templates)
-            else:
-                print(f"{source.name}: no complete beat found; beat-template view left out")
-        records.append((rec, probs))
-        if compare:
-            fig = plot_side_by_side(rec.signal, rec.fs, {n: maps[n][-1] for n in compare}, valid_length=rec.valid_length,
-                                    title=source.name, predicted_label=predicted, probabilities=prob_text, units=rec.units)
-            written.append(save_figure(out / f"{stem}_compare.png", fig))
-        print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in prob_text.items())})")
-
-    if len(records) > 1 and per_class:
-        fig = plot_class_average({c: pool(t) for c, t in sorted(per_class.items())}, explainer=args.explainer, units=records[0][0].units,
-                                 title=f"Class-average beat and {args.explainer} map (grouped by predicted class)")
-        written.append(save_figure(out / f"class_average_{_safe(args.explainer)}.png", fig))
-    if compare:
-        table = deletion_table(
-            model, [torch.from_numpy(np.ascontiguousarray(r.signal)) for r, _ in records], maps, run.fs,
-            targets=None if target is None else [target] * len(records),
-            valid_lengths=[r.valid_length for r, _ in records], window_s=args.window_s, steps=args.steps,
-        )
-        print(table.to_text())
-        fig = plot_deletion_curves(table.curves, {r["explainer"]: r["auc_mean"] for r in table.rows})
-        written.append(save_figure(out / "deletion_curves.png", fig))
-        written.append(write_json(out / "deletion.json", table.to_dict()))
-    for path in written:
-        print(f"wrote {path}")
+        records.append(rec)
+        if job.compare:
+            fig = plot_side_by_side(rec.signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=rec.valid_length,
+                                    title=source.name, predicted_label=predicted, probabilities=probs, units=rec.units)
+            job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_compare.png", fig))
+        print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in probs.items())})")
+    _summaries(job, records, maps, per_class)
+    for written in job.written:
+        print(f"wrote {written}")
     return 0

@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="WFDB record (.hea or path without suffix), .mat, .npy or .csv file")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of inputs whose format does not store it (.npy, plain .mat/CSV)")
     p.add_argument("--gain", type=float, help="plain .mat only: values are in adu with this many adu per mV")
-    p.add_argument("--lead", help="for a one-lead model and multi-lead recordings: the lead to classify (name in the file, or 0-based index)")
+    p.add_argument("--lead",
+                   help="for a one-lead model and multi-lead recordings: the lead to classify (name in the file, or 0-based index)")
     p.add_argument("--json", action="store_true", help="print one JSON document (per-window timeline included)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ecgzoo.config import parse_assignments
-from ecgzoo.run_config import PRESETS, resolve_run_config
+from ecgzoo.run_config import resolve_run_config
 
 HELP = "train MODEL on DATASET, evaluate, explain examples and write a report (run directory under runs/)"
 
@@ -13,8 +13,9 @@ HELP = "train MODEL on DATASET, evaluate, explain examples and write a report (r
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model plugin (ecgzoo list model)")
     p.add_argument("dataset", help="dataset plugin (ecgzoo list dataset), e.g. synthetic or physionet2017")
-    p.add_argument("--preset", choices=PRESETS, default="paper",
-                   help="paper: the paper's recipe (default); quick: narrow model, 10-s crops, few epochs (minutes on a CPU)")
+    p.add_argument("--preset", default="paper",
+                   help="a preset declared in registry.toml: paper (the paper's recipe, default), quick (narrow model, 10-s crops, "
+                        "few epochs: minutes on a CPU), cpu (the shipped weights' CPU recipe); an unknown name lists them")
     p.add_argument("--config", metavar="RUN.toml", help="options from a TOML file (keys as in --set)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="one option, e.g. trainer.epochs=5, model.masked_pooling=true, split.val_fraction=0.2 (repeatable)")

@@ -1,0 +1,80 @@
+"""The public API for plugin authors: what a dataset, model, trainer or explainer plugin may import.
+
+A plugin (the reference ones under `plugins/` included) imports `ecgzoo` (the interfaces and
+factories in `ecgzoo.__all__`) and this module, nothing else from ecgzoo: every other module
+is internal and may change between releases. `tests/test_plugin_api.py` enforces it for the
+reference plugins by reading their imports.
+
+What is here, by use:
+
+* checkpoints: `save_checkpoint` (safetensors + JSON metadata, atomic), `load_checkpoint`,
+  `load_checkpoint_bytes`, `model_from_checkpoint`, `CheckpointError`, `write_bytes_atomic`;
+  RNG: `seed_everything`, `rng_state`, `set_rng_state`; `cudnn_flags_restored` (decorator or
+  `with` block that puts cuDNN's global flags back).
+* scores: `confusion_matrix`, `metrics_from_confusion`, `classification_metrics`;
+  splits: `stratified_split`, `stratified_kfold`, `class_weights`.
+* several processes: the `distributed` module (`context`, `setup`, `is_main_process`, `barrier`,
+  `all_reduce_sum`, `broadcast_bytes`, `all_gather_objects`, `launch`, `DistContext`).
+* downloads: `download_file` (resumable, SHA-256 verified, atomic), `fetch_text`,
+  `parse_sha256sums`, `extract_zip_atomically`, `reachable`, `DownloadError`;
+  `default_cache_dir` (the per-user cache root).
+* WFDB records: `normalize_header`, `readable_record`, `samples_in_file`, `BYTES_PER_SAMPLE`.
+* models: `masked_mean` (mean over the valid samples), `facts_for` (an `ecgzoo info` facts callable).
+* files: `write_atomic`, `write_json`, `safe_filename`, `csv_text`; `dumps` (strict JSON: non-finite
+  floats become null).
+* explainers: `FastPathConfig` (the `fast`/`precision` options) and `engine_for` (the model's
+  fast exact engine, or None).
+* leads: `canonical_lead_name`, `canonical_leads`; label vocabularies: `cinc2021_diagnoses`,
+  `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
+* multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
+  `validation_figures`, `selection_score`).
+"""
+
+from __future__ import annotations
+
+from ecgzoo import distributed, multilabel_training
+from ecgzoo.checkpoint import (
+    CheckpointError,
+    cudnn_flags_restored,
+    load_checkpoint,
+    load_checkpoint_bytes,
+    model_from_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+    write_bytes_atomic,
+)
+from ecgzoo.csv_files import csv_text
+from ecgzoo.download import (
+    DownloadError,
+    attempt_download,
+    download_file,
+    extract_zip_atomically,
+    fetch_listed_files,
+    fetch_text,
+    parse_sha256sums,
+    reachable,
+)
+from ecgzoo.explainer import FastPathConfig, engine_for
+from ecgzoo.jsonio import dumps
+from ecgzoo.leads import canonical_lead_name, canonical_leads
+from ecgzoo.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
+from ecgzoo.model import masked_mean
+from ecgzoo.model_facts import facts_for
+from ecgzoo.prepared import default_cache_dir
+from ecgzoo.run_dir import safe_filename, write_atomic, write_json
+from ecgzoo.splits import class_weights, stratified_kfold, stratified_split
+from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
+from ecgzoo.wfdb_header import BYTES_PER_SAMPLE, normalize_header, readable_record, samples_in_file
+
+__all__ = [
+    "BYTES_PER_SAMPLE", "CheckpointError", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
+    "canonical_leads", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
+    "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
+    "download_file", "dumps", "engine_for", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
+    "load_checkpoint", "load_checkpoint_bytes", "masked_mean", "metrics_from_confusion", "model_from_checkpoint",
+    "multilabel_training", "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",
+    "samples_in_file", "save_checkpoint", "seed_everything", "set_rng_state", "stratified_kfold", "stratified_split",
+    "write_atomic", "write_bytes_atomic", "write_json",
+]
