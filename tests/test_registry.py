@@ -185,6 +185,6 @@ def test_third_party_package_found_through_entry_point(tmp_path, capsys):
 
 
 def test_reference_registry_file_is_valid():
-    """plugins/registry.toml loads with no broken entries."""
+    """registry.toml (shipped as ecgzoo_plugins/registry.toml) loads with no broken entries."""
     reg = Registry(registry_file=Path(__file__).resolve().parent.parent / "plugins" / "registry.toml", entry_points=False)
     assert reg.broken() == []
