@@ -38,6 +38,7 @@ import torch
 import ecgzoo
 from ecgzoo.csv_files import skipped_csv
 from ecgzoo.dataset import Dataset
+from ecgzoo.download import sha256_of
 from ecgzoo.jsonio import dumps
 from ecgzoo.pipeline import Pipeline
 from ecgzoo.record import Record, RecordError
@@ -243,10 +244,8 @@ class CacheDamaged(ValueError):
     """A cache entry whose files do not agree with each other or with their digest."""
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (memory stays small whatever its size)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+#: SHA-256 of a file, read in blocks (memory stays small whatever its size): the download helper's
+file_sha256 = sha256_of
 
 
 def _write_meta(folder: Path, parts: dict[str, Any], key: str, identity: dict[str, Any], pipeline: Pipeline) -> None:

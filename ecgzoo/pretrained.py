@@ -126,13 +126,6 @@ def find_manifest(name: str, tag: str | None = None) -> PretrainedManifest:
     return known[key]
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in blocks (the download helper's)."""
-    from ecgzoo.download import sha256_of
-
-    return sha256_of(Path(path))
-
-
 def verify_file(path: Path, manifest: PretrainedManifest) -> Path:
     """`path` when its size and SHA-256 are the manifest's; else an error saying the file is damaged."""
     if not path.is_file():
@@ -140,7 +133,9 @@ def verify_file(path: Path, manifest: PretrainedManifest) -> Path:
     size = path.stat().st_size
     if size != manifest.size:
         raise PretrainedError(f"weights file {path} of {manifest.name} is damaged: {size} bytes, the manifest says {manifest.size}")
-    got = sha256_file(path)
+    from ecgzoo.download import sha256_of
+
+    got = sha256_of(path)
     if got != manifest.sha256:
         raise PretrainedError(f"weights file {path} of {manifest.name} is damaged: SHA-256 {got}, the manifest says {manifest.sha256}")
     return path
@@ -170,9 +165,12 @@ def weights_path(manifest: PretrainedManifest, progress: bool = True) -> Path:
 
 def load_pretrained_model(name: str, tag: str | None = None, device: str = "cpu") -> Any:
     """The model of `MODEL:TAG` with its verified weights, in eval mode."""
+    return _model_of(find_manifest(name, tag), device)
+
+
+def _model_of(manifest: PretrainedManifest, device: str) -> Any:
     from ecgzoo.checkpoint import model_from_checkpoint
 
-    manifest = find_manifest(name, tag)
     return model_from_checkpoint(weights_path(manifest), device=device)
 
 
@@ -189,7 +187,7 @@ def load_pretrained_run(name: str, device: str = "cpu") -> Any:
     from ecgzoo.run_dir import LoadedRun
 
     manifest = find_manifest(name)
-    model = load_pretrained_model(manifest.model, manifest.tag, device=device)
+    model = _model_of(manifest, device)
     contract = manifest.input
     return LoadedRun(
         path=Path(manifest.folder or "."),

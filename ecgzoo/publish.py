@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ecgzoo.checkpoint import write_bytes_atomic
-from ecgzoo.pretrained import InputContract, PretrainedManifest, read_manifest, sha256_file
+from ecgzoo.download import sha256_of
+from ecgzoo.pretrained import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
 
 
@@ -45,7 +46,7 @@ def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str
     metrics = json.loads((run.path / "metrics.json").read_text(encoding="utf-8"))
     environment = json.loads((run.path / "environment.json").read_text(encoding="utf-8"))
     manifest = PretrainedManifest(
-        model=run.info["model"], tag=tag, file=weights.name, sha256=sha256_file(weights), size=weights.stat().st_size,
+        model=run.info["model"], tag=tag, file=weights.name, sha256=sha256_of(weights), size=weights.stat().st_size,
         classes=run.classes,
         input=InputContract(fs=run.fs, leads=run.in_leads, lead_names=lead_names or [], units=units,
                             window_seconds=run.input_samples / run.fs, pipeline=run.info["pipeline"]),

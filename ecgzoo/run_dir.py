@@ -227,9 +227,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     """The model (eval mode, safetensors weights), pipeline and facts of a finished run, or of
     pretrained weights named `MODEL:TAG` (see `ecgzoo list --pretrained`)."""
     path = Path(run_dir)
-    if not path.exists() and ":" in str(run_dir):
-        from ecgzoo.pretrained import load_pretrained_run
+    from ecgzoo.pretrained import is_pretrained_name, load_pretrained_run
 
+    if is_pretrained_name(str(run_dir)):
         return load_pretrained_run(str(run_dir), device=device)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} not found")

@@ -16,9 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _list_pretrained(pattern: str) -> int:
-    from ecgzoo.pretrained import manifests
+    from ecgzoo.pretrained import list_pretrained, manifests
 
-    found = {n: m for n, m in sorted(manifests().items()) if __import__("fnmatch").fnmatchcase(n, pattern)}
+    known = manifests()
+    found = {n: known[n] for n in list_pretrained(pattern)}
     if not found:
         print(f"no pretrained weights match {pattern!r}")
         return 0
