@@ -65,6 +65,21 @@ def macro_auroc(y: np.ndarray, probs: np.ndarray) -> float:
     return _nanmean(auroc_per_class(y, probs))
 
 
+def bootstrap_macro_auroc(y: np.ndarray, probs: np.ndarray, resamples: int = 1000, level: float = 0.95,
+                          seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the macro AUROC over records (fixed seed: the same interval
+    for the same predictions). A resample in which a class has no positive (or no negative) record
+    averages over the classes defined in it, as `macro_auroc` does on any split."""
+    y_b, probs = _check(y, probs)
+    if not len(y_b):
+        raise ValueError("bootstrap_macro_auroc needs at least one record")
+    draws = np.random.default_rng(seed).integers(0, len(y_b), size=(resamples, len(y_b)))
+    values = np.array([macro_auroc(y_b[d], probs[d]) for d in draws])
+    values = values[np.isfinite(values)]
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
 def f1_per_class(y: np.ndarray, decisions: np.ndarray) -> np.ndarray:
     """(K,) 2TP / (2TP + FP + FN) of boolean decisions; NaN for a class neither present nor predicted."""
     y, d = _check(y, decisions)

@@ -20,7 +20,11 @@ def _fmt(value: float | None) -> str:
 
 def headline(metrics: dict[str, Any]) -> str:
     """One line of the scores a reader compares first."""
-    parts = [f"macro AUROC **{_fmt(metrics['macro_auroc'])}**", f"F-max {_fmt(metrics['f_max'])}",
+    auroc = f"macro AUROC **{_fmt(metrics['macro_auroc'])}**"
+    if metrics.get("macro_auroc_ci95"):
+        lo, hi = metrics["macro_auroc_ci95"]
+        auroc += f" (95% bootstrap interval {lo:.3f}-{hi:.3f}, {metrics.get('bootstrap_resamples', 1000)} resamples of the records)"
+    parts = [auroc, f"F-max {_fmt(metrics['f_max'])}",
              f"macro F1 at the stored thresholds {_fmt(metrics['macro_f1'])}"]
     if "challenge_score_2021" in metrics:
         parts.append(f"CinC 2021 challenge score {_fmt(metrics['challenge_score_2021'])}")

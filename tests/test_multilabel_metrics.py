@@ -125,3 +125,22 @@ def test_multilabel_metrics_report_uses_thresholds_and_reports_the_challenge_sco
     assert "challenge_score_2021" not in multilabel_metrics(y, p, ["a", "b", "c"])
     with pytest.raises(ValueError, match="2 thresholds for 3 classes"):
         multilabel_metrics(y, p, ["a", "b", "c"], thresholds=[0.5, 0.5])
+
+
+def test_bootstrap_macro_auroc_brackets_the_figure_and_is_reproducible():
+    from ecgzoo.multilabel_metrics import bootstrap_macro_auroc, macro_auroc
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((400, 3)) < 0.3).astype(int)
+    probs = np.clip(0.35 * y + 0.65 * rng.random((400, 3)), 0, 1)
+    lo, hi = bootstrap_macro_auroc(y, probs, resamples=200)
+    assert lo < macro_auroc(y, probs) < hi
+    assert (lo, hi) == bootstrap_macro_auroc(y, probs, resamples=200)
+    assert 0.02 < hi - lo < 0.15  # about 2 x 1.96 x 0.015 for 400 records
+
+
+def test_bootstrap_macro_auroc_of_a_perfect_ranking_is_one():
+    from ecgzoo.multilabel_metrics import bootstrap_macro_auroc
+
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 10)
+    assert bootstrap_macro_auroc(y, y * 0.8 + 0.1, resamples=50) == (1.0, 1.0)

@@ -181,3 +181,21 @@ def test_rpeaks_falls_back_to_gqrs_after_an_early_artefact():
     assert out.meta["rpeak_detector"] == "gqrs" and abs(len(out.meta["rpeaks"]) - truth) <= 2
     with pytest.raises(ecgzoo.RecordError, match="need 10; XQRS\\)"):
         ecgzoo.create_preprocessor("rpeaks", min_beats=10, fallback="none")(damaged)
+
+
+def test_scale_removes_each_leads_mean_and_multiplies_by_the_factor():
+    rec = _record(1000, fs=100.0, leads=3).replace(valid_length=800)
+    out = check_preprocessor_plugin("scale", rec, factor=4.0)
+    valid = rec.signal[:, :800].astype(np.float64)
+    np.testing.assert_allclose(out.signal[:, :800], (valid - valid.mean(axis=1, keepdims=True)) * 4.0, rtol=1e-5, atol=1e-6)
+    assert not out.signal[:, 800:].any() and out.units == "mV x 4"
+
+
+def test_scale_keeps_relative_voltages_and_flat_leads():
+    """Unlike zscore, a lead of twice the voltage stays twice as large, and a flat lead is no error."""
+    sig = np.zeros((3, 500), dtype=np.float32)
+    sig[0] = np.sin(np.arange(500) / 10.0) + 1.0
+    sig[1] = 2.0 * np.sin(np.arange(500) / 10.0)
+    out = ecgzoo.create_preprocessor("scale")(ecgzoo.Record(signal=sig, fs=100.0, record_id="R", label=None))
+    np.testing.assert_allclose(out.signal[1], 2.0 * out.signal[0], atol=1e-4)
+    assert not out.signal[2].any()
