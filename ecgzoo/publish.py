@@ -20,10 +20,21 @@ from ecgzoo.pretrained import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
 
 
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
 def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The figures worth shipping of one metrics.json section."""
+    """The figures worth shipping of one metrics.json section (single- or multi-label); undefined stays None."""
+    if metrics.get("task") == "multi-label":
+        keys = ("macro_auroc", "macro_auroc_ci95", "bootstrap_resamples", "f_max", "f_max_threshold", "macro_f1", "n", "best_epoch")
+        keep = {k: metrics[k] for k in keys if k in metrics}
+        keep["per_class"] = {c: {"name": m["name"], "auroc": _rounded(m["auroc"]), "f1": _rounded(m["f1"]),
+                                 "threshold": _rounded(m["threshold"]), "support": m["support"]}
+                             for c, m in metrics.get("per_class", {}).items()}
+        return keep
     keep = {k: metrics[k] for k in ("challenge_f1", "challenge_f1_ci95", "accuracy", "macro_f1", "n", "best_epoch") if k in metrics}
-    keep["f1"] = {c: round(m["f1"], 4) for c, m in metrics.get("per_class", {}).items()}
+    keep["f1"] = {c: _rounded(m["f1"]) for c, m in metrics.get("per_class", {}).items()}
     return keep
 
 
@@ -67,15 +78,12 @@ def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str
 
 def model_card(m: PretrainedManifest) -> str:
     """A markdown model card generated from the manifest (what it is, how good, on what, how to use it)."""
-    test, val = m.metrics.get("test", {}), m.metrics.get("validation", {})
     t = m.training
-    per_class = " | ".join(f"{c} {f:.3f}" for c, f in test.get("f1", {}).items())
-    ci = test.get("challenge_f1_ci95", [float("nan")] * 2)
     steps = " -> ".join(s["name"] + ("(" + ", ".join(f"{k}={v}" for k, v in s.items() if k != "name") + ")" if len(s) > 1 else "")
                         for s in m.input.pipeline)
     return f"""# Model card: `{m.name}`
 
-**{m.model}** trained on **{t.get('dataset', m.tag)}** to classify {', '.join(m.classes)}.
+**{m.model}** trained on **{t.get('dataset', m.tag)}** to classify {_classes_line(m)}.
 
 ## Input contract
 - {m.input.leads} lead(s){' (' + ', '.join(m.input.lead_names) + ')' if m.input.lead_names else ''}, {m.input.units},
@@ -83,16 +91,7 @@ def model_card(m: PretrainedManifest) -> str:
   classified window by window; shorter ones are zero-padded and pooled over their own length).
 - Preprocessing, applied by ecgzoo to every recording: {steps}.
 
-## How good, on what
-- Test split: {t.get('test_records')} records never used for training or for choosing the epoch:
-  challenge F1 **{test.get('challenge_f1', float('nan')):.3f}** (95% bootstrap interval {ci[0]:.3f}-{ci[1]:.3f}),
-  accuracy {test.get('accuracy', float('nan')):.3f}; F1 per class: {per_class}.
-- Validation split ({t.get('val_records')} records, used to choose the epoch): challenge F1
-  {val.get('challenge_f1', float('nan')):.3f}.
-- Challenge F1 is the mean of the F1 of N, A and O (the noisy class is classified but not averaged).
-  These records come from the public training set of the challenge; the hidden test set of the
-  challenge was not available, so figures there may differ.
-
+{_how_good(m)}
 ## Training
 - Command: `{m.training_command}`
 - {t.get('train_records')} training records, {t.get('wall_seconds')} s wall time, commit {t.get('git_commit')}, torch {t.get('torch')}.
@@ -112,4 +111,49 @@ model = ecgzoo.create_model("{m.model}", pretrained="{m.tag}")
 ```
 
 File `{m.file}`, {m.size} bytes, SHA-256 `{m.sha256}` (verified before every load).
+"""
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _classes_line(m: PretrainedManifest) -> str:
+    test = m.metrics.get("test", {})
+    if "per_class" in test and len(m.classes) > 8:
+        return f"{len(m.classes)} statements at once (multi-label; listed below)"
+    return ", ".join(m.classes) + (" (multi-label: any number at once)" if "per_class" in test else "")
+
+
+def _how_good(m: PretrainedManifest) -> str:
+    """The model card's figures section: challenge F1 (single-label) or macro AUROC per statement (multi-label)."""
+    test, val, t = m.metrics.get("test", {}), m.metrics.get("validation", {}), m.training
+    if "per_class" not in test:
+        per_class = " | ".join(f"{c} {_f(f)}" for c, f in test.get("f1", {}).items())
+        ci = test.get("challenge_f1_ci95", [float("nan")] * 2)
+        return f"""## How good, on what
+- Test split: {t.get('test_records')} records never used for training or for choosing the epoch:
+  challenge F1 **{test.get('challenge_f1', float('nan')):.3f}** (95% bootstrap interval {ci[0]:.3f}-{ci[1]:.3f}),
+  accuracy {test.get('accuracy', float('nan')):.3f}; F1 per class: {per_class}.
+- Validation split ({t.get('val_records')} records, used to choose the epoch): challenge F1
+  {val.get('challenge_f1', float('nan')):.3f}.
+- Challenge F1 is the mean of the F1 of N, A and O (the noisy class is classified but not averaged).
+  These records come from the public training set of the challenge; the hidden test set of the
+  challenge was not available, so figures there may differ.
+"""
+    lo, hi = test.get("macro_auroc_ci95", [float("nan")] * 2)
+    rows = "\n".join(f"| {c} | {r['name']} | {_f(r['auroc'])} | {_f(r['f1'])} | {r['threshold']:.3f} | {r['support']} |"
+                     for c, r in test["per_class"].items())
+    return f"""## How good, on what
+- Test split: {t.get('test_records')} records never used for training, for choosing the epoch or the thresholds:
+  macro AUROC **{_f(test.get('macro_auroc'))}** (95% bootstrap interval {lo:.3f}-{hi:.3f},
+  {test.get('bootstrap_resamples', 1000)} resamples of the records), F-max {_f(test.get('f_max'))},
+  macro F1 at the stored thresholds {_f(test.get('macro_f1'))}.
+- Validation split ({t.get('val_records')} records, used to choose the epoch and the per-class decision
+  thresholds, each maximising that class's F1): macro AUROC {_f(val.get('macro_auroc'))}.
+- Per class on the test split (AUROC does not depend on the thresholds; n/a: no positive record):
+
+| class | name | AUROC | F1 | threshold | support |
+|---|---|---|---|---|---|
+{rows}
 """

@@ -105,3 +105,22 @@ def test_inception1d_on_the_real_cinc2021_sample(tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["fs"] == 100.0 and info["input_samples"] == 1000 and info["in_leads"] == 12
     assert "CinC 2021 challenge score" in (run / "report.md").read_text()
+
+
+def test_publishing_a_multi_label_run_ships_auroc_interval_thresholds_and_statement_names(ptbxl_run, tmp_path):
+    from ecgzoo.pretrained import read_manifest
+    from ecgzoo.publish import publish_run
+
+    run, _, _, _ = ptbxl_run
+    path = publish_run(run, "px", tmp_path / "w", command="ecgzoo run xresnet1d101 ptbxl ...", license_weights="MIT",
+                       license_data="CC BY 4.0", lead_names=["I", "II", "III", "aVR", "aVL", "aVF", *[f"V{i}" for i in range(1, 7)]])
+    manifest = read_manifest(path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    test = manifest.metrics["test"]
+    assert test["macro_auroc"] == metrics["test"]["macro_auroc"] and test["macro_auroc_ci95"] == metrics["test"]["macro_auroc_ci95"]
+    assert set(test["per_class"]) == set(manifest.classes)
+    stored = load_checkpoint(run / "checkpoints" / "best.safetensors")[1]["thresholds"]
+    assert [test["per_class"][c]["threshold"] for c in manifest.classes] == [round(t, 4) for t in stored]
+    card = (tmp_path / "w" / "xresnet1d101.px.md").read_text()
+    assert "macro AUROC" in card and "normal ECG" in card and "| class | name | AUROC | F1 | threshold | support |" in card
+    assert "challenge F1" not in card
