@@ -38,6 +38,16 @@ def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
     return keep
 
 
+#: dataset options that say where the data was on the training machine, not what it was
+LOCATION_OPTIONS = {"path", "url", "download"}
+
+
+def _dataset_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's dataset options that define the task (e.g. PTB-XL's task and folds): `evaluate MODEL:TAG` reuses them."""
+    options = config.get("config", {}).get("dataset", {})
+    return {k: v for k, v in options.items() if k not in LOCATION_OPTIONS}
+
+
 def manifest_json(manifest: PretrainedManifest) -> str:
     """Strict JSON text of a manifest (the loader's `folder` left out: it is where the file is found)."""
     return json.dumps(manifest.model_dump(mode="json", exclude={"folder"}, exclude_none=True), indent=1, allow_nan=False) + "\n"
@@ -63,7 +73,8 @@ def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str
                             window_seconds=run.input_samples / run.fs, pipeline=run.info["pipeline"]),
         license_weights=license_weights, license_data=license_data, data_attribution=data_attribution,
         training_command=command,
-        training={"dataset": run.info["dataset"], "records": run.info["records"], "train_records": run.info["train_records"],
+        training={"dataset": run.info["dataset"], "dataset_options": _dataset_options(run.config),
+                  "records": run.info["records"], "train_records": run.info["train_records"],
                   "val_records": run.info["val_records"], "test_records": run.info.get("test_records", 0),
                   "wall_seconds": run.info.get("seconds"), "git_commit": environment.get("git_commit"),
                   "torch": environment.get("torch"), "machine": environment.get("machine") or environment.get("platform")},
@@ -103,7 +114,7 @@ def model_card(m: PretrainedManifest) -> str:
 ## Use
 ```bash
 ecgzoo predict {m.name} RECORD.hea
-ecgzoo evaluate {m.name} {t.get('dataset', 'DATASET')} --set path=DATA_FOLDER --split test
+ecgzoo evaluate {m.name} {t.get('dataset', 'DATASET')} --set path=DATA_FOLDER --split test{_option_flags(t)}
 ecgzoo explain {m.name} RECORD.hea
 ```
 ```python
@@ -112,6 +123,12 @@ model = ecgzoo.create_model("{m.model}", pretrained="{m.tag}")
 
 File `{m.file}`, {m.size} bytes, SHA-256 `{m.sha256}` (verified before every load).
 """
+
+
+def _option_flags(training: dict[str, Any]) -> str:
+    """The dataset options of the training run as --set flags (only the task-defining ones that differ by run)."""
+    options = training.get("dataset_options", {})
+    return "".join(f" --set {k}={v}" for k, v in options.items() if k == "task")
 
 
 def _f(value: float | None) -> str:

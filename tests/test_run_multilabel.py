@@ -124,3 +124,4 @@ def test_publishing_a_multi_label_run_ships_auroc_interval_thresholds_and_statem
     card = (tmp_path / "w" / "xresnet1d101.px.md").read_text()
     assert "macro AUROC" in card and "normal ECG" in card and "| class | name | AUROC | F1 | threshold | support |" in card
     assert "challenge F1" not in card
+    assert manifest.training["dataset_options"]["task"] == "all" and "path" not in manifest.training["dataset_options"]
