@@ -42,10 +42,14 @@ def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
 LOCATION_OPTIONS = {"path", "url", "download"}
 
 
-def _dataset_options(config: dict[str, Any]) -> dict[str, Any]:
-    """The run's dataset options that define the task (e.g. PTB-XL's task and folds): `evaluate MODEL:TAG` reuses them."""
-    options = config.get("config", {}).get("dataset", {})
-    return {k: v for k, v in options.items() if k not in LOCATION_OPTIONS}
+def _dataset_options(dataset: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The run's dataset options, defaults resolved, that define the task (e.g. PTB-XL's task and folds):
+    `evaluate MODEL:TAG` on that dataset reuses them."""
+    from ecgzoo.registry import get_registry
+
+    registry = get_registry()
+    options = registry.make_config(registry.resolve(dataset, "dataset"), config.get("config", {}).get("dataset", {}))
+    return {k: v for k, v in options.model_dump(mode="json").items() if k not in LOCATION_OPTIONS}
 
 
 def manifest_json(manifest: PretrainedManifest) -> str:
@@ -73,7 +77,7 @@ def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str
                             window_seconds=run.input_samples / run.fs, pipeline=run.info["pipeline"]),
         license_weights=license_weights, license_data=license_data, data_attribution=data_attribution,
         training_command=command,
-        training={"dataset": run.info["dataset"], "dataset_options": _dataset_options(run.config),
+        training={"dataset": run.info["dataset"], "dataset_options": _dataset_options(run.info["dataset"], run.config),
                   "records": run.info["records"], "train_records": run.info["train_records"],
                   "val_records": run.info["val_records"], "test_records": run.info.get("test_records", 0),
                   "wall_seconds": run.info.get("seconds"), "git_commit": environment.get("git_commit"),
