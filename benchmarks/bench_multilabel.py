@@ -90,8 +90,13 @@ def bench_prepare(records: int, workers: int, root: Path) -> dict:
     return out
 
 
-def _measure(name: str, batch: int, length: int, steps: int, classes: int) -> dict:
-    """Seconds per training and evaluation step of one model after a warm-up step counted by FlopCounterMode."""
+def _measure(name: str, batch: int, length: int, steps: int, classes: int, precision: str = "fp32") -> dict:
+    """Seconds per training and evaluation step of one model after a warm-up step counted by FlopCounterMode.
+
+    precision bf16: the steps run under bfloat16 autocast (as the ptbxl-cpu preset trains) and the
+    yardstick is a bfloat16 matmul (AMX/AVX512-BF16 where the CPU has them)."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
     from bench_training import matmul_gflops
@@ -105,17 +110,24 @@ def _measure(name: str, batch: int, length: int, steps: int, classes: int) -> di
     x = torch.randn(batch, 12, length)
     y = (torch.rand(batch, classes) < 0.2).float()
 
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.binary_cross_entropy_with_logits(model(x), y).backward()
+        with autocast():
+            logits = model(x)
+        F.binary_cross_entropy_with_logits(logits.float(), y).backward()
         optimizer.step()
 
     def eval_step() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(x)
 
-    out = {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "batch": batch,
-           "input": [12, length], "steps": steps, "matmul_gflops": matmul_gflops(torch.device("cpu"))}
+    out = {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "batch": batch, "precision": precision,
+           "input": [12, length], "steps": steps, "matmul_gflops": matmul_gflops(torch.device("cpu"), dtype=dtype)}
     for label, fn, mode in (("train", train_step, model.train), ("eval", eval_step, model.eval)):
         mode()
         with FlopCounterMode(display=False) as counter:
@@ -130,13 +142,13 @@ def _measure(name: str, batch: int, length: int, steps: int, classes: int) -> di
         out[f"{label}_gflops_achieved"] = round(gflop * batch / seconds, 2)
         out[f"{label}_share_of_matmul"] = round(gflop * batch / seconds / out["matmul_gflops"], 3)
     # the machine is shared: a second matmul reading after the steps shows how much the yardstick moved meanwhile
-    out["matmul_gflops_after"] = matmul_gflops(torch.device("cpu"))
+    out["matmul_gflops_after"] = matmul_gflops(torch.device("cpu"), dtype=dtype)
     print(json.dumps(out), flush=True)
     return out
 
 
-def bench_train(models: list[str], batch: int, length: int, steps: int, classes: int) -> list[dict]:
-    return [_measure(name, batch, length, steps, classes) for name in models]
+def bench_train(models: list[str], batch: int, length: int, steps: int, classes: int, precision: str = "fp32") -> list[dict]:
+    return [_measure(name, batch, length, steps, classes, precision) for name in models]
 
 
 def main() -> None:
@@ -150,6 +162,8 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=1000, help="samples per lead (10 s at 100 Hz)")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--classes", type=int, default=71, help="outputs (PTB-XL 'all': 71 statements)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast, bf16 matmul yardstick")
+    parser.add_argument("--key", default=None, help="results key (default: the command's first argument)")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     entry = machine()
@@ -160,9 +174,9 @@ def main() -> None:
         import torch
 
         entry["threads"] = torch.get_num_threads()
-        entry["models"] = bench_train(args.models, args.batch, args.length, args.steps, args.classes)
+        entry["models"] = bench_train(args.models, args.batch, args.length, args.steps, args.classes, args.precision)
     entry["load_average_1min_after"] = os.getloadavg()[0]
-    results[args.what] = entry
+    results[args.key or args.what] = entry
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
