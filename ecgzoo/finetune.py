@@ -89,7 +89,8 @@ def _merge(manifest: PretrainedManifest, state: dict[str, torch.Tensor], fresh: 
     unused = sorted(k for k in state if k not in fresh)
     if misfit or unused:
         raise PretrainedError(
-            f"pretrained {manifest.name}: model options {options or '(none)'} change the network beyond the head and the "
+            f"pretrained {manifest.name}: model options {', '.join(f'{k}={v!r}' for k, v in options.items()) or '(none)'} "
+            "change the network beyond the head and the "
             f"stem (tensors {', '.join((misfit + unused)[:4])}{' ...' if len(misfit + unused) > 4 else ''} do not fit); "
             "leave out the options that change its size")
     merged = {k: (v if k in replace else state[k]) for k, v in fresh.items()}
