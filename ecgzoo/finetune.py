@@ -82,17 +82,29 @@ def _reasons(manifest: PretrainedManifest, old: dict[str, Any], new: dict[str, A
     return out
 
 
+def _beyond(manifest: PretrainedManifest, options: dict[str, Any], keys: list[str]) -> PretrainedError:
+    listed = ", ".join(keys[:4]) + (" ..." if len(keys) > 4 else "")
+    return PretrainedError(
+        f"pretrained {manifest.name}: model options {', '.join(f'{k}={v!r}' for k, v in options.items()) or '(none)'} "
+        f"change the network beyond the head and the stem (tensors {listed} do not fit); leave out the options that change its size")
+
+
+def check_options(manifest: PretrainedManifest, state: dict[str, torch.Tensor], model_config: dict[str, Any],
+                  options: dict[str, Any]) -> None:
+    """Refuse, before any work, model `options` that change a tensor's shape at the weights' own class and lead counts."""
+    shapes = _shapes(manifest.model, {**model_config, **options})
+    bad = sorted(k for k in set(shapes) | set(state) if k not in shapes or k not in state or shapes[k] != tuple(state[k].shape))
+    if bad:
+        raise _beyond(manifest, options, bad)
+
+
 def _merge(manifest: PretrainedManifest, state: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor],
            replace: dict[str, str], options: dict[str, Any]) -> tuple[dict[str, torch.Tensor], InitSummary]:
     """The fresh state with every pretrained tensor that is not to be replaced; an error for one that does not fit."""
     misfit = sorted(k for k in fresh if k not in replace and (k not in state or state[k].shape != fresh[k].shape))
     unused = sorted(k for k in state if k not in fresh)
     if misfit or unused:
-        raise PretrainedError(
-            f"pretrained {manifest.name}: model options {', '.join(f'{k}={v!r}' for k, v in options.items()) or '(none)'} "
-            "change the network beyond the head and the "
-            f"stem (tensors {', '.join((misfit + unused)[:4])}{' ...' if len(misfit + unused) > 4 else ''} do not fit); "
-            "leave out the options that change its size")
+        raise _beyond(manifest, options, misfit + unused)
     merged = {k: (v if k in replace else state[k]) for k, v in fresh.items()}
     loaded = tuple(k for k in fresh if k not in replace)
     return merged, InitSummary(manifest.name, manifest.sha256, loaded, dict(replace))

@@ -62,6 +62,7 @@ def _init_model_options(model: str, config: RunConfig) -> dict[str, Any]:
     if config.init is None:
         return dict(config.model)
     from ecgzoo.checkpoint import load_checkpoint
+    from ecgzoo.finetune import check_options
     from ecgzoo.pretrained import PretrainedError, find_manifest, weights_path
 
     if ":" not in config.init:
@@ -71,7 +72,8 @@ def _init_model_options(model: str, config: RunConfig) -> dict[str, Any]:
     if manifest.model != wanted:
         raise PretrainedError(f"init {config.init}: these are weights of model {manifest.model!r}, the run trains model {wanted!r}; "
                               f"run `ecgzoo run {manifest.model} ...` or choose weights of {wanted} (ecgzoo list --pretrained)")
-    _, meta = load_checkpoint(weights_path(manifest))
+    state, meta = load_checkpoint(weights_path(manifest))
+    check_options(manifest, state, meta["model_config"], config.model)
     return {**meta["model_config"], **config.model}
 
 

@@ -235,11 +235,13 @@ def test_interrupted_init_run_resumes_from_the_trainers_state_not_the_init(inter
     assert [h["epoch"] for h in history] == [1, 2] and history[0] == first["history"][0]
 
 
-def test_init_weights_of_another_model_are_refused(tmp_path):
+def test_wrong_init_is_refused_before_any_work(tmp_path):
     code, _, err = cli("run", "cnnv7", "synthetic", "--init", SHIPPED, "--output-dir", str(tmp_path))
     assert code == 2 and "weights of model 'cnnv7-s8', the run trains model 'cnnv7'" in err and "Traceback" not in err
     code, _, err = cli("run", "cnnv7-s8", "synthetic", "--init", "cnnv7-s8:nope", "--output-dir", str(tmp_path))
     assert code == 2 and "no pretrained weights 'cnnv7-s8:nope'" in err
     code, _, err = cli("run", "cnnv7-s8", "synthetic", "--set", "model.init_weights=x", "--output-dir", str(tmp_path))
     assert code == 2 and "'init_weights' is a record set by `ecgzoo run --init" in err
+    code, _, err = cli("run", "cnnv7-s8", "synthetic", "--init", SHIPPED, "--set", "model.conv_b=32", "--output-dir", str(tmp_path))
+    assert code == 2 and "model options conv_b=32 change the network beyond the head and the stem (tensors conv_b.0.weight" in err
     assert not list(tmp_path.iterdir())  # refused before a run folder was made
