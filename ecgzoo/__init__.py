@@ -51,7 +51,10 @@ def create(kind: str, name: str, **config: Any) -> Any:
 def create_model(name: str, pretrained: str | None = None, **config: Any) -> EcgModel:
     """A model by plugin name; `pretrained="TAG"` (or a name `MODEL:TAG`) loads shipped weights, verified, in eval mode.
 
-    With pretrained weights the architecture options are the weights' own; passing others is an error.
+    With pretrained weights the architecture options are the weights' own. `num_classes` and/or `in_leads`
+    fine-tune: every tensor whose shape fits is loaded, the head (other classes) and the stem's first
+    convolution (other leads) are initialised afresh, and `model.init_summary` lists what was loaded and
+    replaced (`ecgzoo.finetune`). Other options are an error.
     """
     model_name, _, tag = name.partition(":")
     tag = pretrained or tag
@@ -59,8 +62,13 @@ def create_model(name: str, pretrained: str | None = None, **config: Any) -> Ecg
         return create("model", name, **config)
     from ecgzoo.pretrained import PretrainedError, load_pretrained_model
 
+    counts = {k: config.pop(k) for k in ("num_classes", "in_leads") if k in config}
     if config:
         raise PretrainedError(f"create_model({name!r}, pretrained={tag!r}) takes the weights' own options; got {sorted(config)}")
+    if counts:
+        from ecgzoo.finetune import adapt_pretrained
+
+        return adapt_pretrained(model_name, tag, **counts)
     return load_pretrained_model(model_name, tag)
 
 

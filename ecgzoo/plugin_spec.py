@@ -48,7 +48,10 @@ class PluginConfig(pydantic.BaseModel):
 
 
 class ModelConfig(PluginConfig):
-    """Base of every model config: the run pipeline sets these two from the data."""
+    """Base of every model config: the run pipeline sets the class and lead counts from the data."""
 
     num_classes: int = pydantic.Field(4, ge=2, description="number of output classes (set from the dataset by `ecgzoo run`)")
     in_leads: int = pydantic.Field(1, ge=1, description="number of input leads (channels)")
+    init_weights: str | None = pydantic.Field(
+        None, description="where the weights started: 'MODEL:TAG sha256:HEX' of the pretrained weights they were adapted "
+        "from (set by create_model(NAME, pretrained=TAG, num_classes=...) and `ecgzoo run --init`; a record, it changes nothing)")

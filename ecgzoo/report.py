@@ -212,6 +212,15 @@ for that class; multi-lead records on calibrated ECG paper, one map per lead whe
 leads apart."""
 
 
+def init_markdown(init: dict[str, Any] | None) -> str:
+    """The report's line on the pretrained weights a run started from ('' for a run trained from scratch)."""
+    if not init:
+        return ""
+    replaced = "; ".join(f"`{k}` ({why})" for k, why in init["replaced"].items()) or "none"
+    return (f"\n- Initial weights: **{init['weights']}** (SHA-256 `{init['sha256']}`): {init['loaded_tensors']} tensors loaded "
+            f"unchanged, replaced: {replaced}.")
+
+
 def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict[str, Any], metrics: dict[str, Any],
                  history: Sequence[dict[str, Any]], figures: Sequence[Figure]) -> Path:
     """report.md of a run: what data, which settings, how good, how it trained, where it looked."""
@@ -241,7 +250,7 @@ in {info.get('seconds', float('nan')):.0f} s.
 
 ## Settings
 
-- Model options: `{dumps(cfg['model']) if cfg['model'] else '(defaults)'}`
+- Model options: `{dumps(cfg['model']) if cfg['model'] else '(defaults)'}`{init_markdown(info.get('init'))}
 - Trainer `{cfg['trainer_plugin']}` options: `{dumps(cfg['trainer']) if cfg['trainer'] else '(defaults)'}`
 - Device {cfg['device']}, seed {cfg['seed']}, processes {cfg['nproc']}. Full resolved configuration: `config.json`;
   versions and git commit: `environment.json`.

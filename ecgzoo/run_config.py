@@ -50,6 +50,10 @@ class RunConfig(PluginConfig):
     preprocessing: list[dict[str, Any]] | None = pydantic.Field(
         None, description="ordered preprocessing steps [{name = ..., options...}] (None: the dataset's own default)"
     )
+    init: str | None = pydantic.Field(
+        None, description="start from pretrained weights MODEL:TAG (ecgzoo list --pretrained) of the run's model: every tensor "
+        "that fits is loaded; the head (other classes) and the stem's first convolution (other leads) start afresh"
+    )
     split: SplitConfig = pydantic.Field(default_factory=SplitConfig, description="train/validation split")
     trainer_plugin: str = pydantic.Field("trainer", description="name of the trainer plugin")
     trainer: dict[str, Any] = pydantic.Field(default_factory=dict, description="options of the trainer plugin (`ecgzoo info trainer`)")

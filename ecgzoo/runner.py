@@ -52,15 +52,37 @@ def check_plugins(model: str, dataset: str, config: RunConfig) -> None:
     for key in ("num_classes", "in_leads"):
         if key in config.model:
             raise ecgzoo.ConfigError(f"model option {key!r} is set from the data by `ecgzoo run`; leave it out")
-    _check_explainer_supports(model, config)
+    if "init_weights" in config.model:
+        raise ecgzoo.ConfigError("model option 'init_weights' is a record set by `ecgzoo run --init MODEL:TAG`; leave it out")
+    _check_explainer_supports(model, config, _init_model_options(model, config))
 
 
-def _check_explainer_supports(model: str, config: RunConfig) -> None:
+def _init_model_options(model: str, config: RunConfig) -> dict[str, Any]:
+    """The options the run's model is built with: with `init`, the weights' own (file verified) under the run's."""
+    if config.init is None:
+        return dict(config.model)
+    from ecgzoo.checkpoint import load_checkpoint
+    from ecgzoo.finetune import check_options
+    from ecgzoo.pretrained import PretrainedError, find_manifest, weights_path
+
+    if ":" not in config.init:
+        raise ecgzoo.ConfigError(f"init {config.init!r}: expected pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
+    manifest = find_manifest(config.init)
+    wanted = get_registry().resolve(model, "model").name
+    if manifest.model != wanted:
+        raise PretrainedError(f"init {config.init}: these are weights of model {manifest.model!r}, the run trains model {wanted!r}; "
+                              f"run `ecgzoo run {manifest.model} ...` or choose weights of {wanted} (ecgzoo list --pretrained)")
+    state, meta = load_checkpoint(weights_path(manifest))
+    check_options(manifest, state, meta["model_config"], config.model)
+    return {**meta["model_config"], **config.model}
+
+
+def _check_explainer_supports(model: str, config: RunConfig, options: dict[str, Any]) -> None:
     """The report's explainer must support the model: refused now, not after training (shapes on the meta device: free)."""
     from ecgzoo.explainer import check_supports
 
     with torch.device("meta"):
-        net = ecgzoo.create_model(model, **{**config.model, "num_classes": 2, "in_leads": 1})
+        net = ecgzoo.create_model(model, **{**options, "num_classes": 2, "in_leads": 1})
     check_supports(ecgzoo.create_explainer(config.explainer, **config.report.explainer_options), net, config.explainer)
 
 
@@ -289,16 +311,31 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
     return prepared, (train_idx, val_idx, test_idx)
 
 
+def _initial_model(r: _Run, classes: list[str]) -> ecgzoo.EcgModel:
+    """The untrained model: fresh, or with `init` the pretrained weights adapted to the data's classes and leads
+    (recorded in run.json; an interrupted run's trainer then resumes from its own last state, not from these)."""
+    config, in_leads = r.config, r.info["in_leads"]
+    if config.init is None:
+        return ecgzoo.create_model(r.model_name, **config.model, num_classes=len(classes), in_leads=in_leads)
+    from ecgzoo.finetune import adapt_pretrained
+
+    net = adapt_pretrained(config.init, num_classes=len(classes), in_leads=in_leads, classes=classes, **config.model)
+    r.info["init"] = net.init_summary.to_json()
+    r.run_dir.write_json(RUN_FILE, r.info)
+    if r.ctx.is_main:
+        _say(net.init_summary.line())
+    return net.train()
+
+
 def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -> tuple[ecgzoo.EcgModel, ecgzoo.FitResult]:
     """Build the model (the run's seed: the same initial weights on every rank) and fit it through the trainer plugin."""
     from ecgzoo.checkpoint import seed_everything
 
     config, classes = r.config, list(prepared.classes)
-    model_options = {**config.model, "num_classes": len(classes), "in_leads": r.info["in_leads"]}
     train_ds, val_ds = prepared.torch_dataset(train_idx), prepared.torch_dataset(val_idx)
     _say(f"training {r.model_name} on {len(train_idx)} records, validating on {len(val_idx)} ({r.device})")
     seed_everything(config.seed)
-    net = ecgzoo.create_model(r.model_name, **model_options)
+    net = _initial_model(r, classes)
     task = prepared.task.with_scored(r.data.scored_classes)  # ecgzoo.tasks.Task: single- or multi-label
     args = (net, config.trainer_plugin, config.trainer, train_ds, val_ds, task, r.device, config.seed, r.run_dir.path("checkpoints"))
     if config.nproc > 1:

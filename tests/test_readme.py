@@ -39,6 +39,13 @@ def test_explaining_from_python_example_runs(tmp_path, monkeypatch, capsys):
     assert "cam" in out and "gradcam" in out and "random" in out
 
 
+def test_fine_tuning_example_prints_what_it_says(capsys):
+    code = _block("finetune-example", "python")
+    exec(compile(code, "README.md", "exec"), {})
+    promised = code.strip().splitlines()[-1].removeprefix("# ")
+    assert capsys.readouterr().out.strip() == promised
+
+
 def test_ci_runs_the_readme_test_command():
     cmd = _block("test-command", "bash").strip()
     extracted = subprocess.run(

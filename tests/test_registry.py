@@ -41,7 +41,7 @@ def test_unknown_option_names_plugin_field_and_valid_options():
         ecgzoo.create_model("toy", widht=8)
     msg = str(err.value)
     assert "model plugin 'toy'" in msg and "'widht'" in msg and "did you mean 'width'" in msg
-    assert "Valid options: num_classes, in_leads, width" in msg
+    assert "Valid options: num_classes, in_leads, init_weights, width" in msg
 
 
 def test_wrong_value_names_field_and_value():

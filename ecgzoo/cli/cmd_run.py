@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="RUN.toml", help="options from a TOML file (keys as in --set)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="one option, e.g. trainer.epochs=5, model.masked_pooling=true, split.val_fraction=0.2 (repeatable)")
+    p.add_argument("--init", metavar="MODEL:TAG",
+                   help="start from these pretrained weights (ecgzoo list --pretrained), adapted to the dataset's classes and leads")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (default auto: cuda when available)")
     p.add_argument("--explainer", help="explainer plugin for the report's examples (default cam; ecgzoo list explainer)")
     p.add_argument("--nproc", type=int, help="data-parallel training processes on this machine (DistributedDataParallel)")
@@ -31,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.runner import run
 
     assignments = parse_assignments(args.assignments)
-    for key, value in (("device", args.device), ("explainer", args.explainer), ("nproc", args.nproc),
+    for key, value in (("init", args.init), ("device", args.device), ("explainer", args.explainer), ("nproc", args.nproc),
                        ("name", args.name), ("output_dir", args.output_dir)):
         if value is not None:
             assignments[key] = value
