@@ -64,6 +64,9 @@ ml = multilabel_training
 BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
 # options that may change between a run and its resumption without changing the result's meaning
 _RESUME_FREE = {"epochs", "patience", "progress", "num_workers", "resume", "device", "eval_batch_size", "save_every_batches"}
+# model options that say where the weights started, not what is trained: a saved state resumes whatever they say
+# (and states saved before the option existed still resume)
+_MODEL_RESUME_FREE = {"init_weights"}
 
 
 class TrainerConfig(ecgzoo.PluginConfig):
@@ -267,7 +270,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         config = getattr(model, "config", None)
         return {
             "model": getattr(model, "plugin_name", type(model).__name__),
-            "model_config": config.model_dump(mode="json") if config is not None else {},
+            "model_config": {k: v for k, v in config.model_dump(mode="json").items() if k not in _MODEL_RESUME_FREE}
+            if config is not None else {},
             "classes": list(classes), "n_train": n_train, "n_val": n_val, "world_size": world, "trainer": trainer,
         }
 

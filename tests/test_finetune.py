@@ -245,3 +245,15 @@ def test_wrong_init_is_refused_before_any_work(tmp_path):
     code, _, err = cli("run", "cnnv7-s8", "synthetic", "--init", SHIPPED, "--set", "model.conv_b=32", "--output-dir", str(tmp_path))
     assert code == 2 and "model options conv_b=32 change the network beyond the head and the stem (tensors conv_b.0.weight" in err
     assert not list(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_a_training_state_resumes_whatever_the_model_says_about_where_its_weights_started():
+    """A state saved before `init_weights` existed (or with another origin) still resumes: the
+    resume fingerprint leaves the origin out (it changed nothing the saved state holds)."""
+    trainer = ecgzoo.create_trainer("trainer")
+    plain = ecgzoo.create_model("cnnv7-small", num_classes=3)
+    started = ecgzoo.create_model("cnnv7-small", num_classes=3)
+    started.config.init_weights = "cnnv7-s8:physionet2017 sha256:" + "0" * 64
+    fingerprints = [trainer._fingerprint(m, ["A", "B", "C"], 10, 2, 1) for m in (plain, started)]
+    assert fingerprints[0] == fingerprints[1] and "init_weights" not in fingerprints[0]["model_config"]
+    assert fingerprints[0]["model_config"]["filters"] == 16  # the architecture still counts
