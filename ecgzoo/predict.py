@@ -132,9 +132,9 @@ class Prediction:
             "fs": self.fs,
             "duration_s": round(self.duration_s, 3),
             "class": self.label,
+            **({"labels": self.label_list(p)} if self.multi and p is not None else {}),
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
             **({"problem": self.problem} if p is None else {}),
-            **({"labels": self.label_list(p)} if self.multi and p is not None else {}),
             "notes": self.notes,
             "windows": [
                 {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import types
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import torch
 from conftest import SHARED_DATA
 from run_helpers import cli, register_toy
 
+import ecgzoo
 from ecgzoo.leads import canonical_leads
 from ecgzoo.pipeline import Pipeline
 from ecgzoo.pretrained import read_manifest
@@ -204,3 +206,25 @@ def test_publishing_a_multi_label_run_keeps_undefined_f1_as_none(ptbxl_run, tmp_
     for c, one in metrics["test"]["per_class"].items():  # per class on the card, undefined figures as n/a
         f1 = "n/a" if one["f1"] is None else f"{one['f1']:.3f}"
         assert f"| {c} | {one['name']} |" in card and f" | {f1} | " in card.split(f"| {c} | {one['name']} |")[1].splitlines()[0]
+
+
+def test_published_12_lead_weights_predict_and_evaluate_as_the_run_did(ptbxl_run, e07500, tmp_path):
+    """MODEL:TAG weights of a multi-label run were loaded as single-label: predict printed one class with softmax
+    probabilities and evaluate stopped with a traceback (the checkpoint's task and thresholds were not read)."""
+    run_dir, tree = ptbxl_run
+    run = load_run(run_dir)
+    path = publish_run(run_dir, "tiny", tmp_path / "w", command="ecgzoo run toy ptbxl ...", license_weights="MIT",
+                       license_data="CC BY 4.0", lead_names=list(run.lead_names))
+    ecgzoo.register_plugin(types.SimpleNamespace(ecgzoo_pretrained=ecgzoo.hookimpl(lambda: [path])), "tiny-weights")
+    weights = load_run("toy:tiny")
+    assert (weights.task, weights.thresholds, weights.lead_names) == (run.task, run.thresholds, run.lead_names)
+    signal, leads = e07500
+    order = list(range(11, -1, -1))
+    reordered = _write(tmp_path, "reordered", signal[:, order], [leads[i] for i in order])
+    by_run, by_weights = _predict(run_dir, E07500.with_suffix(".hea")), _predict("toy:tiny", reordered)
+    assert by_weights["labels"] == by_run["labels"] and by_weights["class"] == by_run["class"]
+    np.testing.assert_allclose(_probs(by_weights, run.classes), _probs(by_run, run.classes), atol=2e-5)
+    code, _, err = cli("evaluate", "toy:tiny", "ptbxl", "--set", f'path="{tree}"', "--split", "test", "--out", str(tmp_path / "ev"))
+    assert code == 0, err
+    ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert ev["macro_auroc"] == pytest.approx(json.loads((run_dir / "metrics.json").read_text())["test"]["macro_auroc"], abs=1e-6)
