@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
+from ecgzoo.leads import STANDARD_12, LeadMismatchError, canonical_lead_name, canonical_leads, lead_order
 from ecgzoo.wfdb_header import readable_record, samples_in_file
 
 #: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
@@ -303,10 +303,32 @@ def select_lead(source: SignalSource, lead: str) -> SignalSource:
     else:
         known = f"names {names} or " if names else ""
         raise InputError(f"{source.path}: no lead {lead!r}; choose one of {known}indices 0-{source.leads - 1}")
-    read = source._read
-    name = names[index] if names else str(index)
-    return dataclasses.replace(source, leads=1, _read=lambda a, b: np.asarray(read(a, b))[index : index + 1], lead_names=(name,),
-                               lead_chosen=True)
+    return _with_rows(source, [index], (names[index] if names else str(index),), lead_chosen=True)
+
+
+def _with_rows(source: SignalSource, rows: list[int], names: tuple[str, ...], lead_chosen: bool = False) -> SignalSource:
+    """`source` reading only `rows`, in that order, named `names`."""
+    read, index = source._read, np.asarray(rows)
+    return dataclasses.replace(source, leads=len(rows), _read=lambda a, b: np.asarray(read(a, b))[index], lead_names=names,
+                               lead_chosen=lead_chosen)
+
+
+def match_leads(source: SignalSource, expected: tuple[str, ...], wanted_by: str) -> tuple[SignalSource, str | None]:
+    """`source` with the leads `expected` names, picked by name in that order (`ecgzoo.leads.lead_order`),
+    and a note saying what moved or was left out (None when the file already has exactly those leads in order).
+
+    A lead the file lacks is an InputError naming it and listing the file's leads.
+    """
+    try:
+        rows = lead_order(expected, source.lead_names, str(source.path), wanted_by)
+    except LeadMismatchError as exc:
+        raise InputError(str(exc)) from None
+    if rows == list(range(source.leads)):
+        return source, None
+    unused = [n for i, n in enumerate(source.lead_names) if i not in rows]
+    note = f"leads matched by name (the file's order: {', '.join(source.lead_names)})"
+    note += f"; not used: {', '.join(unused)}" if unused else ""
+    return _with_rows(source, rows, canonical_leads(expected)), note
 
 
 def open_input(path: str | Path, fs: float | None = None, gain: float | None = None) -> SignalSource:

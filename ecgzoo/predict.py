@@ -9,12 +9,14 @@ probabilities over windows.
 
 A recording at another sampling rate than the run's data is resampled by the run's
 `resample` step when the pipeline has one, else by a `resample` step put in front (and a
-message says so); the leads must match: by count, and by name where both the run and the
-input name them (`ecgzoo.leads.check_leads`, after the run's preprocessing, which may select
-leads by name).
+message says so). Leads: a multi-lead model whose leads are named meets a file that names its
+leads by name (`fit_leads`): any order and spelling ('AVR' = 'aVR'), extra leads left out, a
+missing lead an error naming it and listing the file's leads; otherwise by count. After the run's
+preprocessing (which may select leads by name) the names are checked (`ecgzoo.leads.check_leads`).
 
 Multi-label runs give a sigmoid probability per class; every class at or above its threshold
-(chosen on the run's validation split, stored in the checkpoint) is a predicted label.
+(chosen on the run's validation split, stored in the checkpoint) is a predicted label, reported
+with its name, probability and threshold (`Prediction.label_list`, also in `--json` as `labels`).
 
 Finite or nothing: a window is classified only when the model's logits and probabilities are
 all finite; otherwise (damaged weights, an overflow) it is reported as failed with the reason,
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.inputs import InputError, SignalSource
+from ecgzoo.inputs import InputError, SignalSource, match_leads
 from ecgzoo.leads import LeadMismatchError, check_leads
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
@@ -65,12 +67,32 @@ class Prediction:
     task: Task | None = None  # None: single-label over classes
     thresholds: list[float] | None = None  # multi-label decision thresholds (0.5 where None)
 
+    @property
+    def multi(self) -> bool:
+        return self.task is not None and self.task.multi
+
+    @property
+    def threshold_values(self) -> np.ndarray:
+        """Each class's decision threshold (multi-label; 0.5 where the run stored none)."""
+        return np.full(len(self.classes), 0.5) if self.thresholds is None else np.asarray(self.thresholds, dtype=np.float64)
+
+    def above(self, p: np.ndarray) -> list[int]:
+        """Multi-label: indices of the classes at or above their thresholds, most probable first."""
+        assert self.task is not None
+        return sorted(np.flatnonzero(self.task.decide(p[None], self.threshold_values)[0]), key=lambda i: -p[i])
+
     def _labels(self, p: np.ndarray) -> str:
         """Predicted class, or for a multi-label task the labels at or above their thresholds ('-' for none)."""
-        if self.task is None or not self.task.multi:
+        if not self.multi:
             return self.classes[int(p.argmax())]
-        above = np.flatnonzero(self.task.decide(p[None], self.thresholds)[0])
-        return ",".join(self.classes[i] for i in sorted(above, key=lambda i: -p[i])) or "-"
+        return ",".join(self.classes[i] for i in self.above(p)) or "-"
+
+    def label_list(self, p: np.ndarray) -> list[dict[str, Any]]:
+        """Multi-label: every label at or above its threshold (class, name, probability, threshold), most probable first."""
+        assert self.task is not None
+        t = self.threshold_values
+        return [{"class": self.classes[i], "name": self.task.name(self.classes[i]), "probability": round(float(p[i]), 5),
+                 "threshold": round(float(t[i]), 5)} for i in self.above(p)]
 
     @property
     def probabilities(self) -> np.ndarray | None:
@@ -110,6 +132,7 @@ class Prediction:
             "fs": self.fs,
             "duration_s": round(self.duration_s, 3),
             "class": self.label,
+            **({"labels": self.label_list(p)} if self.multi and p is not None else {}),
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
             **({"problem": self.problem} if p is None else {}),
             "notes": self.notes,
@@ -174,16 +197,33 @@ def check_amplitude(signal: np.ndarray, where: str) -> None:
                                  "ADC units or microvolts: convert to mV, or give --gain ADU_PER_MV for a plain .mat")
 
 
-@torch.no_grad()
-def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
-                   precision: str = "fp32") -> Prediction:
-    """Classify one recording (window by window when it is longer than the model's input)."""
+def fit_leads(run: LoadedRun, source: SignalSource) -> tuple[SignalSource, list[str]]:
+    """The recording's leads as the run's model takes them, and a note when they were matched by name.
+
+    When a multi-lead model and the file both name their leads (and the run's preprocessing does
+    not select leads itself), the leads are picked by name whatever their order or spelling
+    (`ecgzoo.inputs.match_leads`; a missing lead is an InputError naming it). Otherwise the count
+    must match (a one-lead model and a multi-lead file: choose the lead with --lead).
+    """
     selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
+    notes: list[str] = []
+    if not selects and run.in_leads > 1 and run.lead_names and source.lead_names and not source.lead_chosen:
+        source, note = match_leads(source, run.lead_names, f"the model of {run.label}")
+        notes += [note] if note else []
     if source.leads != run.in_leads and not selects:
         hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
         names = f" {list(source.lead_names)}" if source.lead_names else ""
         raise InputError(f"{source.path}: {source.leads} lead(s){names}, the model of {run.label} takes {run.in_leads}{hint}")
-    pipeline, notes = pipeline_for(run, source.fs)
+    return source, notes
+
+
+@torch.no_grad()
+def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
+                   precision: str = "fp32") -> Prediction:
+    """Classify one recording (window by window when it is longer than the model's input)."""
+    source, notes = fit_leads(run, source)
+    pipeline, resampled = pipeline_for(run, source.fs)
+    notes += resampled
     window = int(round(run.input_samples / run.fs * source.fs))
     if window < 1:
         raise InputError(f"{source.path}: at {source.fs:g} Hz the model's input ({run.input_samples / run.fs:g} s) "
@@ -243,16 +283,13 @@ def format_time(seconds: float) -> str:
 
 def _multi_label_lines(prediction: Prediction, p: np.ndarray) -> str:
     """Every label at or above its threshold, most probable first, with probability, threshold and name."""
-    task = prediction.task
-    assert task is not None
-    t = np.full(len(p), 0.5) if prediction.thresholds is None else np.asarray(prediction.thresholds)
-    above = sorted(np.flatnonzero(task.decide(p[None], t)[0]), key=lambda i: -p[i])
-    if not above:
-        best = int(p.argmax())
+    labels = prediction.label_list(p)
+    if not labels:
+        best, t = int(p.argmax()), prediction.threshold_values
         return (f"no label above its threshold (highest: {prediction.classes[best]} {p[best]:.3f}, "
                 f"threshold {t[best]:.3f})")
-    rows = [f"  {prediction.classes[i]:<12} {p[i]:.3f}  (threshold {t[i]:.3f})  {task.name(prediction.classes[i])}" for i in above]
-    return f"{len(above)} label(s) above threshold\n" + "\n".join(rows)
+    rows = [f"  {one['class']:<12} {one['probability']:.3f}  (threshold {one['threshold']:.3f})  {one['name']}" for one in labels]
+    return f"{len(labels)} label(s) at or above threshold\n" + "\n".join(rows)
 
 
 def describe(prediction: Prediction) -> str:
@@ -261,7 +298,7 @@ def describe(prediction: Prediction) -> str:
     head = f"{prediction.source}: "
     if p is None:
         head += f"not classified: {prediction.problem}"
-    elif prediction.task is not None and prediction.task.multi:
+    elif prediction.multi:
         head += _multi_label_lines(prediction, p)
     else:
         head += f"{prediction.label}  (" + ", ".join(f"{c} {v:.3f}" for c, v in zip(prediction.classes, p, strict=True)) + ")"

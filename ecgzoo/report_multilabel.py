@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgzoo.csv_files import csv_text
 from ecgzoo.tasks import Task
 
 
@@ -45,12 +46,12 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 
 def predictions_csv(record_ids: Sequence[str], targets: np.ndarray, probs: np.ndarray, task: Task,
                     thresholds: Sequence[float] | np.ndarray) -> str:
-    """One line per record: id, true labels, predicted labels (both '|'-joined) and every probability."""
+    """One row per record: id, true labels, predicted labels (both '|'-joined) and every probability; quoted by the
+    csv module where a cell needs it (a record id with a comma)."""
     decided = task.decide(probs, thresholds)
-    lines = ["record,true,predicted," + ",".join(f"p_{c}" for c in task.classes)]
-    for rid, y, d, p in zip(record_ids, np.asarray(targets), decided, probs, strict=True):
-        lines.append(f"{rid},{'|'.join(task.decode(y))},{'|'.join(task.decode(d))}," + ",".join(f"{v:.5f}" for v in p))
-    return "\n".join(lines) + "\n"
+    rows = ([rid, "|".join(task.decode(y)), "|".join(task.decode(d)), *(f"{v:.5f}" for v in p)]
+            for rid, y, d, p in zip(record_ids, np.asarray(targets), decided, probs, strict=True))
+    return csv_text(["record", "true", "predicted", *(f"p_{c}" for c in task.classes)], rows)
 
 
 def pick_examples(targets: np.ndarray, probs: np.ndarray, per_class: int) -> list[tuple[int, int]]:

@@ -101,7 +101,10 @@ def preset_values(preset: str, model: str, dataset: str) -> dict[str, Any]:
     """Option values of a preset (declared in registry.toml) for this model and dataset.
 
     The preset's `model.NAME` and `dataset.NAME` tables apply when NAME is the plugin the given
-    name resolves to, so `goodfellow-v7` (an alias of `cnnv7`) gets cnnv7's options.
+    name resolves to, so `goodfellow-v7` (an alias of `cnnv7`) gets cnnv7's options. Its
+    `preprocessing` is a list of steps for every dataset, or a table of such lists keyed by
+    dataset plugin name: then a dataset it does not name keeps its own default preprocessing
+    (`quick` shortens PhysioNet 2017's recipe, and leaves PTB-XL's z-scoring alone).
     """
     import copy
 
@@ -118,6 +121,10 @@ def preset_values(preset: str, model: str, dataset: str) -> dict[str, Any]:
         values["model"] = dict(chosen_model)
     if chosen_dataset:
         values["dataset"] = dict(chosen_dataset)
+    if isinstance(values.get("preprocessing"), Mapping):
+        steps = values.pop("preprocessing").get(_resolved(dataset, "dataset"))
+        if steps is not None:
+            values["preprocessing"] = steps
     return values
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 
 from ecgzoo.multilabel_metrics import multilabel_metrics
@@ -20,6 +23,17 @@ def test_predictions_csv_lists_true_and_thresholded_labels():
         "a,164889003,164889003|426783006,0.90000,0.40000,0.10000",
         "b,426783006|X,426783006,0.20000,0.70000,0.30000",
     ]
+
+
+def test_predictions_csv_quotes_record_ids_with_commas_quotes_and_line_breaks():
+    """Lines were joined by hand: the id 'patient 3, visit 2' split into two cells and shifted every column."""
+    ids = ["patient 3, visit 2", 'say "hi"', "two\nlines"]
+    y = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 0]])
+    p = np.array([[0.9, 0.4, 0.1], [0.2, 0.7, 0.3], [0.1, 0.1, 0.1]])
+    rows = list(csv.reader(io.StringIO(predictions_csv(ids, y, p, TASK, [0.5, 0.35, 0.5]))))
+    assert [r[0] for r in rows[1:]] == ids and {len(r) for r in rows} == {6}
+    assert rows[1][1:] == ["164889003", "164889003|426783006", "0.90000", "0.40000", "0.10000"]
+    assert rows[3][1:3] == ["", ""]  # no label, none predicted
 
 
 def test_metrics_markdown_has_a_row_per_class_with_names_and_undefined_values_marked():

@@ -94,3 +94,15 @@ def test_preset_model_options_follow_an_alias_to_its_target():
     assert resolve_run_config("goodfellow-v7", "synthetic", "quick").model == {"filters": 16, "conv_a": 32, "conv_b": 64}
     with pytest.raises(ConfigError, match="unknown preset 'fast'; presets are paper, quick, cpu"):
         preset_values("fast", "cnnv7", "synthetic")
+
+
+def test_quick_preset_keeps_a_datasets_own_preprocessing_where_it_differs():
+    """`--preset quick` on PTB-XL trained on R-peak-normalised records (PhysioNet 2017's recipe, R-peaks on lead 0),
+    not on PTB-XL's own z-scored 10-s records: the preset's steps now apply only to the datasets it names."""
+    assert "preprocessing" not in preset_values("quick", "xresnet1d101", "ptbxl")
+    assert resolve_run_config("xresnet1d101", "ptbxl", "quick").preprocessing is None  # Pipeline.for_dataset: zscore
+    assert resolve_run_config("inception1d", "cinc2021", "quick").preprocessing is None
+    for dataset in ("physionet2017", "synthetic", "wfdb-folder"):
+        assert preset_values("quick", "cnnv7", dataset)["preprocessing"] == QUICK_0_1["preprocessing"]
+    assert resolve_run_config("xresnet1d101", "ptbxl", "quick", None, parse_assignments(
+        ['preprocessing=[{name = "zscore"}]'])).preprocessing == [{"name": "zscore"}]  # --set still wins

@@ -111,7 +111,7 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     from ecgzoo.cli import UsageError
     from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
     from ecgzoo.leads import LeadMismatchError, check_leads
-    from ecgzoo.predict import pipeline_for
+    from ecgzoo.predict import fit_leads, pipeline_for
     from ecgzoo.record import Record
 
     args, run = job.args, job.run
@@ -119,13 +119,11 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
         source = open_input(path, fs=args.fs, gain=args.gain)
         if args.lead is not None:
             source = select_lead(source, args.lead)
+        source, notes = fit_leads(run, source)  # by name when both name their leads, else by count
     except InputError as exc:
         raise UsageError(str(exc)) from None
-    selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
-    if source.leads != run.in_leads and not selects:
-        hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
-        raise UsageError(f"{path}: {source.leads} lead(s), the model of {run.label} takes {run.in_leads}{hint}")
-    pipeline, notes = pipeline_for(run, source.fs)
+    pipeline, resampled = pipeline_for(run, source.fs)
+    notes += resampled
     a = int(round(args.start * source.fs))
     if not 0 <= a < source.samples:
         raise UsageError(f"{path}: --start {args.start} s lies outside the recording ({source.samples / source.fs:g} s)")
