@@ -28,8 +28,8 @@ def test_register_from_code_and_create():
 
 def test_list_pattern_and_kind_filter():
     ecgzoo.register_plugin(toy_plugins)
-    assert "scale" in ecgzoo.list_plugins("preprocessor")
-    assert "scale" not in ecgzoo.list_plugins("model")
+    assert "toy-scale" in ecgzoo.list_plugins("preprocessor")
+    assert "toy-scale" not in ecgzoo.list_plugins("model")
     assert ecgzoo.list_models("nothing-like-this*") == []
     with pytest.raises(ecgzoo.PluginError, match="unknown plugin kind 'modle'"):
         ecgzoo.list_plugins("modle")

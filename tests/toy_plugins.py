@@ -47,7 +47,7 @@ def ecgzoo_models():
 
 @ecgzoo.hookimpl
 def ecgzoo_preprocessors():
-    return [ecgzoo.PluginSpec("scale", Scale, ScaleConfig, summary="multiply by a constant")]
+    return [ecgzoo.PluginSpec("toy-scale", Scale, ScaleConfig, summary="multiply by a constant")]
 
 
 class GatedConfig(ecgzoo.PluginConfig):
