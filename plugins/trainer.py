@@ -582,6 +582,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         saved = meta.get("fingerprint")
         if meta.get("kind") != "training-state" or saved is None:
             raise CheckpointError(f"{path}: not a training state written by the trainer (remove it or set resume=false)")
+        if isinstance(saved.get("model_config"), dict):  # states written while init_weights was part of the fingerprint
+            saved = {**saved, "model_config": {k: v for k, v in saved["model_config"].items() if k not in _MODEL_RESUME_FREE}}
         if saved != fingerprint:
             diffs = [f"{key}: {saved.get(key)!r} -> {fingerprint[key]!r}" for key in fingerprint if saved.get(key) != fingerprint[key]]
             raise CheckpointError(

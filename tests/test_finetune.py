@@ -257,3 +257,14 @@ def test_a_training_state_resumes_whatever_the_model_says_about_where_its_weight
     fingerprints = [trainer._fingerprint(m, ["A", "B", "C"], 10, 2, 1) for m in (plain, started)]
     assert fingerprints[0] == fingerprints[1] and "init_weights" not in fingerprints[0]["model_config"]
     assert fingerprints[0]["model_config"]["filters"] == 16  # the architecture still counts
+
+
+def test_a_state_whose_fingerprint_still_names_init_weights_resumes(tmp_path):
+    trainer = ecgzoo.create_trainer("trainer")
+    model = ecgzoo.create_model("cnnv7-small", num_classes=3)
+    fingerprint = trainer._fingerprint(model, ["A", "B", "C"], 10, 2, 1)
+    older = {**fingerprint, "model_config": {**fingerprint["model_config"], "init_weights": None}}
+    trainer._check_resumable({"kind": "training-state", "fingerprint": older}, fingerprint, tmp_path / "last.safetensors")
+    changed = {**older, "model_config": {**older["model_config"], "filters": 8}}
+    with pytest.raises(Exception, match="belongs to another training.*filters"):
+        trainer._check_resumable({"kind": "training-state", "fingerprint": changed}, fingerprint, tmp_path / "last.safetensors")
