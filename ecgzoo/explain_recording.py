@@ -125,6 +125,9 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
     fs = first.fs
     total = int(round(source.samples / source.fs * fs))
     signal, lead_names = _trace(run, source, fs, total)
+    if lead_names is None and run.lead_names and len(run.lead_names) == len(signal):
+        lead_names = list(run.lead_names)  # unnamed leads are taken in the model's order, as predict takes them
+        notes.append(f"the recording names no leads: taken as the model's {', '.join(lead_names)}")
     maps = {name: np.zeros(total, dtype=np.float32) for name in explainers}
     for batch in _batches(ok, batch_size):
         recs = [windows[i][2] for i in batch]
