@@ -150,3 +150,19 @@ def test_chromium_draws_the_trace_as_one_connected_line(tmp_path, actions):
     assert count == 1, f"the trace is drawn in {count} pieces"
     ys = np.flatnonzero(dark.any(axis=1))
     assert ys.max() - ys.min() >= 1.9 * PX_PER_MV - 3  # R to S, 1.9 mV, reached by the one line
+
+
+def test_a_500_hz_12_lead_record_is_drawn_as_recorded_at_the_models_rate(tmp_path):
+    from conftest import SHARED_DATA
+    from scipy.signal import resample_poly
+
+    record = SHARED_DATA / "cinc2021-sample" / "E07500.hea"
+    if not record.is_file():
+        pytest.skip(f"{record.parent} not found (the CinC 2021 sample)")
+    run, source = _multi_label_run(tmp_path), open_input(record)
+    done = explain_recording(run, source, {"saliency": ecgzoo.create_explainer("saliency")})
+    assert done.fs == 100.0 and done.source_fs == 500.0 and done.signal.shape == (12, 1000) and len(done.windows) == 5
+    assert done.lead_names == list(STANDARD_12) and any("resampled to 100 Hz" in note for note in done.notes)
+    raw = source.read(0, source.samples).astype(np.float64)
+    np.testing.assert_allclose(done.signal[:, 100:-100], resample_poly(raw, 1, 5, axis=1)[:, 100:-100], atol=0.01)
+    assert all(p is not None and not np.isclose(p.sum(), 1.0) for _, _, p in done.windows)
