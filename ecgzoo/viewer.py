@@ -15,9 +15,9 @@ per lead, or for the standard 12 leads the clinical 3 x 4 layout with a lead II 
 
 Zoomed out, each pixel column shows the min and max of its samples and of the last sample of the
 column before (so steep QRS strokes stay one connected line), through a 256-sample block pyramid
-built when the file opens, so a 24-hour recording draws as fast as 10 seconds; zoomed in, every
-sample. Maps of very long recordings are stored every `step` samples (mean over the step)
-to keep the file size near that of the signal; the facts table says so.
+built when the file opens, so a 24-hour recording draws as fast as 10 seconds; zoomed in, the line
+through every sample, rasterised the same way. Maps of very long recordings are stored every `step`
+samples (mean over the step) to keep the file size near that of the signal; the facts table says so.
 """
 
 from __future__ import annotations
