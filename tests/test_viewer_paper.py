@@ -86,7 +86,7 @@ def test_chromium_draws_one_timeline_track_per_label_with_its_threshold(multi, t
     run, done = multi
     page = write_viewer(tmp_path / "ml.html", **view_arguments(run, done, "twelve.npy", {"saliency": None}))
     state = _state(page, "snapshot")
-    img, tracks = _png(state["snapshot"]["timeline"]), state["tracks"]
+    img, tracks = _png(state["snapshots"][0]["timeline"]), state["snapshots"][0]["tracks"]
     assert [t["label"] for t in tracks] == CLASSES and [t["threshold"] for t in tracks] == THRESHOLDS
     width = img.shape[1]
     for k, track in enumerate(tracks):
@@ -108,15 +108,20 @@ def _dark(img: np.ndarray) -> np.ndarray:
     return img.max(axis=-1) < 0.4
 
 
-@pytest.mark.parametrize("layout", ["3x4", "rows"])
-def test_chromium_draws_each_lead_in_its_own_calibrated_panel(tmp_path, layout):
+def test_chromium_draws_each_lead_in_its_own_calibrated_panel(tmp_path):
     signal = _twelve_leads(10.0, 250.0)
     page = write_viewer(tmp_path / "p.html", title="12 leads", signal=signal, fs=250.0, units="mV", maps={}, classes=["N", "A"],
                         windows=[(0.0, 10.0, [0.5, 0.5])], facts={}, lead_names=list(STANDARD_12))
-    state = _state(page, f"layout:{layout},snapshot")
-    img, rows = _png(state["snapshot"]["main"]), state["layout"]["rows"]
-    assert state["layout"]["px_per_mv"] == pytest.approx(PX_PER_MV)
-    expected = [list(r) for r in CLINICAL_3X4] + [["II"]] if layout == "3x4" else [[n] for n in STANDARD_12]
+    clinical, rows = _state(page, "snapshot,layout:rows,snapshot")["snapshots"]
+    assert clinical["view"]["layout"] == "3x4" and rows["view"]["layout"] == "rows"
+    _check_panels(clinical, [list(r) for r in CLINICAL_3X4] + [["II"]])
+    _check_panels(rows, [[n] for n in STANDARD_12])
+
+
+def _check_panels(snapshot: dict, expected: list[list[str]]) -> None:
+    """Each cell of the layout holds its own lead's pulse: baseline mid-panel, height in mV at 10 mm/mV."""
+    img, rows = _png(snapshot["main"]), snapshot["layout"]["rows"]
+    assert snapshot["layout"]["px_per_mv"] == pytest.approx(PX_PER_MV)
     assert [[c["lead"] for c in row["cells"]] for row in rows] == expected
     for row in rows:
         for cell in row["cells"]:
@@ -138,18 +143,22 @@ def _qrs_recording(seconds: float = 60.0, fs: float = 300.0) -> np.ndarray:
     return x[None].astype(np.float32)
 
 
-@pytest.mark.parametrize("actions", ["snapshot", "paper,snapshot", "all,snapshot", "zoomin,zoomin,snapshot"])
-def test_chromium_draws_the_trace_as_one_connected_line(tmp_path, actions):
+def test_chromium_draws_the_trace_as_one_connected_line(tmp_path):
     """Failed before the fix: zoomed out, the QRS up- and down-strokes were broken into dashes."""
     page = write_viewer(tmp_path / "q.html", title="QRS", signal=_qrs_recording(), fs=300.0, units="mV", maps={},
                         classes=["N", "A"], windows=[(0.0, 60.0, [0.9, 0.1])], facts={})
-    state = _state(page, actions)
-    img, row = _png(state["snapshot"]["main"]), state["layout"]["rows"][0]
-    dark = _dark(img[row["top"] + 1:row["top"] + row["height"] - 1, 1:-1])
-    parts, count = ndimage.label(dark, structure=np.ones((3, 3)))
-    assert count == 1, f"the trace is drawn in {count} pieces"
-    ys = np.flatnonzero(dark.any(axis=1))
-    assert ys.max() - ys.min() >= 1.9 * PX_PER_MV - 3  # R to S, 1.9 mV, reached by the one line
+    snapshots = _state(page, "snapshot,paper,snapshot,all,snapshot,zoomin,zoomin,zoomin,zoomin,snapshot")["snapshots"]
+    spans = [s["view"]["end_s"] - s["view"]["start_s"] for s in snapshots]
+    width = _png(snapshots[0]["main"]).shape[1]
+    assert spans[0] == 10 and spans[1] == pytest.approx(width / (96 / 25.4) / 25, abs=0.01) and spans[2] == 60
+    assert spans[3] * 300 / width < 1.5  # zoomed in far enough to draw every sample
+    for snapshot, span in zip(snapshots, spans, strict=True):  # min/max columns at 10 s, 25 mm/s and 60 s; the line at 3.75 s
+        img, row = _png(snapshot["main"]), snapshot["layout"]["rows"][0]
+        dark = _dark(img[row["top"] + 1:row["top"] + row["height"] - 1, 1:-1])
+        count = ndimage.label(dark, structure=np.ones((3, 3)))[1]
+        assert count == 1, f"{span:g}-s view: the trace is drawn in {count} pieces"
+        ys = np.flatnonzero(dark.any(axis=1))
+        assert ys.max() - ys.min() >= 1.9 * PX_PER_MV - 3  # R to S, 1.9 mV, reached by the one line
 
 
 def test_a_500_hz_12_lead_record_is_drawn_as_recorded_at_the_models_rate(tmp_path):
