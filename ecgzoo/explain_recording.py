@@ -82,7 +82,7 @@ def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
         raise InputError(f"{source.path}: no window could be preprocessed ({bad[0][3]})")
     if bad:
         notes.append(f"{len(bad)} of {len(out)} window(s) could not be preprocessed (first: {bad[0][3]}); no map there")
-    padded = [w for w in out if w[2] is not None and w[2].valid_length < run.input_samples]
+    padded = [w for w in out if w[2] is not None and run.input_samples - w[2].valid_length > 1]  # not resampling's rounding
     if padded:
         w = padded[-1]
         notes.append(f"{'the recording' if len(out) == 1 else 'its last window'} ({w[1] - w[0]:g} s) is shorter than the "
