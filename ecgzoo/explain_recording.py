@@ -2,10 +2,14 @@
 
 The recording is cut into the model's input windows exactly as `ecgzoo predict` cuts it
 (`window_bounds`), each window goes through the run's own preprocessing, is classified, and then
-explained for one class with each explainer, a batch of windows at a time. The preprocessed
-windows and their maps are joined back into one trace and one map per explainer at the model's
-rate: what the interactive viewer (`ecgzoo.viewer`) shows. The explained class is the given
-`target`, else the recording's class (the mean of the windows' probabilities, as predict reports).
+explained for one class with each explainer, a batch of windows at a time. The maps are joined
+back into one map per explainer at the model's rate; the trace is the recording as given (mV),
+through only the steps of the run's preprocessing that choose leads and rate (`select-leads`,
+`resample`): not the normalised model input, and only the recorded part (a window padded to the
+model's input length is said in the notes). That is what the interactive viewer (`ecgzoo.viewer`)
+shows. Probabilities are the task's (softmax for single-label, a sigmoid per label for multi-label).
+The explained class is the given `target`, else the recording's most probable class (the mean of
+the windows' probabilities, as predict reports).
 """
 
 from __future__ import annotations
@@ -18,9 +22,17 @@ import torch
 
 from ecgzoo.explainer import Explainer
 from ecgzoo.inputs import InputError, SignalSource
-from ecgzoo.predict import _batches, pipeline_for, window_bounds
+from ecgzoo.leads import LeadMismatchError, check_leads
+from ecgzoo.pipeline import Pipeline
+from ecgzoo.predict import NON_FINITE, _batches, pipeline_for, window_bounds
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
+
+#: the preprocessing steps the drawn trace goes through too (which leads, which rate); the others
+#: (filters, normalisation, padding) make the model's input and are not drawn
+TRACE_STEPS = ("select-leads", "resample")
+#: seconds read on either side of each stretch of the trace, so resampling has no edge effects at its joins
+TRACE_MARGIN_S = 1.0
 
 
 @dataclasses.dataclass
@@ -30,32 +42,74 @@ class ExplainedRecording:
     name: str
     fs: float
     units: str
-    signal: np.ndarray  # (leads, T) preprocessed, at `fs`
+    signal: np.ndarray  # (leads, T) the recording in `units`, at the model's rate `fs`; not preprocessed
     maps: dict[str, np.ndarray]  # explainer -> (T,)
     windows: list[tuple[float, float, np.ndarray | None]]  # start_s, end_s, probabilities (None: not classified)
     target: int
     notes: list[str]
+    lead_names: list[str] | None = None  # of the rows of `signal`
+    source_fs: float | None = None  # the recording's own rate
+
+
+def _check_leads(run: LoadedRun, source: SignalSource) -> None:
+    """The recording's leads fit the model (by count, unless the run selects leads by name)."""
+    selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
+    if source.leads != run.in_leads and not selects:
+        hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
+        names = f" {list(source.lead_names)}" if source.lead_names else ""
+        raise InputError(f"{source.path}: {source.leads} lead(s){names}, the model of {run.label} takes {run.in_leads}{hint}")
 
 
 def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
     """[(start_s, end_s, Record | None, problem)] for each window, and notes."""
-    if source.leads != run.in_leads:
-        raise InputError(f"{source.path}: {source.leads} lead(s), the model of {run.path} takes {run.in_leads}")
+    _check_leads(run, source)
     pipeline, notes = pipeline_for(run, source.fs)
     bounds = window_bounds(source.samples, int(round(run.input_samples / run.fs * source.fs)))
+    names = source.lead_names or None
     out = []
     for a, b in bounds:
         try:
-            rec = pipeline(Record(source.read(a, b), source.fs, f"{source.name}@{a / source.fs:.1f}s"))
+            rec = pipeline(Record(source.read(a, b), source.fs, f"{source.name}@{a / source.fs:.1f}s", lead_names=names))
+            if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+                check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
             out.append((a / source.fs, b / source.fs, rec, None))
+        except LeadMismatchError as exc:
+            raise InputError(str(exc)) from None
         except RecordError as exc:
             out.append((a / source.fs, b / source.fs, None, exc.problem))
     bad = [w for w in out if w[2] is None]
     if len(bad) == len(out):
         raise InputError(f"{source.path}: no window could be preprocessed ({bad[0][3]})")
     if bad:
-        notes.append(f"{len(bad)} of {len(out)} window(s) could not be preprocessed (first: {bad[0][3]}); shown flat")
+        notes.append(f"{len(bad)} of {len(out)} window(s) could not be preprocessed (first: {bad[0][3]}); no map there")
+    padded = [w for w in out if w[2] is not None and run.input_samples - w[2].valid_length > 1]  # not resampling's rounding
+    if padded:
+        w = padded[-1]
+        notes.append(f"{'the recording' if len(out) == 1 else 'its last window'} ({w[1] - w[0]:g} s) is shorter than the "
+                     f"model's input ({run.input_samples / run.fs:g} s): padded for the model; only the recorded part is drawn")
     return out, notes
+
+
+def _trace(run: LoadedRun, source: SignalSource, fs: float, total: int) -> tuple[np.ndarray, list[str] | None]:
+    """The recording as given (leads, total) at `fs` and its lead names: only the run's lead- and rate-choosing steps
+    (TRACE_STEPS), a model-input-long stretch at a time, each read with a margin for the resampler."""
+    steps = [s for s in pipeline_for(run, source.fs)[0].config if s["name"] in TRACE_STEPS]
+    pipeline = Pipeline([*steps, {"name": "resample", "fs": fs}])
+    stretch, margin = int(round(run.input_samples / run.fs * source.fs)), int(round(TRACE_MARGIN_S * source.fs))
+    out, names = None, None
+    for a in range(0, source.samples, stretch):
+        b = min(source.samples, a + stretch)
+        a0, b1 = max(0, a - margin), min(source.samples, b + margin)
+        try:
+            rec = pipeline(Record(source.read(a0, b1), source.fs, source.name, lead_names=source.lead_names or None))
+        except RecordError as exc:
+            raise InputError(f"{source.path}: {exc.problem}") from None
+        if out is None:
+            out, names = np.zeros((rec.leads, total), dtype=np.float32), rec.lead_names
+        first, start = int(round((a - a0) * fs / source.fs)), int(round(a * fs / source.fs))
+        n = max(0, min(int(round(b * fs / source.fs)) - start, rec.samples - first, total - start))
+        out[:, start:start + n] = rec.signal[:, first:first + n]
+    return out, None if names is None else list(names)
 
 
 def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[str, Explainer], *,
@@ -64,18 +118,16 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
     windows, notes = _prepare(run, source)
     model = run.model.to(device).eval()
     ok = [i for i, w in enumerate(windows) if w[2] is not None]
-    probs: dict[int, np.ndarray] = {}
-    for batch in _batches(ok, batch_size):
-        x, vl = _stack([windows[i][2] for i in batch], device)
-        with torch.no_grad():
-            p = torch.softmax(model(x, valid_length=vl).float(), dim=1).cpu().numpy()
-        probs.update(zip(batch, p, strict=True))
+    probs = _probabilities(run, model, windows, ok, batch_size, device, notes)
     if target is None:
         target = int(np.mean(list(probs.values()), axis=0).argmax())
     first = windows[ok[0]][2]
     fs = first.fs
-    total = int(round(windows[-1][1] * fs))
-    signal = np.zeros((run.in_leads, total), dtype=np.float32)
+    total = int(round(source.samples / source.fs * fs))
+    signal, lead_names = _trace(run, source, fs, total)
+    if lead_names is None and run.lead_names and len(run.lead_names) == len(signal):
+        lead_names = list(run.lead_names)  # unnamed leads are taken in the model's order, as predict takes them
+        notes.append(f"the recording names no leads: taken as the model's {', '.join(lead_names)}")
     maps = {name: np.zeros(total, dtype=np.float32) for name in explainers}
     for batch in _batches(ok, batch_size):
         recs = [windows[i][2] for i in batch]
@@ -85,11 +137,28 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
         for k, (i, rec) in enumerate(zip(batch, recs, strict=True)):
             a = int(round(windows[i][0] * fs))
             n = min(rec.valid_length, total - a)
-            signal[:, a:a + n] = rec.signal[:, :n]
             for name in explainers:
                 maps[name][a:a + n] = attrs[name][k, :n]
-    return ExplainedRecording(source.name, fs, first.units, signal, maps,
-                              [(a, b, probs.get(i)) for i, (a, b, _, _) in enumerate(windows)], target, notes)
+    return ExplainedRecording(source.name, fs, "mV", signal, maps,
+                              [(a, b, probs.get(i)) for i, (a, b, _, _) in enumerate(windows)], target, notes,
+                              lead_names, source.fs)
+
+
+def _probabilities(run: LoadedRun, model: torch.nn.Module, windows: list, ok: list[int], batch_size: int, device: str,
+                   notes: list[str]) -> dict[int, np.ndarray]:
+    """{window index: the task's probabilities} (softmax, or a sigmoid per label for multi-label
+    tasks); a window whose output is not finite gets none (said in the notes)."""
+    probs: dict[int, np.ndarray] = {}
+    for batch in _batches(ok, batch_size):
+        x, vl = _stack([windows[i][2] for i in batch], device)
+        with torch.no_grad():
+            p = run.task.probabilities(model(x, valid_length=vl).float()).cpu().numpy()
+        probs.update((i, row) for i, row in zip(batch, p, strict=True) if np.isfinite(row).all())
+    if len(probs) < len(ok):
+        if not probs:
+            raise InputError(f"{windows[ok[0]][2].record_id}: {NON_FINITE}")
+        notes.append(f"{len(ok) - len(probs)} window(s): {NON_FINITE}")
+    return probs
 
 
 def _stack(recs: list[Record], device: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from run_helpers import cli
 from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the shared tiny run)
 
@@ -23,11 +24,14 @@ from ecgzoo.inputs import open_input
 from ecgzoo.run_dir import load_run
 
 
-def _holter(run, tmp_path: Path, windows: int = 3) -> Path:
+def _recording(run, windows: int) -> np.ndarray:
+    """`windows` model inputs' worth of synthetic ECG, one record after another."""
     data = ecgzoo.get_dataset("synthetic", records=24)
-    n = run.input_samples
-    parts = [data.load(data.record_ids()[i]).signal[:, :n] for i in range(windows)]
-    np.save(tmp_path / "holter.npy", np.concatenate(parts, axis=1))
+    return np.concatenate([data.load(data.record_ids()[i]).signal[:, : run.input_samples] for i in range(windows)], axis=1)
+
+
+def _holter(run, tmp_path: Path, windows: int = 3) -> Path:
+    np.save(tmp_path / "holter.npy", _recording(run, windows))
     return tmp_path / "holter.npy"
 
 
@@ -46,7 +50,7 @@ def test_recording_maps_are_each_windows_own_explanation(tiny, tmp_path):
         with torch.no_grad():
             expected_p = torch.softmax(run.model(x, valid_length=torch.tensor([rec.valid_length])), 1)[0].numpy()
         np.testing.assert_allclose(probs, expected_p, atol=1e-5)
-        np.testing.assert_allclose(done.signal[:, k * n:(k + 1) * n], rec.signal, atol=1e-6)
+        np.testing.assert_allclose(done.signal[:, k * n:(k + 1) * n], raw[:, k * n:(k + 1) * n], atol=1e-6)  # as recorded
         expected_map = cam.explain(run.model, x, torch.tensor([1]), torch.tensor([rec.valid_length]))[0].numpy()
         np.testing.assert_allclose(done.maps["cam"][k * n:(k + 1) * n], expected_map, atol=1e-5)
 
@@ -81,6 +85,9 @@ def test_html_is_self_contained_with_the_data_inlined(viewer):
     done = explain_recording(run, open_input(page.parent.parent / "holter.npy", fs=run.input_fs),
                              {"cam": ecgzoo.create_explainer("cam")})
     np.testing.assert_allclose(decoded, done.signal[0], atol=lead["scale"] * 0.51)  # int16 quantisation
+    recorded = np.load(page.parent.parent / "holter.npy")[0]  # the recording as given, not the normalised model input
+    np.testing.assert_allclose(decoded, recorded, atol=lead["scale"] * 0.51)
+    assert data["units"] == "mV" and "not drawn" in data["facts"]["trace"]
     for key in ("rate", "leads", "units", "model", "preprocessing", "explained class"):
         assert key in data["facts"], key
 
@@ -131,3 +138,49 @@ def test_chromium_screenshot_shows_the_trace(viewer, tmp_path):
     band = pixels[200:500]  # the main canvas lies below the facts table
     dark = (band.max(axis=-1) < 0.4).mean()
     assert dark > 0.002, f"the plot area is blank ({dark:.4%} dark pixels)"
+
+
+def test_a_record_shorter_than_the_window_is_drawn_unpadded_and_said_padded(tiny, tmp_path):
+    run = load_run(tiny)
+    short = _recording(run, 1)[:, : int(0.6 * run.input_samples)]
+    np.save(tmp_path / "short.npy", short)
+    done = explain_recording(run, open_input(tmp_path / "short.npy", fs=run.input_fs), {"cam": ecgzoo.create_explainer("cam")})
+    assert done.signal.shape == short.shape and done.maps["cam"].shape == (short.shape[1],)
+    np.testing.assert_allclose(done.signal, short, atol=1e-6)
+    assert any("padded for the model; only the recorded part is drawn" in note for note in done.notes), done.notes
+
+
+def test_html_honours_lead_and_a_lead_count_error_names_the_model(tiny, tmp_path):
+    run = load_run(tiny)
+    one = _recording(run, 2)
+    np.save(tmp_path / "two.npy", np.concatenate([np.zeros_like(one), one]))
+    args = ("explain", str(tiny), str(tmp_path / "two.npy"), "--fs", str(run.input_fs), "--html", "--out", str(tmp_path / "v"))
+    code, out, err = cli(*args)
+    assert code != 0 and f"2 lead(s), the model of {run.label} takes 1 (choose one with --lead" in err, err
+    code, out, err = cli(*args, "--lead", "1")
+    assert code == 0, err
+    lead = _data((tmp_path / "v" / "two.html").read_text())["leads"][0]
+    np.testing.assert_allclose(np.frombuffer(base64.b64decode(lead["data"]), dtype="<i2") * lead["scale"], one[0],
+                               atol=lead["scale"] * 0.51)
+
+
+def test_the_shipped_one_lead_model_on_a_12_lead_record_with_lead(tmp_path):
+    from scipy.signal import resample_poly
+
+    record = SHARED_DATA / "cinc2021-sample" / "E07500.hea"
+    if not record.is_file():
+        pytest.skip(f"{record.parent} not found (the CinC 2021 sample)")
+    args = ("explain", "cnnv7-s8:physionet2017", str(record), "--html", "--out", str(tmp_path))
+    code, out, err = cli(*args)
+    assert code != 0 and "the model of cnnv7-s8:physionet2017 takes 1" in err and "weights" not in err, err
+    code, out, err = cli(*args, "--lead", "II")
+    assert code == 0, err
+    data = _data((tmp_path / "E07500.html").read_text())
+    assert data["fs"] == 300 and data["samples"] == 3000  # 10 s drawn at the model's rate, not the 60-s padded input
+    assert "padded for the model" in data["facts"]["notes"] and "recorded at 500 Hz" in data["facts"]["rate"]
+    lead = data["leads"][0]
+    assert lead["name"] == "II"
+    drawn = np.frombuffer(base64.b64decode(lead["data"]), dtype="<i2") * lead["scale"]
+    source = open_input(record)
+    expected = resample_poly(source.read(0, source.samples)[source.lead_names.index("II")].astype(np.float64), 3, 5)
+    np.testing.assert_allclose(drawn[300:-300], expected[300:-300], atol=0.01)  # mV as recorded, resampled only

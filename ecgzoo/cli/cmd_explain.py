@@ -248,13 +248,15 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
     """--html: one viewer per input, the whole recording explained window by window."""
     from ecgzoo.cli import UsageError
     from ecgzoo.explain_recording import explain_recording
-    from ecgzoo.inputs import InputError, open_input
+    from ecgzoo.inputs import InputError, open_input, select_lead
     from ecgzoo.run_dir import safe_filename
     from ecgzoo.viewer import write_viewer
 
     for path in args.inputs:
         try:
             source = open_input(path, fs=args.fs, gain=args.gain)
+            if args.lead is not None:
+                source = select_lead(source, args.lead)
             done = explain_recording(run, source, explainers, target=target, device=device)
         except InputError as exc:
             raise UsageError(str(exc)) from None
@@ -269,17 +271,23 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
     """Keyword arguments of `write_viewer` for an `ExplainedRecording` of a run."""
     steps = " -> ".join(s["name"] + "".join(f" {k}={v}" for k, v in s.items() if k != "name") for s in run.pipeline.config)
     model = run.info.get("model", "?")
+    resampled = done.source_fs not in (None, done.fs)
+    rate = f"{done.fs:g} Hz" + (f" (the model's; recorded at {done.source_fs:g} Hz)" if resampled else "")
     facts = {
-        "input": path, "rate": f"{done.fs:g} Hz", "leads": done.signal.shape[0], "units": done.units,
-        "duration": f"{done.signal.shape[-1] / done.fs:.1f} s",
+        "input": path, "rate": rate, "leads": ", ".join(done.lead_names) if done.lead_names else done.signal.shape[0],
+        "units": done.units, "duration": f"{done.signal.shape[-1] / done.fs:.1f} s (only the recorded part is drawn)",
+        "trace": f"the recording as given, in {done.units}" + (f", resampled to {done.fs:g} Hz" if resampled else "")
+                 + "; the model's input is this after the preprocessing below (normalised, so in other units) and is not drawn",
         "model": f"{model} ({sum(p.numel() for p in run.model.parameters()):,} parameters), {run.label or run.path}",
         "model input": f"windows of {run.input_samples / run.fs:g} s, each preprocessed and classified on its own",
         "preprocessing": steps, "classes": ", ".join(run.classes),
-        "explained class": run.classes[done.target],
+        "explained class": run.classes[done.target] + (" (the most probable label; --target chooses another)" if run.task.multi else ""),
+        **({"notes": "; ".join(done.notes)} if done.notes else {}),
         "explainers": ", ".join(f"{n} {getattr(e, 'config', '')}" for n, e in explainers.items()),
     }
     return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
-            "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts}
+            "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts,
+            "lead_names": done.lead_names, "multi_label": run.task.multi, "thresholds": run.thresholds}
 
 
 def main(args: argparse.Namespace) -> int:
