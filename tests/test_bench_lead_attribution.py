@@ -47,6 +47,10 @@ def test_deletion_aucs_against_a_hand_computation_on_a_model_that_reads_only_v1(
     positions = [int(np.flatnonzero(np.random.default_rng([7, 3, s]).permutation(12) == V1)[0]) for s in range(4)]
     assert r["random"][0] == pytest.approx(np.mean([auc(j) for j in positions]))
     assert r["ranks"]["lead-occlusion"][0][V1] == 1 and sorted(r["ranks"]["lead-occlusion"][0]) == list(range(1, 13))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # --precision bf16: the same curves to bfloat16's precision
+        low = bench.record_curves(subject, explainers, x, [0], "zero", None, STANDARD_12, [7, 3],
+                                  argparse.Namespace(seeds=4, batch_size=5))
+    assert low["lead-occlusion"][0] == pytest.approx(auc(0), abs=0.01) and low["random"][0] == pytest.approx(r["random"][0], abs=0.01)
 
 
 def test_the_rank_table_names_the_textbook_leads_and_their_chance_level(bench):
