@@ -160,3 +160,23 @@ def test_the_per_lead_map_draws_on_the_12_lead_paper():
     maps = ecgzoo.create_explainer("lead-occlusion").explain_leads(model, x, torch.tensor([0]))
     fig = plot_leads(x[0].numpy(), 100.0, maps[0].numpy(), STANDARD_12, explainer="lead-occlusion")
     assert len(fig.axes) >= 1
+
+
+FAMILIES = {"xresnet1d50": {"layers": [1, 1, 1, 1], "width": 4, "stem": [4, 4, 8]},
+            "inception1d": {"depth": 3, "filters": 4, "bottleneck": 4},
+            "cnnv7-small": {"filters": 4, "conv_a": 4, "conv_b": 4, "dilations": [1, 2]}}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_batched_occlusion_equals_occluding_one_lead_at_a_time_on_the_12_lead_families(name):
+    torch.manual_seed(0)
+    model = ecgzoo.create_model(name, num_classes=4, in_leads=12, **FAMILIES[name]).eval()
+    x = torch.randn(2, 12, 300, generator=torch.Generator().manual_seed(5))
+    scores = ecgzoo.create_explainer("lead-occlusion", output="sigmoid", batch_size=13).lead_scores(model, x, torch.tensor([1, 3]))
+    with torch.no_grad():
+        for b, c in ((0, 1), (1, 3)):
+            for k in range(12):
+                occluded = x[b:b + 1].clone()
+                occluded[0, k] = 0.0
+                expected = torch.sigmoid(model(x[b:b + 1])[0, c]) - torch.sigmoid(model(occluded)[0, c])
+                torch.testing.assert_close(scores[b, k], expected, atol=1e-5, rtol=1e-4)
