@@ -118,13 +118,11 @@ def load_records(dataset: Any, pipeline: Any, ids: list[str], limit: int) -> tup
 def rankings(subject: Subject, explainers: dict, x: torch.Tensor, positives: list[int], base: torch.Tensor,
              occluded: torch.Tensor) -> dict[str, np.ndarray]:
     """Per explainer, the lead orders (positives, leads), most relevant first, for the positive classes."""
-    from ecgzoo_plugins.lead_attribution import explained
-
     out = {}
     for name, explainer in explainers.items():
         if name == "lead-occlusion":  # from the occlusions already computed for the curves
-            p0, p1 = explained(base, subject.output)[0], explained(occluded[0, 0], subject.output)
-            scores = (p0[None, :] - p1)[:, positives].T
+            p = len(positives)
+            scores = explainer.drops(base.expand(p, -1), occluded.expand(p, -1, -1, -1), torch.tensor(positives))
         else:
             scores = explainer.lead_scores(subject.model, x[None].expand(len(positives), -1, -1), torch.tensor(positives))
         out[name] = np.argsort(-scores.numpy(), axis=1, kind="stable")

@@ -171,10 +171,15 @@ class LeadOcclusion(_PerLeadExplainer):
                     valid_length: torch.Tensor | None = None, reference: torch.Tensor | None = None) -> torch.Tensor:
         base, occluded = self.occluded_logits(model, x, valid_length, reference)
         target = base.argmax(dim=1) if target is None else self.resolve_target(model, x, target, valid_length)
+        return self.drops(base, occluded, target)
+
+    def drops(self, base: torch.Tensor, occluded: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scores (B, leads) from the logits of `occluded_logits` for target classes (B,): the drop of the
+        explained output, averaged over draws."""
         out = self.config.output
         before = explained(base, out).gather(1, target[:, None])  # (B, 1)
         after = explained(occluded, out).gather(-1, target[:, None, None, None].expand(*occluded.shape[:3], 1))[..., 0]
-        return (before[:, None, :] - after).mean(dim=1).float()  # (B, leads), averaged over draws
+        return (before[:, None, :] - after).mean(dim=1).float()
 
 
 @ecgzoo.hookimpl
