@@ -132,6 +132,7 @@ def rankings(subject: Subject, explainers: dict, x: torch.Tensor, positives: lis
 def evaluate_sets(subject: Subject, x: torch.Tensor, sets: list[frozenset], fill: str, reference: torch.Tensor | None,
                   lead_names: tuple[str, ...], batch_size: int) -> list[torch.Tensor]:
     """Class probabilities (K,) of `x` with each set of leads filled, `batch_size` inputs per forward pass."""
+    from ecgzoo_plugins.lead_attribution import explained
     from ecgzoo_plugins.lead_fill import fill_leads
 
     out = []
@@ -144,7 +145,7 @@ def evaluate_sets(subject: Subject, x: torch.Tensor, sets: list[frozenset], fill
         ref = None if reference is None else reference[None].expand(len(chunk), -1, -1)
         with torch.no_grad():
             logits = subject.model(fill_leads(copies, deleted, fill, reference=ref, lead_names=lead_names)).float()
-        out.extend(torch.sigmoid(logits) if subject.multi else torch.softmax(logits, dim=1))
+        out.extend(explained(logits, subject.output))
     return out
 
 
@@ -155,11 +156,13 @@ def record_curves(subject: Subject, explainers: dict, x: torch.Tensor, positives
     occ = explainers.get("lead-occlusion") or ecgzoo.create_explainer("lead-occlusion", fill=fill, leads=list(lead_names))
     base, occluded = occ.occluded_logits(subject.model, x[None], reference=None if reference is None else reference[None, None])
     base, occluded = base.float(), occluded.float()  # bf16 under --precision bf16
-    prob = (lambda z: torch.sigmoid(z)) if subject.multi else (lambda z: torch.softmax(z, dim=-1))
-    cache = {frozenset(): prob(base[0]), **{frozenset([k]): prob(occluded[0, 0, k]) for k in range(leads)}}
+    from ecgzoo_plugins.lead_attribution import explained
+
+    probs = explained(torch.cat([base, occluded[0, 0]]), subject.output)  # the record, then lead k filled
+    cache = {frozenset(): probs[0], **{frozenset([k]): probs[1 + k] for k in range(leads)}}
     ranks = rankings(subject, explainers, x, positives, base, occluded)
     randoms = [np.random.default_rng([*orders_seed, s]).permutation(leads) for s in range(args.seeds)]
-    orders = [o for o in randoms] + [o for r in ranks.values() for o in r]
+    orders = [*randoms, *(o for r in ranks.values() for o in r)]
     missing = sorted({frozenset(o[:k].tolist()) for o in orders for k in range(2, leads + 1)} - set(cache), key=sorted)
     cache.update(zip(missing, evaluate_sets(subject, x, missing, fill, reference, lead_names, args.batch_size), strict=True))
     fraction = np.arange(leads + 1) / leads
