@@ -24,8 +24,8 @@ What is here, by use:
   floats become null).
 * explainers: `FastPathConfig` (the `fast`/`precision` options) and `engine_for` (the model's
   fast exact engine, or None).
-* leads: `canonical_lead_name`, `canonical_leads`; label vocabularies: `cinc2021_diagnoses`,
-  `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
+* leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order); label
+  vocabularies: `cinc2021_diagnoses`, `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
 * multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
   `validation_figures`, `selection_score`).
 """
@@ -58,7 +58,7 @@ from ecgzoo.download import (
 )
 from ecgzoo.explainer import FastPathConfig, engine_for
 from ecgzoo.jsonio import dumps
-from ecgzoo.leads import canonical_lead_name, canonical_leads
+from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
 from ecgzoo.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
 from ecgzoo.model import masked_mean
 from ecgzoo.model_facts import facts_for
@@ -69,7 +69,7 @@ from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_score
 from ecgzoo.wfdb_header import BYTES_PER_SAMPLE, normalize_header, readable_record, samples_in_file
 
 __all__ = [
-    "BYTES_PER_SAMPLE", "CheckpointError", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
+    "BYTES_PER_SAMPLE", "STANDARD_12", "CheckpointError", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
     "canonical_leads", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
     "download_file", "dumps", "engine_for", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",

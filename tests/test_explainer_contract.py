@@ -59,6 +59,9 @@ KNOWN = [
     ("saliency", {}, None, lambda c: torch.full((1, T), abs(W[c] * A) / T)),
     ("gradcam", {}, None, lambda c: _contribution(c).clamp_min(0)),
     ("cam", {"positive_only": True}, None, lambda c: (T * _contribution(c)).clamp_min(0)),
+    # per-lead explainers: the lead's score at each of its samples; zeroing the only lead removes the whole logit
+    ("lead-occlusion", {}, None, lambda c: torch.full((1, T), float(_contribution(c).sum()))),
+    ("lead-gradxinput", {}, None, lambda c: torch.full((1, T), float(_contribution(c).sum()))),
 ]
 
 
