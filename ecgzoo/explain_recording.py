@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ecgzoo.explainer import Explainer
-from ecgzoo.inputs import InputError, SignalSource
-from ecgzoo.predict import _batches, pipeline_for, window_bounds
+from ecgzoo.inputs import NOT_ANALYSED, InputError, MissingSamples, SignalSource
+from ecgzoo.predict import _batches, format_time, pipeline_for, window_bounds
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
 
@@ -48,13 +48,19 @@ def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
         try:
             rec = pipeline(Record(source.read(a, b), source.fs, f"{source.name}@{a / source.fs:.1f}s"))
             out.append((a / source.fs, b / source.fs, rec, None))
-        except RecordError as exc:
+        except (RecordError, MissingSamples) as exc:
             out.append((a / source.fs, b / source.fs, None, exc.problem))
     bad = [w for w in out if w[2] is None]
     if len(bad) == len(out):
         raise InputError(f"{source.path}: no window could be preprocessed ({bad[0][3]})")
-    if bad:
-        notes.append(f"{len(bad)} of {len(out)} window(s) could not be preprocessed (first: {bad[0][3]}); shown flat")
+    gaps = [w for w in bad if w[3].startswith(NOT_ANALYSED)]
+    if gaps:
+        listed = ", ".join(f"{format_time(a)}-{format_time(b)} ({p.removeprefix(NOT_ANALYSED).strip()})" for a, b, _, p in gaps[:20])
+        more = f" and {len(gaps) - 20} more" if len(gaps) > 20 else ""
+        notes.append(f"{len(gaps)} of {len(out)} window(s) {NOT_ANALYSED} missing samples, shown flat with no map: {listed}{more}")
+    if len(bad) > len(gaps):
+        first = next(w for w in bad if w not in gaps)
+        notes.append(f"{len(bad) - len(gaps)} of {len(out)} window(s) could not be preprocessed (first: {first[3]}); shown flat")
     return out, notes
 
 
