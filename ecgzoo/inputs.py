@@ -5,7 +5,8 @@
 
 Formats:
   * WFDB record (`rec.hea` + signal file, or the record path without suffix): rate and gain
-    from the header; read in stretches (`wfdb.rdrecord(sampfrom, sampto)`).
+    from the header; read in stretches (`wfdb.rdrecord(sampfrom, sampto)`). A multi-segment
+    record (master header) is read segment by segment (`ecgzoo.wfdb_segments`).
   * `.mat` with a `.hea` next to it (PhysioNet 2017 layout): read as the WFDB record.
   * `.mat` alone: the variable `val` (or the only numeric array), in mV unless `--gain` says
     adu per mV; the rate must be given (`--fs`).
@@ -17,6 +18,12 @@ Formats:
 
 A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
 nor given is an error. Nothing is guessed.
+
+Missing samples (NaN: WFDB's invalid-sample value, `~` segments, skew) are read as gaps, not errors:
+`SignalSource.read` bridges a gap of at most `BRIDGE_SECONDS` (20 ms) per lead by linear
+interpolation (`read_bridged` says how many samples it filled) and raises `MissingSamples` for a
+stretch that still holds any, so that `predict` leaves that window out and goes on. An infinite
+value is an error naming its sample.
 
 Empty and degenerate inputs are errors naming the file, never a library traceback or a
 warning: an empty file of any format, a CSV with a header row only, an array with no samples
@@ -432,8 +439,10 @@ def open_input(path: str | Path, fs: float | None = None, gain: float | None = N
             raise InputError(f"{path}: WFDB header not found")
         return _wfdb_source(path.with_suffix(""), path, fs)
     if path.is_dir():
-        inside = sorted(p.name for p in path.glob("*.hea"))[:3]
-        hint = f" such as {', '.join(str(path / n) for n in inside)}" if inside else ""
+        headers = sorted(path.glob("*.hea"))[:200]
+        masters = [p for p in headers if is_multi_segment(p.read_text(encoding="ascii", errors="replace"))]
+        inside = (masters or headers)[:3]  # a multi-segment record's master header, not its segments
+        hint = f" such as {', '.join(map(str, inside))}" if inside else ""
         raise InputError(f"{path}: is a folder, expected a recording file (a WFDB record .hea, .mat, .npy or .csv); "
                          f"give the recordings in it{hint}")
     if not path.is_file():

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgzoo.inputs import InputError, SignalSource, _check_fs, _first_line, to_millivolts
+from ecgzoo.inputs import InputError, SignalSource, _check_fs, _check_truncation, _first_line, to_millivolts
 from ecgzoo.leads import canonical_leads
 from ecgzoo.wfdb_header import readable_record
 
@@ -67,11 +67,13 @@ def _channels(names: list[str], signals: list[str], segment: str, shown: Path) -
 
 
 def _segments(master: Any, folder: Path, shown: Path) -> tuple[list[str], list[str], list[Segment]]:
-    """(signal names, units, segments) of a master header; the layout segment, if any, gives the names."""
+    """(signal names, units, segments) of a master header; the layout segment (variable layout) or else
+    the first segment (fixed layout) gives the names."""
     names = list(master.seg_name or [])
     lengths = [int(n) for n in master.seg_len or []]
     signals: list[str] | None = None
     units: list[str] = []
+    by_name = True  # variable layout: a segment's signals are matched by name; fixed: by position
     segments, start = [], 0
     for name, length in zip(names, lengths, strict=True):
         if name == GAP:
@@ -80,10 +82,13 @@ def _segments(master: Any, folder: Path, shown: Path) -> tuple[list[str], list[s
             head = _rdheader(folder / name, "segment", shown)
             seg_names, seg_units = [str(n) for n in head.sig_name or []], [str(u) for u in head.units or []]
             if signals is None:  # the layout segment (length 0), or the first segment of a fixed layout
-                signals, units = seg_names, seg_units
+                signals, units, by_name = seg_names, seg_units, length == 0
             if length > 0:
                 _check_segment_files(head, folder, name, shown)
-                channels = _channels(seg_names, signals, name, shown)
+                if not by_name and len(seg_names) != len(signals):
+                    raise InputError(f"{shown}: fixed-layout segment {name} has {len(seg_names)} signal(s), the first "
+                                     f"segment {len(signals)}")
+                channels = _channels(seg_names, signals, name, shown) if by_name else tuple(range(len(signals)))
                 segments.append(Segment(folder / name, start, length, channels, tuple(seg_units)))
         start += length
     if signals is None or not signals:
@@ -92,10 +97,12 @@ def _segments(master: Any, folder: Path, shown: Path) -> tuple[list[str], list[s
 
 
 def _check_segment_files(head: Any, folder: Path, segment: str, shown: Path) -> None:
+    """Each signal file of a segment exists, is not empty and (fixed-width formats) is not truncated."""
     for file in dict.fromkeys(head.file_name or []):
         path = folder / file
         if not path.is_file() or path.stat().st_size == 0:
             raise InputError(f"{shown}: signal file {file} of segment {segment} is {'empty' if path.is_file() else 'missing'}")
+    _check_truncation(head, folder, Path(f"{shown}: segment {segment}"))
 
 
 def _read_segment(segment: Segment, a: int, b: int, shown: Path) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import wfdb
 import wfdb_fixtures as fx
-from run_helpers import cli, register_toy, shared_run
+from run_helpers import cli
 
 import ecgzoo
 from ecgzoo import RecordError
@@ -25,14 +25,9 @@ from ecgzoo_plugins.wfdb_records import read_record, wfdb_record_ids
 CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception|Warning)\b")
 
 
-@pytest.fixture(autouse=True)
-def _toy():
-    register_toy()
-
-
 @pytest.fixture
-def tiny(tmp_path_factory):
-    return shared_run(tmp_path_factory)[0]
+def tiny(tiny_run):
+    return tiny_run
 
 
 def _segment(folder, name):
@@ -138,7 +133,6 @@ def test_real_record_with_gaps(tiny):
     run = load_run(tiny)
     src = select_lead(open_input(fx.REAL_GAPS), "II")
     pred = predict_source(run, src)
-    window = 4 * 125
     missing = np.isnan(wfdb.rdrecord(str(fx.REAL_GAPS.with_suffix("")), physical=True).p_signal[:, 0])
     expected = []
     for w in pred.windows:  # a window is left out exactly when it holds a gap longer than 2 samples (20 ms at 125 Hz)
@@ -199,6 +193,15 @@ def test_a_missing_segment_is_named(tmp_path):
     hea = fx.variable_layout_record(tmp_path)
     (tmp_path / "vrec_0002.hea").unlink()
     with pytest.raises(InputError, match=r"vrec\.hea: segment header vrec_0002\.hea named by the master header is missing"):
+        open_input(hea)
+
+
+def test_a_truncated_segment_is_named_with_what_it_lacks(tmp_path):
+    hea = fx.fixed_layout_record(tmp_path)
+    dat = tmp_path / "frec_2.dat"
+    dat.write_bytes(dat.read_bytes()[:1000])
+    with pytest.raises(InputError, match=r"frec\.hea: segment frec_2: signal file frec_2\.dat is truncated: it holds 250 of the "
+                                         r"1,800 samples per signal the header declares \(1,550 missing; 1,000 of 7,200 bytes\)"):
         open_input(hea)
 
 

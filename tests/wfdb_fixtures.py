@@ -39,17 +39,17 @@ def write_record(folder: Path, name: str, signal: np.ndarray, fs: float, names: 
     return folder / f"{name}.hea"
 
 
-def variable_layout_record(folder: Path, fs: float = 300.0, name: str = "vrec") -> Path:
-    """Master header of a variable-layout record: a layout segment (II, V), 8 s of II+V, a 4-s `~` gap,
-    8 s of V+II (the other order), 8 s of V only (II missing); 28 s in all."""
+def variable_layout_record(folder: Path, fs: float = 300.0, name: str = "vrec", unit: float = 4.0) -> Path:
+    """Master header of a variable-layout record: a layout segment (II, V), 2 `unit`s (default 4 s) of II+V,
+    a `~` gap of 1 unit, 2 units of V+II (the other order), 2 units of V only (II missing); 7 units in all."""
     folder.mkdir(parents=True, exist_ok=True)
-    n = int(8 * fs)
-    write_record(folder, f"{name}_0001", ecg_like(8, fs, 2, seed=1), fs, ["II", "V"])
-    write_record(folder, f"{name}_0002", ecg_like(8, fs, 2, seed=2)[:, ::-1], fs, ["V", "II"])
-    write_record(folder, f"{name}_0003", ecg_like(8, fs, 1, seed=3), fs, ["V"])
+    n = int(2 * unit * fs)
+    write_record(folder, f"{name}_0001", ecg_like(2 * unit, fs, 2, seed=1), fs, ["II", "V"])
+    write_record(folder, f"{name}_0002", ecg_like(2 * unit, fs, 2, seed=2)[:, ::-1], fs, ["V", "II"])
+    write_record(folder, f"{name}_0003", ecg_like(2 * unit, fs, 1, seed=3), fs, ["V"])
     (folder / f"{name}_layout.hea").write_text(
         f"{name}_layout 2 {fs:g} 0\n" + "".join(f"~ 0 {GAIN:g}/mV 16 0 0 0 0 {s}\n" for s in ("II", "V")))
-    gap = int(4 * fs)
+    gap = int(unit * fs)
     (folder / f"{name}.hea").write_text(
         f"{name}/5 2 {fs:g} {3 * n + gap}\n{name}_layout 0\n{name}_0001 {n}\n~ {gap}\n{name}_0002 {n}\n{name}_0003 {n}\n")
     return folder / f"{name}.hea"
