@@ -84,8 +84,12 @@ class Prediction:
         if self.probabilities is not None:
             return None
         reasons = [w.problem for w in self.windows if w.problem]
-        if reasons and all(r.startswith(NOT_ANALYSED) for r in reasons) and len(reasons) == len(self.windows):
-            return f"nothing analysable: every window ({len(reasons)}) has missing samples (first: {reasons[0]})"
+        gaps = [r for r in reasons if r.startswith(NOT_ANALYSED)]
+        if gaps and len(gaps) == len(self.windows):
+            return f"nothing analysable: every window ({len(gaps)}) has missing samples (first: {gaps[0]})"
+        if gaps:
+            other = next(r for r in reasons if not r.startswith(NOT_ANALYSED))
+            return f"no window could be classified: {len(gaps)} of {len(self.windows)} have missing samples, the others: {other}"
         return reasons[0] if reasons else "no window could be classified"
 
     @property

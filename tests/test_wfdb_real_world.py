@@ -93,6 +93,23 @@ def test_fixed_layout_reads_as_its_segments_joined_in_predict_and_the_wfdb_folde
     assert rec.lead_names == ("I", "II") and rec.fs == 300.0
 
 
+def test_evaluate_scores_multi_segment_records_and_skips_one_with_long_gaps(tiny, tmp_path):
+    classes = load_run(tiny).classes
+    data = tmp_path / "data"
+    for k in range(3):
+        fx.fixed_layout_record(data, name=f"f{k}", leads=1)
+    fx.variable_layout_record(data)
+    (data / "labels.csv").write_text("".join(f"f{k},{classes[k % len(classes)]}\n" for k in range(3)) + f"vrec,{classes[0]}\n")
+    out = tmp_path / "eval"
+    code, _, err = cli("evaluate", str(tiny), "wfdb-folder", "--set", f"path={data}", "--out", str(tmp_path / "stop"))
+    assert code == 2 and "record 'vrec': 4800 missing (NaN/invalid) sample(s) in gaps longer than 20 ms" in err
+    code, _, err = cli("evaluate", str(tiny), "wfdb-folder", "--set", f"path={data}", "--out", str(out), "--on-error", "skip")
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["n"] == 3
+    skipped = (out / "skipped.csv").read_text()
+    assert "vrec" in skipped and "missing (NaN/invalid) sample(s) in gaps longer than 20 ms" in skipped
+
+
 def test_wfdb_folder_refuses_a_multi_segment_record_with_long_gaps_naming_them(tmp_path):
     fx.variable_layout_record(tmp_path)
     assert wfdb_record_ids(tmp_path) == ["vrec"]
@@ -126,6 +143,17 @@ def test_a_recording_with_nothing_analysable_is_refused_with_that_reason(tiny, t
     code, out, err = cli("predict", str(tiny), str(hea))
     assert code == 2
     assert "not classified: nothing analysable: every window (5) has missing samples (first: not analysed: 50 missing samples)" in err
+
+
+def test_a_recording_with_gaps_and_no_other_window_classified_says_both(tiny, tmp_path):
+    hea = fx.gapped_record(tmp_path, [(1.0, 50)], seconds=8.0)
+    with open(hea.with_suffix(".dat"), "r+b") as f:  # the second window flat: 1200 samples of 0
+        f.seek(2 * 1200)
+        f.write(b"\0" * 2 * 1200)
+    code, _, err = cli("predict", str(tiny), str(hea))
+    assert code == 2
+    assert ("no window could be classified: 1 of 2 have missing samples, the others: flat signal (every sample equal): "
+            "no ECG to classify") in err
 
 
 def test_real_record_with_gaps(tiny):

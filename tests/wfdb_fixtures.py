@@ -55,13 +55,13 @@ def variable_layout_record(folder: Path, fs: float = 300.0, name: str = "vrec", 
     return folder / f"{name}.hea"
 
 
-def fixed_layout_record(folder: Path, fs: float = 300.0, name: str = "frec") -> Path:
-    """Master header of a fixed-layout record: two segments of 6 s, leads I and II in both."""
+def fixed_layout_record(folder: Path, fs: float = 300.0, name: str = "frec", leads: int = 2) -> Path:
+    """Master header of a fixed-layout record: two segments of 6 s, leads I and II (or I alone) in both."""
     folder.mkdir(parents=True, exist_ok=True)
     n = int(6 * fs)
     for k in (1, 2):
-        write_record(folder, f"{name}_{k}", ecg_like(6, fs, 2, seed=k), fs, ["I", "II"])
-    (folder / f"{name}.hea").write_text(f"{name}/2 2 {fs:g} {2 * n}\n{name}_1 {n}\n{name}_2 {n}\n")
+        write_record(folder, f"{name}_{k}", ecg_like(6, fs, leads, seed=k), fs, ["I", "II"][:leads])
+    (folder / f"{name}.hea").write_text(f"{name}/2 {leads} {fs:g} {2 * n}\n{name}_1 {n}\n{name}_2 {n}\n")
     return folder / f"{name}.hea"
 
 
