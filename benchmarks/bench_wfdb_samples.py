@@ -93,7 +93,10 @@ def outcome(row: dict) -> str:
 def table(rows: list[dict], meta: dict) -> str:
     head = (f"{START}\n## Real-world WFDB records: what `ecgzoo predict` does with them ({meta['date']})\n\n"
             f"`{meta['command']}` on {meta['machine']}. Each row is `ecgzoo predict {MODEL} RECORD --lead 0 --json` "
-            f"(in-process); {meta['summary']}.\n\n| record | kind | outcome |\n|---|---|---|\n")
+            f"(in-process); {meta['summary']}. The built kinds come from `tests/wfdb_fixtures.py` (300 Hz, the model's "
+            f"rate; 60-s windows). Sample records whose signal file this copy lacks (wfdb-python stores a few in Git "
+            f"LFS, and some headers have no data there at all) are refused naming the missing file; wfdb cannot read "
+            f"them either.\n\n| record | kind | outcome |\n|---|---|---|\n")
     body = "".join(f"| `{r['record']}` | {r['kind']} | {outcome(r)} |\n" for r in rows)
     return head + body + END + "\n"
 
@@ -112,7 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=Path, help="a copy of wfdb-python's sample-data folder")
     parser.add_argument("--write", action="store_true", help="put the table into BENCHMARKS.md")
+    parser.add_argument("--render", action="store_true", help="only redraw the table from results/wfdb_samples.json")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads((RESULTS / "wfdb_samples.json").read_text())
+        return publish(saved.pop("rows"), saved, args.write)
     rows = []
     with tempfile.TemporaryDirectory(prefix="ecgzoo-bench-wfdb-") as tmp:
         for kind, path in built_records(Path(tmp)):
@@ -127,10 +134,15 @@ def main() -> None:
             "summary": f"{len(rows)} records, {done} predicted, {len(rows) - done} refused"}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "wfdb_samples.json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
+    publish(rows, meta, args.write)
+
+
+def publish(rows: list[dict], meta: dict, write: bool) -> None:
+    """The Markdown table: printed, in results/wfdb_samples.md, and with `write` in BENCHMARKS.md."""
     text = table(rows, meta)
     (RESULTS / "wfdb_samples.md").write_text(text)
     print(text)
-    if args.write:
+    if write:
         write_benchmarks(text)
 
 

@@ -16,6 +16,11 @@ leads by name).
 Multi-label runs give a sigmoid probability per class; every class at or above its threshold
 (chosen on the run's validation split, stored in the checkpoint) is a predicted label.
 
+Gaps: a window is read with its short gaps of missing samples bridged (`SignalSource.read_bridged`,
+at most `BRIDGE_SECONDS`, counted in a note); a window that still holds missing samples is not
+classified, its problem `not analysed: N missing samples` (shown in the timeline and the JSON), and
+the rest go on; a note and `analysed_s` say how much of the recording the overall class covers.
+
 Finite or nothing: a window is classified only when the model's logits and probabilities are
 all finite; otherwise (damaged weights, an overflow) it is reported as failed with the reason,
 like a window the preprocessing refused or a flat line (every lead constant). A recording

@@ -237,3 +237,27 @@ def test_missing_samples_error_says_how_many_and_where(tmp_path):
     src = open_input(fx.gapped_record(tmp_path, [(2.0, 30)]))
     with pytest.raises(MissingSamples, match=r"samples 0:1200: not analysed: 30 missing samples \(the first at sample 600\)"):
         src.read(0, 1200)
+
+
+def test_bridge_gaps_fills_only_short_runs_it_sees_whole():
+    from ecgzoo.inputs import bridge_gaps
+
+    x = np.array([[1.0, np.nan, np.nan, 4.0, np.nan, np.nan, np.nan, 8.0]])
+    assert bridge_gaps(x, 2) == 2
+    np.testing.assert_array_equal(x[0, :4], [1, 2, 3, 4])
+    assert np.isnan(x[0, 4:7]).all()  # 3 > 2: left
+    edge = np.array([[np.nan, 2.0, 3.0, np.nan]])
+    assert bridge_gaps(edge.copy(), 1, open_start=True, open_end=True) == 0  # the recording may go on past the ends
+    assert bridge_gaps(edge, 1) == 2 and edge.tolist() == [[2.0, 2.0, 3.0, 3.0]]  # at a recording's ends: nearest value
+
+
+def test_a_gap_across_a_window_boundary_is_judged_whole(tmp_path):
+    sig = fx.ecg_like(4.0, 300.0)[:, 0][None].astype(np.float32)
+    sig[0, 598:602] = np.nan  # 4 samples, 2 in each window: short, bridged on both sides
+    sig[0, 895:905] = np.nan  # 10 samples, 5 in each window: too long for either
+    np.save(tmp_path / "x.npy", sig)
+    src = open_input(tmp_path / "x.npy", fs=300)
+    assert src.read_bridged(0, 600)[1] == 2 and src.read_bridged(600, 700)[1] == 2
+    for a, b in ((700, 900), (900, 1200)):
+        with pytest.raises(MissingSamples, match="5 missing samples"):
+            src.read(a, b)
