@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from ecgzoo.explainer import Explainer
-from ecgzoo.inputs import InputError, SignalSource
+from ecgzoo.inputs import NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.leads import LeadMismatchError, check_leads
 from ecgzoo.pipeline import Pipeline
-from ecgzoo.predict import NON_FINITE, _batches, pipeline_for, window_bounds
+from ecgzoo.predict import NON_FINITE, _batches, format_time, pipeline_for, window_bounds
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
 
@@ -75,13 +75,19 @@ def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
             out.append((a / source.fs, b / source.fs, rec, None))
         except LeadMismatchError as exc:
             raise InputError(str(exc)) from None
-        except RecordError as exc:
+        except (RecordError, MissingSamples) as exc:
             out.append((a / source.fs, b / source.fs, None, exc.problem))
     bad = [w for w in out if w[2] is None]
     if len(bad) == len(out):
         raise InputError(f"{source.path}: no window could be preprocessed ({bad[0][3]})")
-    if bad:
-        notes.append(f"{len(bad)} of {len(out)} window(s) could not be preprocessed (first: {bad[0][3]}); no map there")
+    gaps = [w for w in bad if w[3].startswith(NOT_ANALYSED)]
+    if gaps:
+        listed = ", ".join(f"{format_time(a)}-{format_time(b)} ({p.removeprefix(NOT_ANALYSED).strip()})" for a, b, _, p in gaps[:20])
+        more = f" and {len(gaps) - 20} more" if len(gaps) > 20 else ""
+        notes.append(f"{len(gaps)} of {len(out)} window(s) {NOT_ANALYSED} missing samples, shown flat with no map: {listed}{more}")
+    if len(bad) > len(gaps):
+        first = next(w for w in bad if w not in gaps)
+        notes.append(f"{len(bad) - len(gaps)} of {len(out)} window(s) could not be preprocessed (first: {first[3]}); shown flat")
     padded = [w for w in out if w[2] is not None and run.input_samples - w[2].valid_length > 1]  # not resampling's rounding
     if padded:
         w = padded[-1]
@@ -102,6 +108,8 @@ def _trace(run: LoadedRun, source: SignalSource, fs: float, total: int) -> tuple
         a0, b1 = max(0, a - margin), min(source.samples, b + margin)
         try:
             rec = pipeline(Record(source.read(a0, b1), source.fs, source.name, lead_names=source.lead_names or None))
+        except MissingSamples:
+            continue  # a stretch with missing samples is drawn flat (the notes list those windows)
         except RecordError as exc:
             raise InputError(f"{source.path}: {exc.problem}") from None
         if out is None:

@@ -5,7 +5,8 @@
 
 Formats:
   * WFDB record (`rec.hea` + signal file, or the record path without suffix): rate and gain
-    from the header; read in stretches (`wfdb.rdrecord(sampfrom, sampto)`).
+    from the header; read in stretches (`wfdb.rdrecord(sampfrom, sampto)`). A multi-segment
+    record (master header) is read segment by segment (`ecgzoo.wfdb_segments`).
   * `.mat` with a `.hea` next to it (PhysioNet 2017 layout): read as the WFDB record.
   * `.mat` alone: the variable `val` (or the only numeric array), in mV unless `--gain` says
     adu per mV; the rate must be given (`--fs`).
@@ -17,6 +18,12 @@ Formats:
 
 A rate that the file states and `--fs` contradicts is an error; a rate that is neither stated
 nor given is an error. Nothing is guessed.
+
+Missing samples (NaN: WFDB's invalid-sample value, `~` segments, skew) are read as gaps, not errors:
+`SignalSource.read` bridges a gap of at most `BRIDGE_SECONDS` (20 ms) per lead by linear
+interpolation (`read_bridged` says how many samples it filled) and raises `MissingSamples` for a
+stretch that still holds any, so that `predict` leaves that window out and goes on. An infinite
+value is an error naming its sample.
 
 Empty and degenerate inputs are errors naming the file, never a library traceback or a
 warning: an empty file of any format, a CSV with a header row only, an array with no samples
@@ -38,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from ecgzoo.leads import STANDARD_12, LeadMismatchError, canonical_lead_name, canonical_leads, lead_order
-from ecgzoo.wfdb_header import readable_record, samples_in_file
+from ecgzoo.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, readable_record, samples_in_file
 
 #: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
 MIN_FS, MAX_FS = 1.0, 1e6
@@ -49,8 +56,23 @@ class InputError(ValueError):
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of a library's message, without its exception class (users act on the words)."""
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+    return (text.splitlines()[0] if text else "no detail given").strip("'\"")
+
+
+#: how the problem of a stretch with missing samples begins (`MissingSamples.problem`)
+NOT_ANALYSED = "not analysed:"
+
+
+class MissingSamples(InputError):
+    """A stretch holding missing samples (WFDB's invalid-sample marker, `~` segments, skew, NaN) that
+    are not bridged: it is not analysed, the rest of the recording is. `problem` says so in a few words."""
+
+    def __init__(self, path: Path, start: int, stop: int, missing: int, first: int):
+        self.missing, self.first = missing, first
+        self.problem = f"{NOT_ANALYSED} {missing} missing sample{'s' if missing != 1 else ''}"
+        super().__init__(f"{path}: samples {start}:{stop}: {self.problem} (the first at sample {first})")
 
 
 @contextlib.contextmanager
@@ -92,17 +114,65 @@ class SignalSource:
     def name(self) -> str:
         return self.path.stem if self.path.suffix else self.path.name
 
+    @property
+    def bridge_limit(self) -> int:
+        """The longest gap of missing samples (per lead) that `read` bridges: `BRIDGE_SECONDS` at `fs`."""
+        return int(BRIDGE_SECONDS * self.fs + 1e-9)
+
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) as float32 (leads, n)."""
+        """Samples [start, stop) as float32 (leads, n); gaps are bridged or refused (`read_bridged`)."""
+        return self.read_bridged(start, stop)[0]
+
+    def read_bridged(self, start: int, stop: int) -> tuple[np.ndarray, int]:
+        """(samples [start, stop) as float32 (leads, n), how many missing samples in them were bridged).
+
+        Gaps of missing samples (NaN) no longer than `bridge_limit` are filled by linear interpolation
+        (`bridge_gaps`; enough context is read around the stretch to see a gap whole); a longer gap
+        raises `MissingSamples`, an infinite value an `InputError` naming its sample.
+        """
         start, stop = max(0, start), min(self.samples, stop)
+        margin = self.bridge_limit + 1 if self.bridge_limit else 0
+        a, b = max(0, start - margin), min(self.samples, stop + margin)
         with _no_warnings(self.path):
-            out = np.asarray(self._read(start, stop), dtype=np.float32)
-        if out.shape != (self.leads, stop - start):
-            raise InputError(f"{self.path}: read {out.shape} for samples {start}:{stop}, expected ({self.leads}, {stop - start})")
-        if not np.isfinite(out).all():
-            bad = int(np.argwhere(~np.isfinite(out))[0][1]) + start
-            raise InputError(f"{self.path}: non-finite value (NaN/inf) at sample {bad}")
-        return out
+            out = np.array(self._read(a, b), dtype=np.float32)
+        if out.shape != (self.leads, b - a):
+            raise InputError(f"{self.path}: read {out.shape} for samples {a}:{b}, expected ({self.leads}, {b - a})")
+        if np.isinf(out).any():
+            raise InputError(f"{self.path}: infinite value at sample {int(np.argwhere(np.isinf(out))[0][1]) + a}")
+        bridged = np.isnan(out)
+        bridge_gaps(out, self.bridge_limit, open_start=a > 0, open_end=b < self.samples)
+        out = out[:, start - a : stop - a]
+        bridged = int(np.count_nonzero(bridged[:, start - a : stop - a])) - int(np.count_nonzero(np.isnan(out)))
+        if np.isnan(out).any():
+            first = int(np.argwhere(np.isnan(out))[:, 1].min()) + start
+            raise MissingSamples(self.path, start, stop, int(np.count_nonzero(np.isnan(out))), first)
+        return out, bridged
+
+
+#: gaps of missing samples up to this long (20 ms, a fifth of a QRS complex) are bridged by linear
+#: interpolation, too short to hide or make a beat; longer gaps leave their window unclassified
+BRIDGE_SECONDS = 0.02
+
+
+def bridge_gaps(signal: np.ndarray, limit: int, *, open_start: bool = False, open_end: bool = False) -> int:
+    """Fill, in place, each run of NaN of at most `limit` samples in each lead of a (leads, n) array by
+    linear interpolation between its neighbours (a run at the array's start or end holds the nearest
+    value, unless `open_start`/`open_end` say the recording goes on there: such a run may be longer
+    than it looks, so it is left). Returns the number of samples filled."""
+    filled = 0
+    for lead in signal:
+        missing = np.isnan(lead)
+        if limit < 1 or not missing.any() or missing.all():
+            continue
+        edges = np.diff(np.concatenate(([0], missing.view(np.int8), [0])))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        short = (ends - starts <= limit) & ~((starts == 0) & open_start) & ~((ends == len(lead)) & open_end)
+        fill = np.concatenate([np.arange(s, e) for s, e in zip(starts[short], ends[short], strict=True)] or [np.zeros(0, int)])
+        if len(fill):
+            known = np.flatnonzero(~missing)
+            lead[fill] = np.interp(fill, known, lead[known])
+            filled += len(fill)
+    return filled
 
 
 def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
@@ -147,30 +217,79 @@ def _check_signal_files(header: Any, record_path: Path, shown: Path) -> int:
     return held
 
 
+#: the FLAC-compressed WFDB formats: a file's size does not bound its samples (a flat line packs tight)
+FLAC_FORMATS = ("508", "516", "524")
+
+
 def _check_wfdb_count(header: Any, held: int, shown: Path) -> int:
-    """The header's sample count, refusing none and more than its signal files can hold."""
+    """The header's sample count, refusing none and more than its uncompressed signal files can hold."""
     n, n_sig = int(header.sig_len or 0), int(header.n_sig or 0)
     if n <= 0 or n_sig <= 0:
         raise InputError(f"{shown}: WFDB header declares no {'samples' if n_sig else 'signals'}")
-    if n * n_sig > _MAX_SAMPLES_PER_BYTE * held:
+    if not set(map(str, header.fmt or [])) & set(FLAC_FORMATS) and n * n_sig > _MAX_SAMPLES_PER_BYTE * held:
         raise InputError(f"{shown}: the header declares {n:,} samples x {n_sig} signal(s), more than its signal "
                          f"file(s) of {held:,} bytes can hold")
     return n
 
 
+def _check_truncation(header: Any, folder: Path, shown: Path) -> None:
+    """Refuse a fixed-width signal file shorter than the header's sample count, saying by how much."""
+    by_file: dict[str, list[int]] = {}
+    for i, name in enumerate(header.file_name or []):
+        by_file.setdefault(name, []).append(i)
+    for name, signals in by_file.items():
+        fmts = {str(header.fmt[i]) for i in signals}
+        frames = sum(int((header.samps_per_frame or [1] * len(header.fmt))[i] or 1) for i in signals)
+        if len(fmts) != 1 or next(iter(fmts)) not in BYTES_PER_SAMPLE:
+            continue
+        per_sample = BYTES_PER_SAMPLE[next(iter(fmts))] * frames
+        offset = int((header.byte_offset or [0] * len(header.fmt))[signals[0]] or 0)
+        need, have = offset + int(np.ceil(per_sample * header.sig_len)), (folder / name).stat().st_size
+        if have < need:
+            held = max(0, int((have - offset) // per_sample))
+            raise InputError(f"{shown}: signal file {name} is truncated: it holds {held:,} of the {header.sig_len:,} samples "
+                             f"per signal the header declares ({header.sig_len - held:,} missing; {have:,} of {need:,} bytes)")
+
+
+def _header_text(hea: Path, shown: Path) -> str:
+    """The header's text, refusing a header with no record line (empty, or comments only)."""
+    text = hea.read_text(encoding="ascii", errors="replace")
+    if not any(ln.strip() and not ln.lstrip().startswith("#") for ln in text.splitlines()):
+        size = hea.stat().st_size
+        raise InputError(f"{shown}: WFDB header {hea.name} is empty ({'0 bytes' if not size else 'comments only'}): "
+                         "expected a record line such as 'NAME 1 300 9000'")
+    return text
+
+
+def to_millivolts(signal: np.ndarray, units: list[str] | None) -> np.ndarray:
+    """(leads, n) physical values in mV, from signals in uV, mV or V (other units kept as they are)."""
+    units = [str(u or "").lower() for u in (units or [])]
+    scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
+    return signal * scale[:, None] if len(units) == signal.shape[0] else signal
+
+
 def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
     import wfdb
 
+    text = _header_text(record_path.with_name(record_path.name + ".hea"), shown)
+    if is_multi_segment(text):
+        from ecgzoo.wfdb_segments import multi_segment_source
+
+        return multi_segment_source(record_path, shown, fs)
     stack = contextlib.ExitStack()  # the normalised header's folder lives as long as this reader
     try:
         readable = stack.enter_context(readable_record(record_path))
         header = wfdb.rdheader(str(readable))
         rate = _check_fs(shown, float(header.fs), fs)
+        if header.sig_len == 0 and set(header.file_name or []) <= {"~"}:
+            raise InputError(f"{shown}: the layout segment of a multi-segment record (no samples): give the record's "
+                             "master header, the .hea that lists the segments")
         held = _check_signal_files(header, record_path, shown)
         if header.sig_len is None:  # valid WFDB: the count comes from the signal file
             readable = stack.enter_context(readable_record(record_path, samples=_length_from_files(header, readable)))
             header = wfdb.rdheader(str(readable))
         n = _check_wfdb_count(header, held, shown)
+        _check_truncation(header, record_path.parent, shown)
     except InputError:
         stack.close()
         raise
@@ -183,11 +302,9 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
         try:
             rec = wfdb.rdrecord(str(readable), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{shown}: cannot read samples {start}:{stop} ({_first_line(exc)})") from None
-        sig = rec.p_signal.T
-        units = [u.lower() for u in (rec.units or [])]
-        scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
-        return sig * scale[:, None] if len(units) == sig.shape[0] else sig
+            raise InputError(f"{shown}: cannot read samples {start}:{stop}; the signal file may be damaged "
+                             f"({_first_line(exc)})") from None
+        return to_millivolts(rec.p_signal.T, rec.units)
 
     names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else ()
     return SignalSource(shown, rate, int(header.n_sig), n, read, names)
@@ -284,6 +401,10 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
         stated = round(1.0 / float(steps.mean()), 6)
     if arr.shape[1] == 0:
         raise InputError(f"{path}: no signal columns")
+    if arr.shape[0] < arr.shape[1]:  # fewer samples than leads: the rows are leads, or one lead is one row
+        raise InputError(f"{path}: {arr.shape[0]:,} row(s) of {arr.shape[1]:,} values cannot be samples x leads "
+                         f"({arr.shape[1]:,} leads of {arr.shape[0]:,} sample(s)); a CSV holds one row per sample and one "
+                         "column per lead: write each lead as a column (for one lead, one value per line)")
     with _no_warnings(path):  # values beyond float32 (overflow) are an error naming the file
         arr = arr.astype(np.float32)
     source = _array_source(path, arr, _check_fs(path, stated, fs), layout="samples-first")
@@ -339,6 +460,13 @@ def open_input(path: str | Path, fs: float | None = None, gain: float | None = N
         if not path.with_suffix(".hea").is_file():
             raise InputError(f"{path}: WFDB header not found")
         return _wfdb_source(path.with_suffix(""), path, fs)
+    if path.is_dir():
+        headers = sorted(path.glob("*.hea"))[:200]
+        masters = [p for p in headers if is_multi_segment(p.read_text(encoding="ascii", errors="replace"))]
+        inside = (masters or headers)[:3]  # a multi-segment record's master header, not its segments
+        hint = f" such as {', '.join(map(str, inside))}" if inside else ""
+        raise InputError(f"{path}: is a folder, expected a recording file (a WFDB record .hea, .mat, .npy or .csv); "
+                         f"give the recordings in it{hint}")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if suffix == ".npy":

@@ -18,7 +18,9 @@ What is here, by use:
 * downloads: `download_file` (resumable, SHA-256 verified, atomic), `fetch_text`,
   `parse_sha256sums`, `extract_zip_atomically`, `reachable`, `DownloadError`;
   `default_cache_dir` (the per-user cache root).
-* WFDB records: `normalize_header`, `readable_record`, `samples_in_file`, `BYTES_PER_SAMPLE`.
+* WFDB records: `normalize_header`, `readable_record`, `samples_in_file`, `BYTES_PER_SAMPLE`;
+  `is_multi_segment` and `read_multi_segment` (a multi-segment record whole, gaps as NaN, `InputError`
+  naming the problem); `bridge_gaps` and `BRIDGE_SECONDS` (short gaps of missing samples filled).
 * models: `masked_mean` (mean over the valid samples), `facts_for` (an `ecgzoo info` facts callable).
 * files: `write_atomic`, `write_json`, `safe_filename`, `csv_text`; `dumps` (strict JSON: non-finite
   floats become null).
@@ -57,6 +59,7 @@ from ecgzoo.download import (
     reachable,
 )
 from ecgzoo.explainer import FastPathConfig, engine_for
+from ecgzoo.inputs import BRIDGE_SECONDS, InputError, bridge_gaps
 from ecgzoo.jsonio import dumps
 from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
 from ecgzoo.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
@@ -66,10 +69,12 @@ from ecgzoo.prepared import default_cache_dir
 from ecgzoo.run_dir import safe_filename, write_atomic, write_json
 from ecgzoo.splits import class_weights, stratified_kfold, stratified_split
 from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
-from ecgzoo.wfdb_header import BYTES_PER_SAMPLE, normalize_header, readable_record, samples_in_file
+from ecgzoo.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
+from ecgzoo.wfdb_segments import read_multi_segment
 
 __all__ = [
-    "BYTES_PER_SAMPLE", "STANDARD_12", "CheckpointError", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
+    "BRIDGE_SECONDS", "BYTES_PER_SAMPLE", "STANDARD_12", "CheckpointError", "InputError", "bridge_gaps", "is_multi_segment",
+    "read_multi_segment", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
     "canonical_leads", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
     "download_file", "dumps", "engine_for", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",

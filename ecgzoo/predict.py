@@ -18,6 +18,11 @@ Multi-label runs give a sigmoid probability per class; every class at or above i
 (chosen on the run's validation split, stored in the checkpoint) is a predicted label, reported
 with its name, probability and threshold (`Prediction.label_list`, also in `--json` as `labels`).
 
+Gaps: a window is read with its short gaps of missing samples bridged (`SignalSource.read_bridged`,
+at most `BRIDGE_SECONDS`, counted in a note); a window that still holds missing samples is not
+classified, its problem `not analysed: N missing samples` (shown in the timeline and the JSON), and
+the rest go on; a note and `analysed_s` say how much of the recording the overall class covers.
+
 Finite or nothing: a window is classified only when the model's logits and probabilities are
 all finite; otherwise (damaged weights, an overflow) it is reported as failed with the reason,
 like a window the preprocessing refused or a flat line (every lead constant). A recording
@@ -34,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.inputs import InputError, SignalSource, match_leads
+from ecgzoo.inputs import BRIDGE_SECONDS, NOT_ANALYSED, InputError, MissingSamples, SignalSource, match_leads
 from ecgzoo.leads import LeadMismatchError, check_leads
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
@@ -106,7 +111,18 @@ class Prediction:
         if self.probabilities is not None:
             return None
         reasons = [w.problem for w in self.windows if w.problem]
+        gaps = [r for r in reasons if r.startswith(NOT_ANALYSED)]
+        if gaps and len(gaps) == len(self.windows):
+            return f"nothing analysable: every window ({len(gaps)}) has missing samples (first: {gaps[0]})"
+        if gaps:
+            other = next(r for r in reasons if not r.startswith(NOT_ANALYSED))
+            return f"no window could be classified: {len(gaps)} of {len(self.windows)} have missing samples, the others: {other}"
         return reasons[0] if reasons else "no window could be classified"
+
+    @property
+    def analysed_s(self) -> float:
+        """Seconds of the recording covered by classified windows."""
+        return analysed_seconds(self.windows)
 
     @property
     def label(self) -> str | None:
@@ -117,7 +133,8 @@ class Prediction:
         """Runs of consecutive windows with the same predicted class: (start_s, end_s, class, windows)."""
         out: list[tuple[float, float, str, int]] = []
         for w in self.windows:
-            cls = "?" if w.probabilities is None else self._labels(w.probabilities)
+            cls = (w.problem if (w.problem or "").startswith(NOT_ANALYSED) else "?") if w.probabilities is None \
+                else self._labels(w.probabilities)
             if out and out[-1][2] == cls:
                 s, _, c, n = out[-1]
                 out[-1] = (s, w.end_s, c, n + 1)
@@ -135,6 +152,7 @@ class Prediction:
             **({"labels": self.label_list(p)} if self.multi and p is not None else {}),
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
             **({"problem": self.problem} if p is None else {}),
+            "analysed_s": round(self.analysed_s, 3),
             "notes": self.notes,
             "windows": [
                 {
@@ -232,6 +250,7 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
     if len(bounds) > 1:
         notes.append(f"longer than the model's input ({run.input_samples / run.fs:g} s): {len(bounds)} windows")
     windows: list[Window] = []
+    bridged = 0
     model = run.model.to(device).eval()
     for batch in _batches(bounds, batch_size):
         xs, vls, slots = [], [], []
@@ -239,14 +258,15 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
             rid = f"{source.name}@{a / source.fs:.1f}s"
             windows.append(Window(a / source.fs, b / source.fs, None))
             try:
-                raw = source.read(a, b)
+                raw, filled = source.read_bridged(a, b)
+                bridged += filled
                 check_amplitude(raw, rid)
                 rec = pipeline(Record(raw, source.fs, rid, lead_names=source.lead_names or None))
                 if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
                     check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
             except LeadMismatchError as exc:
                 raise InputError(str(exc)) from None
-            except RecordError as exc:
+            except (RecordError, MissingSamples) as exc:
                 windows[-1].problem = exc.problem
                 continue
             if rec.signal.shape != (run.in_leads, run.input_samples):
@@ -269,11 +289,39 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
                 windows[slot].probabilities = p
             else:
                 windows[slot].problem = NON_FINITE
-    failed = [w for w in windows if w.probabilities is None]
-    if failed and len(failed) < len(windows):  # none classified: `Prediction.problem` says why
-        notes.append(f"{len(failed)} of {len(windows)} window(s) could not be classified: {failed[0].problem}")
+    notes += _gap_notes(source, windows, bridged)
     return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes,
                       run.task, run.thresholds)
+
+
+def analysed_seconds(windows: list[Window]) -> float:
+    """Seconds covered by the classified windows (where a moved-back tail window overlaps, counted once)."""
+    total, reach = 0.0, 0.0
+    for a, b in sorted((w.start_s, w.end_s) for w in windows if w.probabilities is not None):
+        total += max(0.0, b - max(a, reach))
+        reach = max(reach, b)
+    return total
+
+
+def _gap_notes(source: SignalSource, windows: list[Window], bridged: int) -> list[str]:
+    """Notes on bridged gaps, windows left out for missing samples, other failed windows, and coverage."""
+    notes = []
+    if bridged:
+        notes.append(f"{bridged} missing sample(s) in gaps of at most {BRIDGE_SECONDS * 1000:g} ms ({source.bridge_limit} "
+                     f"sample(s)) bridged by linear interpolation")
+    failed = [w for w in windows if w.probabilities is None]
+    if not failed or len(failed) == len(windows):  # none classified: `Prediction.problem` says why
+        return notes
+    gaps = [w for w in failed if (w.problem or "").startswith(NOT_ANALYSED)]
+    if gaps:
+        notes.append(f"{len(gaps)} of {len(windows)} window(s) not analysed for missing samples (gaps longer than "
+                     f"{BRIDGE_SECONDS * 1000:g} ms); listed in the timeline")
+    other = [w for w in failed if w not in gaps]
+    if other:
+        notes.append(f"{len(other)} of {len(windows)} window(s) could not be classified: {other[0].problem}")
+    analysed, total = analysed_seconds(windows), source.samples / source.fs
+    notes.append(f"the overall class covers {analysed:.1f} s of {total:.1f} s ({100 * analysed / total:.0f}% of the recording)")
+    return notes
 
 
 def format_time(seconds: float) -> str:

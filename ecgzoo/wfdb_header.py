@@ -38,6 +38,14 @@ def normalize_header(text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def is_multi_segment(text: str) -> bool:
+    """True for a multi-segment (master) header: its record line names the record as `NAME/SEGMENTS`."""
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return "/" in line.split()[0]
+    return False
+
+
 def signal_files(text: str) -> list[str]:
     """File names of the signal lines of a single-segment header (in order, repeats kept)."""
     body = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]

@@ -23,7 +23,16 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ecgzoo import ConfigError, RecordError
-from ecgzoo.plugin_api import BYTES_PER_SAMPLE, normalize_header, readable_record
+from ecgzoo.plugin_api import (
+    BRIDGE_SECONDS,
+    BYTES_PER_SAMPLE,
+    InputError,
+    bridge_gaps,
+    is_multi_segment,
+    normalize_header,
+    read_multi_segment,
+    readable_record,
+)
 
 _FMT = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
 
@@ -49,13 +58,13 @@ def parse_header(text: str, record_id: str) -> Header:
     rec = body[0].split()
     try:
         name_field = rec[0]
-        if "/" in name_field:
-            raise RecordError(record_id, "multi-segment records are not supported")
         n_sig = int(rec[1]) if len(rec) > 1 else 0
         fs = float(rec[2].split("/")[0].split("(")[0]) if len(rec) > 2 else None
         sig_len = int(rec[3]) if len(rec) > 3 else None
     except (ValueError, IndexError):
         raise RecordError(record_id, f"cannot parse the header's record line {body[0]!r}") from None
+    if "/" in name_field:  # a multi-segment record's master header: segment lines, no signal lines
+        return Header(n_sig=n_sig, fs=fs, sig_len=sig_len, files=(), comments=comments)
     if len(body) - 1 < n_sig:
         raise RecordError(record_id, f"header declares {n_sig} signal(s) but has {len(body) - 1} signal line(s)")
     files = []
@@ -129,7 +138,10 @@ def read_record(base: Path, record_id: str, expected_fs: float | None = None, mi
     hea = base.with_name(base.name + ".hea")
     if not hea.is_file():
         raise RecordError(record_id, f"header file {hea} is missing")
-    header = parse_header(normalize_header(hea.read_text(encoding="ascii", errors="replace")), record_id)
+    text = normalize_header(hea.read_text(encoding="ascii", errors="replace"))
+    if is_multi_segment(text):
+        return _read_multi_segment(base, record_id, expected_fs, min_seconds)
+    header = parse_header(text, record_id)
     if header.n_sig == 0:
         raise RecordError(record_id, "header declares no signals")
     if header.sig_len == 0:
@@ -143,21 +155,47 @@ def read_record(base: Path, record_id: str, expected_fs: float | None = None, mi
     except RecordError:
         raise
     except Exception as exc:  # wfdb raises many kinds; the user needs the record and the reason
-        raise RecordError(record_id, f"cannot read WFDB record {base}: {type(exc).__name__}: {exc}") from exc
+        raise RecordError(record_id, f"cannot read WFDB record {base}: {_first_line(exc)}") from exc
     sig = rec.p_signal
     if sig is None or sig.size == 0:
         raise RecordError(record_id, "zero-length record (no samples)")
     sig = np.asarray(sig, dtype=np.float64).T
     if header.sig_len is not None and sig.shape[1] != header.sig_len:
         raise RecordError(record_id, f"header/signal mismatch: header declares {header.sig_len} samples, read {sig.shape[1]}")
+    return _checked(sig, float(rec.fs), record_id, min_seconds, list(rec.units or []), list(rec.sig_name or []), header.comments)
+
+
+def _first_line(exc: BaseException) -> str:
+    """A library's message without its exception class: the words a user acts on."""
+    return (str(exc).strip().splitlines() or ["no detail given"])[0]
+
+
+def _checked(sig: np.ndarray, fs: float, record_id: str, min_seconds: float, units: list[str], names: list[str],
+             comments: tuple[str, ...]) -> WfdbSignal:
+    """A read signal with its gaps of missing samples (NaN) up to BRIDGE_SECONDS bridged, refused when
+    longer gaps remain or it is shorter than `min_seconds`."""
+    bridge_gaps(sig, int(BRIDGE_SECONDS * fs + 1e-9))
     bad = int(np.count_nonzero(~np.isfinite(sig)))
     if bad:
-        raise RecordError(record_id, f"{bad} NaN/invalid sample(s) in the signal")
-    fs = float(rec.fs)
+        first = int(np.argwhere(~np.isfinite(sig))[:, 1].min())
+        raise RecordError(record_id, f"{bad} missing (NaN/invalid) sample(s) in gaps longer than {BRIDGE_SECONDS * 1000:g} ms, "
+                                     f"the first at sample {first}")
     if sig.shape[1] < min_seconds * fs:
         raise RecordError(record_id, f"record too short: {sig.shape[1] / fs:.3f} s (< {min_seconds:g} s)")
-    return WfdbSignal(signal=sig.astype(np.float32), fs=fs, units=list(rec.units or []),
-                      sig_names=list(rec.sig_name or []), comments=header.comments)
+    return WfdbSignal(signal=sig.astype(np.float32), fs=fs, units=units, sig_names=names, comments=comments)
+
+
+def _read_multi_segment(base: Path, record_id: str, expected_fs: float | None, min_seconds: float) -> WfdbSignal:
+    """A multi-segment record read whole (its `~` segments and absent signals are missing samples)."""
+    try:
+        sig, fs, units, names = read_multi_segment(base)
+    except InputError as exc:
+        raise RecordError(record_id, str(exc).removeprefix(f"{base}: ")) from None
+    if expected_fs is not None and abs(fs - expected_fs) > 1e-6:
+        raise RecordError(record_id, f"sampling rate {fs:g} Hz, expected {expected_fs:g} Hz")
+    comments = tuple(ln.lstrip("#").strip() for ln in base.with_name(base.name + ".hea").read_text(
+        encoding="ascii", errors="replace").splitlines() if ln.startswith("#"))
+    return _checked(sig, fs, record_id, min_seconds, units, names, comments)
 
 
 def check_record_id(record_id: str, where: str) -> str:
@@ -222,7 +260,18 @@ def wfdb_record_ids(folder: Path, recursive: bool = False) -> list[str]:
         lines = listing.read_text().splitlines()
         return [check_record_id(ln.strip(), f"{listing}:{i}") for i, ln in enumerate(lines, start=1) if ln.strip()]
     pattern = "**/*.hea" if recursive else "*.hea"
-    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.glob(pattern))
+    headers = sorted(folder.glob(pattern))
+    parts = {p.parent / name for p in headers for name in segment_names(p)}  # segments, not records of their own
+    return [str(p.relative_to(folder).with_suffix("")) for p in headers if p.with_suffix("") not in parts]
+
+
+def segment_names(hea: Path) -> list[str]:
+    """The segments (layout included, `~` gaps left out) a multi-segment master header names; [] for other headers."""
+    text = hea.read_text(encoding="ascii", errors="replace")
+    if not is_multi_segment(text):
+        return []
+    body = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return [line[0] for line in body[1:] if line and line[0] != "~"]
 
 
 class LabelledWfdbFolder:

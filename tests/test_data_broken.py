@@ -44,7 +44,8 @@ def _break_header_mismatch(hea: Path, mat: Path) -> None:
 
 def _break_nans(hea: Path, mat: Path) -> None:
     data = bytearray(mat.read_bytes())
-    data[24 + 2 * 500 : 24 + 2 * 501] = np.int16(-32768).tobytes()  # WFDB format 16's "invalid sample" value
+    # WFDB format 16's "invalid sample" value, 10 in a row: longer than the 20 ms (6 samples) that are bridged
+    data[24 + 2 * 500 : 24 + 2 * 510] = np.int16(-32768).tobytes() * 10
     mat.write_bytes(bytes(data))
 
 
@@ -67,7 +68,7 @@ BROKEN = {
     "B00001": (_break_missing_mat, "signal file .*B00001.mat is missing"),
     "B00002": (_break_truncated_mat, "truncated: header declares 9000 samples, the file holds 1988"),
     "B00003": (_break_header_mismatch, "header/signal mismatch: header declares 6000 samples, B00003.mat holds 9000"),
-    "B00004": (_break_nans, "1 NaN/invalid sample"),
+    "B00004": (_break_nans, "10 missing \\(NaN/invalid\\) sample"),
     "B00005": (_break_zero_length, "zero-length"),
     "B00006": (_break_sub_second, r"too short: 0.500 s"),
     "B00007": (_break_rate, "250 Hz, expected 300 Hz"),

@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 import wfdb
 
-from ecgzoo.inputs import InputError, open_input
+from ecgzoo.inputs import InputError, MissingSamples, open_input
 
 
 def _signal(leads: int = 1, n: int = 900) -> np.ndarray:
@@ -104,9 +104,18 @@ def test_unknown_format_and_missing_file(tmp_path):
         open_input(tmp_path / "nothing.npy", fs=300)
 
 
-def test_non_finite_values_are_rejected_with_position(tmp_path):
+def test_non_finite_values_short_gaps_bridged_long_ones_and_inf_refused_with_position(tmp_path):
     sig = _signal(1, 400)
-    sig[0, 123] = np.nan
+    sig[0, 50] = np.nan  # one missing sample: bridged by linear interpolation
+    sig[0, 123:133] = np.nan  # 10 samples = 33 ms at 300 Hz, longer than the 20 ms (6 samples) bridged
     np.save(tmp_path / "n.npy", sig)
-    with pytest.raises(InputError, match="sample 123"):
+    src = open_input(tmp_path / "n.npy", fs=300)
+    out, bridged = src.read_bridged(0, 100)
+    assert bridged == 1 and out[0, 50] == pytest.approx((sig[0, 49] + sig[0, 51]) / 2, abs=1e-6)
+    with pytest.raises(MissingSamples, match=r"not analysed: 10 missing samples \(the first at sample 123\)"):
+        src.read(0, 400)
+    sig[0, 123:133] = 0.0
+    sig[0, 200] = np.inf
+    np.save(tmp_path / "n.npy", sig)
+    with pytest.raises(InputError, match="infinite value at sample 200"):
         open_input(tmp_path / "n.npy", fs=300).read(0, 400)

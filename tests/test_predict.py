@@ -94,7 +94,8 @@ def test_long_recording_is_classified_window_by_window_reading_only_windows(tiny
     inner = src._read
     src._read = lambda a, b: spans.append(b - a) or inner(a, b)
     pred = predict_source(run, src, batch_size=2)
-    assert max(spans) == n and len(spans) == 3  # never more than one window read at a time
+    # never more than one window read at a time, plus the context that shows a short gap whole (bridging)
+    assert max(spans) <= n + 2 * (src.bridge_limit + 1) and len(spans) == 3
     assert [(w.start_s, w.end_s) for w in pred.windows] == [(i * n / run.input_fs, (i + 1) * n / run.input_fs) for i in range(3)]
     for w, part in zip(pred.windows, parts, strict=True):
         np.testing.assert_allclose(w.probabilities, _direct_probs(run, part, run.input_fs), atol=1e-5)
