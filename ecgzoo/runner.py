@@ -388,6 +388,10 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
     """
     r = _open(model, dataset, config or RunConfig())
     try:
+        if r.config.estimate and r.ctx.is_main and not r.ctx.enabled:
+            from ecgzoo.estimate import announce
+
+            announce(r.model_name, r.dataset, r.data, r.pipeline, r.config, r.device, _say)
         prepared, splits = _prepare_and_split(r)
         net, result = _train(r, prepared, splits[0], splits[1])
         if not r.ctx.is_main:

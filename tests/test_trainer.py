@@ -246,6 +246,9 @@ def test_sigkill_mid_epoch_then_same_call_gives_identical_weights(tmp_path, unin
     # it continued where the killed run stopped (epoch 2, mid-epoch) instead of starting over
     assert f"resuming from {tmp_path / 'ckpt' / 'last.safetensors'} (epoch 2, batch {meta['batch']})" in resumed.stderr
     assert "epoch 3/3" in resumed.stderr and "rec/s" in resumed.stderr  # the progress bar
+    # and the whole run's line after each epoch: epoch k of n, elapsed, time left
+    assert "ecgzoo: epoch 2 of 3 done, elapsed " in resumed.stderr and " left" in resumed.stderr
+    assert "ecgzoo: epoch 3 of 3 done, elapsed " in resumed.stderr
     final = _final(tmp_path)
     _assert_same(final, uninterrupted)
     assert load_checkpoint(tmp_path / "final.safetensors")[1]["history"][0] == meta["history"][0]  # epoch 1 not redone
