@@ -75,6 +75,15 @@ def test_a_job_beyond_a_few_hours_names_the_preset_that_fits(tmp_path):
                               "`ecgzoo run toy synthetic --preset quick` (about ")
 
 
+def test_where_no_declared_preset_fits_the_quickest_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(est, "LONG_S", 0.0)  # a machine on which nothing fits
+    config, data, pipeline = _job(tmp_path)
+    said: list[str] = []
+    est.announce("toy", "synthetic", data, pipeline, config, "cpu", said.append)
+    assert said[1].startswith("that is beyond a few hours on this machine; the quickest preset declared for it: "
+                              "`ecgzoo run toy synthetic --preset quick` (about ")
+
+
 def test_a_short_job_gets_no_advice(tmp_path):
     config, data, pipeline = _job(tmp_path)
     said: list[str] = []
