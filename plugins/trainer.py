@@ -431,7 +431,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         distributed.barrier()  # rank 0 has written the state before any rank leaves
         bar.close()
         if f.ctx.is_main:
-            print(f"ecgzoo: training state saved to {f.last_path}; run the same command again to resume", file=sys.stderr)
+            print(f"ecgzoo: training state saved to {f.last_path}", file=sys.stderr)  # the caller says how to continue
         raise KeyboardInterrupt
 
     def _epoch(self, f: SimpleNamespace, net: torch.nn.Module, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
@@ -464,7 +464,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         if self._agree_to_stop(stop.requested) and not done:
             distributed.barrier()
             if f.ctx.is_main:
-                print(f"ecgzoo: training state saved to {f.last_path}; run the same command again to resume", file=sys.stderr)
+                print(f"ecgzoo: training state saved to {f.last_path}", file=sys.stderr)  # the caller says how to continue
             raise KeyboardInterrupt
         return done
 
