@@ -7,7 +7,13 @@ import shlex
 from collections.abc import Callable
 
 from ecgzoo.config import parse_assignments
+from ecgzoo.registry import UnknownPluginError
 from ecgzoo.run_config import resolve_run_config
+
+#: what an unknown plugin name may mean (the commonest case: a plugin registered in a notebook)
+NOT_HERE = ("A plugin registered with ecgzoo.register_plugin (in a notebook or a script) exists only in that Python "
+            "process: train it there with ecgzoo.run(MODEL, DATASET, preset=...), or make it a package with an `ecgzoo` "
+            "entry point (examples/plugin-package) so every ecgzoo command finds it.")
 
 HELP = "train MODEL on DATASET, evaluate, explain examples and write a report (run directory under runs/)"
 
@@ -52,9 +58,11 @@ def main(args: argparse.Namespace) -> int:
                        ("name", args.name), ("output_dir", args.output_dir)):
         if value is not None:
             assignments[key] = value
-    config = resolve_run_config(args.model, args.dataset, args.preset, args.config, assignments)
     try:
+        config = resolve_run_config(args.model, args.dataset, args.preset, args.config, assignments)
         run(args.model, args.dataset, config, resume=resume_command(args))
     except FileExistsError as exc:
         raise UsageError(str(exc)) from None
+    except UnknownPluginError as exc:
+        raise UnknownPluginError(f"{exc} {NOT_HERE}") from None
     return 0
