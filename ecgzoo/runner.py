@@ -333,7 +333,7 @@ def _validation_metrics(r: _Run, best: Any, prepared: Any, splits: tuple[np.ndar
 
 def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], history: list[dict[str, Any]]) -> dict[str, Any]:
     """Score the saved best checkpoint on validation (and test), write predictions, figures and report.md."""
-    from ecgzoo import multilabel_run
+    from ecgzoo import chance, multilabel_run
     from ecgzoo.checkpoint import model_from_checkpoint
     from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
 
@@ -346,6 +346,7 @@ def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], hi
                          f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
     metrics = _validation_metrics(r, best, prepared, splits, probs)
     metrics["split"] = "validation"
+    metrics["chance"] = chance.check(prepared, splits, probs, r.data.scored_classes)  # no better than a guess? (warned)
     best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
     metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
     run_dir.write_json(METRICS_FILE, metrics)
@@ -376,6 +377,10 @@ def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False
         lo, hi = test["challenge_f1_ci95"]
         _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
              f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy {test['accuracy']:.3f}")
+    from ecgzoo.chance import warning
+
+    if warning(metrics.get("chance")):
+        _say(f"warning: {warning(metrics.get('chance'))}")
     _say(f"run directory: {final}")
     print(f"report: {final / 'report.md'}")
 
