@@ -46,7 +46,9 @@ def test_training_a_notebook_plugin_example_runs(tmp_path, monkeypatch, capsys):
     run_dir = module.__dict__["run_dir"]
     assert run_dir == Path("runs") / "tinynet-quick" and (tmp_path / run_dir / "report.md").is_file()
     assert module.__dict__["loaded"].model.plugin_name == "tinynet"
-    assert "Model **tinynet** trained on dataset **synthetic**" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "Model **tinynet** trained on dataset **synthetic**" in out
+    assert "> **Warning:** This run is at chance level" in out and "warning: this run is at chance level" in err  # as the README says
 
 
 def test_explaining_from_python_example_runs(tmp_path, monkeypatch, capsys):
