@@ -130,7 +130,8 @@ class Estimate:
         prep = "already done (cache)" if self.prepare_s is None else format_duration(self.prepare_s)
         return (f"about {format_duration(self.total_s)}: preparation {prep}; {self.epochs} epochs of "
                 f"{format_duration(self.epoch_s)} ({self.train_batches} training batches of {self.batch_size} at "
-                f"{format_duration(self.step_s)}, {self.val_records} validation records at {format_duration(self.val_record_s)})")
+                f"{format_duration(self.step_s)}, {self.val_records} validation records at {format_duration(self.val_record_s)}); "
+                f"the report's figures and explanation examples come on top")
 
 
 def _is_prepared(data: Any, pipeline: Any, cache_dir: str | None) -> bool:
