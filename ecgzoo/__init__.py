@@ -4,10 +4,12 @@
     ecgzoo.list_models("cnnv7*")
     model = ecgzoo.create_model("cnnv7", num_classes=4)
     data = ecgzoo.get_dataset("synthetic", records=100)
+    run_dir = ecgzoo.run("cnnv7", "synthetic", preset="quick", trainer={"epochs": 2})   # `ecgzoo run`, here
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ecgzoo.config import ConfigError
@@ -29,7 +31,7 @@ __all__ = [
     "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "TrainingTask", "Task", "FitContext", "FitResult", "EpochRecord",
     "create", "create_explainer",
     "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models", "list_pretrained",
-    "list_plugins", "plugin_info", "register_plugin", "reset_registry", "unregister_plugin",
+    "list_plugins", "plugin_info", "register_plugin", "reset_registry", "run", "unregister_plugin",
 ]
 
 
@@ -107,3 +109,26 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
 
 def unregister_plugin(name: str) -> None:
     get_registry().unregister(name)
+
+
+def run(model: str, dataset: str, /, preset: str = "paper", config_file: str | Path | None = None, **options: Any) -> Path:
+    """Train, evaluate, explain and report as `ecgzoo run MODEL DATASET` does, in this process; returns the
+    finished run directory (`ecgzoo.run_dir.load_run(path)` loads it to predict with).
+
+    Because it runs here, it sees the plugins registered here with `register_plugin` (a notebook's
+    or a script's), which a separate `ecgzoo run` process cannot. `preset` and `config_file` are
+    `--preset` and `--config`; `options` are the keys of `--set` as keyword arguments, a table as a
+    dict merged into the preset's (`trainer={"epochs": 2}` is `--set trainer.epochs=2`), e.g.
+    `ecgzoo.run("tinynet", "synthetic", preset="quick", trainer={"epochs": 2}, name="my-run")` (`model=` and
+    `dataset=` are the plugins' option tables: the names come first, by position).
+    An interrupted run is continued by the same call with `name=` the run's name (printed, and in
+    its FAILED.txt).
+    """
+    from ecgzoo.run_config import resolve_run_config
+    from ecgzoo.runner import run as run_pipeline
+
+    config = resolve_run_config(model, dataset, preset, config_file, options)
+    head = [repr(model), repr(dataset)] + ([f"preset={preset!r}"] if preset != "paper" else [])
+    head += [f"config_file={str(config_file)!r}"] if config_file is not None else []
+    head += [f"{key}={value!r}" for key, value in options.items() if key != "name"]
+    return run_pipeline(model, dataset, config, resume=lambda name: f"ecgzoo.run({', '.join([*head, f'name={name!r}'])})")

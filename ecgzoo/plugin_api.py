@@ -29,7 +29,8 @@ What is here, by use:
 * leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order); label
   vocabularies: `cinc2021_diagnoses`, `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
 * multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
-  `validation_figures`, `selection_score`).
+  `validation_figures`, `selection_score`); progress: `run_progress` (the whole run's line:
+  epoch k of n, elapsed, time left), `format_duration`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from ecgzoo.download import (
     parse_sha256sums,
     reachable,
 )
+from ecgzoo.estimate import format_duration, run_progress
 from ecgzoo.explainer import FastPathConfig, engine_for
 from ecgzoo.inputs import BRIDGE_SECONDS, InputError, bridge_gaps
 from ecgzoo.jsonio import dumps
@@ -78,6 +80,7 @@ __all__ = [
     "canonical_leads", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
     "download_file", "dumps", "engine_for", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
+    "format_duration", "run_progress",
     "load_checkpoint", "load_checkpoint_bytes", "masked_mean", "metrics_from_confusion", "model_from_checkpoint",
     "multilabel_training", "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",
     "samples_in_file", "save_checkpoint", "seed_everything", "set_rng_state", "stratified_kfold", "stratified_split",

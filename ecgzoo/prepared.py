@@ -169,6 +169,13 @@ def _process_in_worker(rid: str) -> tuple[str, Record | None, str | None]:
     return _process(*_WORK, rid)
 
 
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool: one message, no traceback per worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _results(dataset: Dataset, pipeline: Pipeline, task: Task, ids: list[str],
              workers: int) -> Iterator[tuple[str, Record | None, str | None]]:
     global _WORK
@@ -179,7 +186,7 @@ def _results(dataset: Dataset, pipeline: Pipeline, task: Task, ids: list[str],
     _WORK = (dataset, pipeline, task)  # inherited by forked workers: nothing to pickle
     try:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_ignore_sigint) as pool:
             yield from pool.imap(_process_in_worker, ids, chunksize=8)
     finally:
         _WORK = None

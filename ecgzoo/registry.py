@@ -378,7 +378,7 @@ class Registry:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         broken = [b for b in self._broken if kind is None or b.kind in ("", kind)]
         note = f" ({len(broken)} broken plugin source(s): run `ecgzoo list` to see why.)" if broken else ""
-        raise PluginError(f"no {what} named {name!r}.{hint} Available: {', '.join(names) or '(none)'}.{note}")
+        raise UnknownPluginError(f"no {what} named {name!r}.{hint} Available: {', '.join(names) or '(none)'}.{note}")
 
     def make_config(self, entry: Entry, overrides: Mapping[str, Any] | None = None) -> Any:
         """The validated config of a plugin: its class defaults < spec defaults < `overrides`."""
@@ -417,6 +417,10 @@ class Registry:
             "schema": entry.spec.config.model_json_schema(),
             "facts": facts,
         }
+
+
+class UnknownPluginError(PluginError):
+    """No plugin of that name (nor alias) is installed or registered in this process."""
 
 
 _default: Registry | None = None

@@ -221,6 +221,14 @@ def init_markdown(init: dict[str, Any] | None) -> str:
             f"unchanged, replaced: {replaced}.")
 
 
+def _chance_markdown(metrics: dict[str, Any]) -> str:
+    """A warning paragraph when the run is at chance level (`ecgzoo.chance`), else nothing."""
+    from ecgzoo.chance import warning
+
+    text = warning(metrics.get("chance"))
+    return f"\n> **Warning:** {text[0].upper()}{text[1:]}.\n" if text else ""
+
+
 def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict[str, Any], metrics: dict[str, Any],
                  history: Sequence[dict[str, Any]], figures: Sequence[Figure]) -> Path:
     """report.md of a run: what data, which settings, how good, how it trained, where it looked."""
@@ -238,7 +246,7 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
 
 Model **{info['model']}** trained on dataset **{info['dataset']}**; {scores} (best epoch {best} of {len(history)}),
 in {info.get('seconds', float('nan')):.0f} s.
-
+{_chance_markdown(metrics)}
 ## Data
 
 - {info['records']} records ({counts}); {info['skipped']} skipped{' (see skipped.csv)' if info['skipped'] else ''}.

@@ -74,6 +74,9 @@ class RunConfig(PluginConfig):
         "raise", description="a bad record stops the run (raise) or is skipped and listed (skip)"
     )
     eval_batch_size: int = pydantic.Field(32, ge=1, description="records per batch when scoring and explaining")
+    estimate: bool = pydantic.Field(
+        True, description="before training, time a few steps and print the whole job's estimated time (ecgzoo.estimate)"
+    )
 
     @pydantic.field_validator("preprocessing")
     @classmethod
@@ -115,6 +118,7 @@ def preset_values(preset: str, model: str, dataset: str) -> dict[str, Any]:
         raise ConfigError(f"unknown preset {preset!r}; presets are {', '.join(presets) or '(none: registry.toml declares none)'}")
     values = copy.deepcopy(presets[preset])
     values.pop("summary", None)
+    values.pop("use_with", None)  # which model and datasets the preset is meant for (ecgzoo.estimate.suggest)
     per_model, per_dataset = values.pop("model", {}), values.pop("dataset", {})
     chosen_model, chosen_dataset = per_model.get(_resolved(model, "model")), per_dataset.get(_resolved(dataset, "dataset"))
     if chosen_model:

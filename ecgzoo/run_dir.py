@@ -2,8 +2,8 @@
 
 A run writes into `runs/<name>.incomplete/` and renames it to `runs/<name>/` only when the
 report is written, so a folder without the suffix is always a finished run. A run that
-fails leaves `runs/<name>.incomplete/` with `FAILED.txt` saying why; running the same
-command with `--set name=<name>` continues it (the trainer resumes from its checkpoint).
+fails leaves `runs/<name>.incomplete/` with `FAILED.txt` saying why and the exact command that
+continues it (the same command with `--name <name>`; the trainer resumes from its checkpoint).
 Each file is written to a temporary name in its folder and moved into place with
 `os.replace`, so a crash never leaves half a file under its real name. JSON files are strict
 JSON (`ecgzoo.jsonio`: no NaN / Infinity).
@@ -146,7 +146,7 @@ class RunDir:
         run._lock = hold_lock(run.lock_path, f"run {name!r} in {run.root}")
         if run.final.exists():
             release_lock(run._lock)
-            raise FileExistsError(f"run directory {run.final} already exists; choose another name (--set name=...)")
+            raise FileExistsError(f"run directory {run.final} already exists; choose another name (--name NAME)")
         run.work.mkdir(parents=True, exist_ok=True)
         failed = run.work / FAILED_FILE
         if failed.exists():
@@ -169,17 +169,20 @@ class RunDir:
     def save_figure(self, rel: str, fig: Any) -> Path:
         return save_figure(self.path(rel), fig)
 
-    def fail(self, exc: BaseException) -> None:
-        """Leave the folder marked incomplete, with the error that stopped it."""
+    def fail(self, exc: BaseException, resume: str | None = None) -> None:
+        """Leave the folder marked incomplete, with what stopped it and `resume`, the exact command that
+        continues it (default: the same command with `--name NAME`). An error keeps its traceback (for a
+        bug report); a Ctrl-C (KeyboardInterrupt) is no error and gets none."""
         if not self.writes:
             return
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        resume = resume or f"the same command with --name {self.name}"
+        if isinstance(exc, KeyboardInterrupt):
+            text = f"This run was interrupted (Ctrl-C) before it finished.\nTo continue it, run:\n\n    {resume}\n"
+        else:
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            text = f"This run did not finish: {type(exc).__name__}: {exc}\nTo continue it, run:\n\n    {resume}\n\n{trace}"
         try:
-            write_atomic(
-                self.work / FAILED_FILE,
-                f"This run did not finish: {type(exc).__name__}: {exc}\n"
-                f"Run the same command with --set name={self.name} to continue it.\n\n{text}",
-            )
+            write_atomic(self.work / FAILED_FILE, text)
         except DiskFullError:
             pass  # the folder keeps its .incomplete name, which says the same; the error itself is raised
         finally:

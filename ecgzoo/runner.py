@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -369,7 +370,7 @@ def _validation_metrics(r: _Run, best: Any, prepared: Any, splits: tuple[np.ndar
 
 def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], history: list[dict[str, Any]]) -> dict[str, Any]:
     """Score the saved best checkpoint on validation (and test), write predictions, figures and report.md."""
-    from ecgzoo import multilabel_run
+    from ecgzoo import chance, multilabel_run
     from ecgzoo.checkpoint import model_from_checkpoint
     from ecgzoo.report import explanation_examples, write_evaluation_figures, write_report
 
@@ -382,6 +383,7 @@ def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], hi
                          f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
     metrics = _validation_metrics(r, best, prepared, splits, probs)
     metrics["split"] = "validation"
+    metrics["chance"] = chance.check(prepared, splits, probs, r.data.scored_classes)  # no better than a guess? (warned)
     best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
     metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
     run_dir.write_json(METRICS_FILE, metrics)
@@ -412,19 +414,41 @@ def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False
         lo, hi = test["challenge_f1_ci95"]
         _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
              f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy {test['accuracy']:.3f}")
+    from ecgzoo.chance import warning
+
+    if warning(metrics.get("chance")):
+        _say(f"warning: {warning(metrics.get('chance'))}")
     _say(f"run directory: {final}")
     print(f"report: {final / 'report.md'}")
 
 
-def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
+def _stopped(r: _Run, exc: BaseException, resume: Callable[[str], str] | None) -> None:
+    """FAILED.txt and one line on stderr, both with the exact command that continues the run."""
+    again = resume(r.run_dir.name) if resume is not None else f"the same call with name={r.run_dir.name!r}"
+    r.run_dir.fail(exc, again)
+    if isinstance(exc, KeyboardInterrupt):
+        _say(f"interrupted; the incomplete run is kept in {r.run_dir.work}. To continue it, run: {again}")
+    else:
+        _say(f"run stopped; incomplete run left in {r.run_dir.work} (see {r.run_dir.work / 'FAILED.txt'}). "
+             f"To continue it, run: {again}")
+
+
+def run(model: str, dataset: str, config: RunConfig | None = None, resume: Callable[[str], str] | None = None) -> Path:
     """Run the whole pipeline for `model` on `dataset`; return the finished run directory.
 
     Stages: open (options, data, run folder) -> prepare and split -> train (the trainer plugin) ->
-    save the trainer's result (best checkpoint, history) -> score and report. A failure leaves the
-    folder incomplete with FAILED.txt; the same `--name` continues it.
+    save the trainer's result (best checkpoint, history) -> score and report. A failure or Ctrl-C
+    leaves the folder incomplete with FAILED.txt; `resume(name)` is the command that continues it
+    (the CLI's: the same command with `--name NAME`), printed on stderr and written in FAILED.txt.
     """
     r = _open(model, dataset, config or RunConfig())
+    if resume is not None and r.ctx.is_main:  # SIGKILL leaves no message: say it now
+        _say(f"if this run stops (Ctrl-C, a crash, a kill), continue it with: {resume(r.run_dir.name)}")
     try:
+        if r.config.estimate and r.ctx.is_main and not r.ctx.enabled:
+            from ecgzoo.estimate import announce
+
+            announce(r.model_name, r.dataset, r.data, r.pipeline, r.config, r.device, _say)
         prepared, splits = _prepare_and_split(r)
         net, result = _train(r, prepared, splits[0], splits[1])
         if not r.ctx.is_main:
@@ -432,8 +456,7 @@ def run(model: str, dataset: str, config: RunConfig | None = None) -> Path:
         history = save_fit_result(r.run_dir, net, result, list(prepared.classes), prepared.task)
         metrics = _score_and_report(r, prepared, splits, history)
     except BaseException as exc:
-        r.run_dir.fail(exc)
-        _say(f"run stopped; incomplete run left in {r.run_dir.work} (see {r.run_dir.work / 'FAILED.txt'})")
+        _stopped(r, exc, resume)
         raise
     final = r.run_dir.finish()
     _say_done(r, final, metrics, prepared.task.multi)

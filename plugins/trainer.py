@@ -52,6 +52,7 @@ from ecgzoo.plugin_api import (
     metrics_from_confusion,
     multilabel_training,
     rng_state,
+    run_progress,
     save_checkpoint,
     seed_everything,
     set_rng_state,
@@ -385,7 +386,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
             amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision),
             fingerprint=self._fingerprint(model, classes, len(train), len(val), ctx.world_size), st=st, best_state=None,
             checkpoint_dir=checkpoint_dir, last_path=checkpoint_dir / LAST, best_path=checkpoint_dir / BEST,
-            metrics_path=checkpoint_dir / METRICS,
+            metrics_path=checkpoint_dir / METRICS, t_fit=time.perf_counter(), epoch_walls=[],
         )
 
     def _resume(self, f: SimpleNamespace) -> None:
@@ -434,7 +435,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         distributed.barrier()  # rank 0 has written the state before any rank leaves
         bar.close()
         if f.ctx.is_main:
-            print(f"ecgzoo: training state saved to {f.last_path}; run the same command again to resume", file=sys.stderr)
+            print(f"ecgzoo: training state saved to {f.last_path}", file=sys.stderr)  # the caller says how to continue
         raise KeyboardInterrupt
 
     def _epoch(self, f: SimpleNamespace, net: torch.nn.Module, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
@@ -460,10 +461,14 @@ class ReferenceTrainer(ecgzoo.Trainer):
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_loss=f"{row['val_loss']:.4f}",
                         val=_figure(row.get("val_macro_auroc" if self._multi else "val_challenge_f1")), refresh=True)
         bar.close()
+        f.epoch_walls.append(time.perf_counter() - t0)  # this epoch with its validation: the whole run's clock
+        if f.ctx.is_main and cfg.progress:
+            line = run_progress(st["epoch"], cfg.epochs, time.perf_counter() - f.t_fit, f.epoch_walls, cfg.patience is not None)
+            print(f"ecgzoo: {line}", file=sys.stderr, flush=True)
         if self._agree_to_stop(stop.requested) and not done:
             distributed.barrier()
             if f.ctx.is_main:
-                print(f"ecgzoo: training state saved to {f.last_path}; run the same command again to resume", file=sys.stderr)
+                print(f"ecgzoo: training state saved to {f.last_path}", file=sys.stderr)  # the caller says how to continue
             raise KeyboardInterrupt
         return done
 

@@ -31,6 +31,26 @@ def test_writing_a_plugin_example_runs():
         del sys.modules[module.__name__]
 
 
+def test_training_a_notebook_plugin_example_runs(tmp_path, monkeypatch, capsys):
+    """The plugin of the README registered as in a notebook, then trained by `ecgzoo.run` as the README shows."""
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    module = types.ModuleType("readme_run_example")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(_block("plugin-example", "python"), "README.md", "exec"), module.__dict__)
+        exec(compile(_block("run-example", "python"), "README.md", "exec"), module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
+    run_dir = module.__dict__["run_dir"]
+    assert run_dir == Path("runs") / "tinynet-quick" and (tmp_path / run_dir / "report.md").is_file()
+    assert module.__dict__["loaded"].model.plugin_name == "tinynet"
+    out, err = capsys.readouterr()
+    assert "Model **tinynet** trained on dataset **synthetic**" in out
+    assert "> **Warning:** This run is at chance level" in out and "warning: this run is at chance level" in err  # as the README says
+
+
 def test_explaining_from_python_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(_block("explain-example", "python"), "README.md", "exec"), {})

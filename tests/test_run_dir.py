@@ -42,7 +42,7 @@ def test_failure_marks_the_folder_and_a_rerun_clears_the_mark(tmp_path):
     except RuntimeError as exc:
         run.fail(exc)
     text = (run.work / "FAILED.txt").read_text()
-    assert "RuntimeError: boom" in text and "--set name=r2" in text
+    assert "RuntimeError: boom" in text and "the same command with --name r2" in text and "Traceback" in text
     again = RunDir.create(tmp_path, "r2")
     assert again.work == run.work and not (run.work / "FAILED.txt").exists()
 

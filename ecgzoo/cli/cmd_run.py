@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from collections.abc import Callable
 
 from ecgzoo.config import parse_assignments
+from ecgzoo.registry import UnknownPluginError
 from ecgzoo.run_config import resolve_run_config
+
+#: what an unknown plugin name may mean (the commonest case: a plugin registered in a notebook)
+NOT_HERE = ("A plugin registered with ecgzoo.register_plugin (in a notebook or a script) exists only in that Python "
+            "process: train it there with ecgzoo.run(MODEL, DATASET, preset=...), or make it a package with an `ecgzoo` "
+            "entry point (examples/plugin-package) so every ecgzoo command finds it.")
 
 HELP = "train MODEL on DATASET, evaluate, explain examples and write a report (run directory under runs/)"
 
@@ -28,6 +36,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", help="folder receiving the run directory (default runs)")
 
 
+def resume_command(args: argparse.Namespace) -> Callable[[str], str]:
+    """name -> the command line that continues this run: the same arguments, any name replaced by `--name NAME`."""
+    parts = ["ecgzoo", "run", args.model, args.dataset]
+    if args.preset != "paper":
+        parts += ["--preset", args.preset]
+    if args.config:
+        parts += ["--config", args.config]
+    parts += [x for item in args.assignments if item.partition("=")[0].strip() != "name" for x in ("--set", item)]
+    for flag, value in (("--device", args.device), ("--explainer", args.explainer), ("--nproc", args.nproc),
+                        ("--output-dir", args.output_dir)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return lambda name: shlex.join([*parts, "--name", name])
+
+
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.cli import UsageError
     from ecgzoo.runner import run
@@ -37,9 +60,11 @@ def main(args: argparse.Namespace) -> int:
                        ("name", args.name), ("output_dir", args.output_dir)):
         if value is not None:
             assignments[key] = value
-    config = resolve_run_config(args.model, args.dataset, args.preset, args.config, assignments)
     try:
-        run(args.model, args.dataset, config)
+        config = resolve_run_config(args.model, args.dataset, args.preset, args.config, assignments)
+        run(args.model, args.dataset, config, resume=resume_command(args))
     except FileExistsError as exc:
         raise UsageError(str(exc)) from None
+    except UnknownPluginError as exc:
+        raise UnknownPluginError(f"{exc} {NOT_HERE}") from None
     return 0
