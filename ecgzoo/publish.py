@@ -59,7 +59,7 @@ def manifest_json(manifest: PretrainedManifest) -> str:
 
 def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str, license_weights: str,
                 license_data: str, data_attribution: str = "", units: str = "mV",
-                lead_names: list[str] | None = None) -> Path:
+                lead_names: list[str] | None = None, wall_seconds: float | None = None) -> Path:
     """Write MODEL.TAG.{safetensors,split.json,manifest.json,md} for `run_dir` into `dest`; returns the manifest path."""
     run = load_run(run_dir)
     dest = Path(dest)
@@ -80,7 +80,8 @@ def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str
         training={"dataset": run.info["dataset"], "dataset_options": _dataset_options(run.info["dataset"], run.config),
                   "records": run.info["records"], "train_records": run.info["train_records"],
                   "val_records": run.info["val_records"], "test_records": run.info.get("test_records", 0),
-                  "wall_seconds": run.info.get("seconds"), "git_commit": environment.get("git_commit"),
+                  "wall_seconds": run.info.get("seconds") if wall_seconds is None else wall_seconds,
+                  "git_commit": environment.get("git_commit"),
                   "torch": environment.get("torch"), "machine": environment.get("machine") or environment.get("platform")},
         metrics={"validation": _figures(metrics), **({"test": _figures(metrics["test"])} if "test" in metrics else {})},
         splits_file=f"{stem}.split.json",

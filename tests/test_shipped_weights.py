@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_DATA
 from run_helpers import cli
 
 import ecgzoo
@@ -62,3 +63,23 @@ def test_prediction_on_a_real_record_is_the_recorded_one(sample_dir):
     assert result["class"] == EXPECTED["class"]
     for c, p in EXPECTED["probabilities"].items():
         assert result["probabilities"][c] == pytest.approx(p, abs=1e-4)
+
+
+PTBXL = "xresnet1d101:ptbxl-all"
+PTBXL_SAMPLE = SHARED_DATA / "ptbxl-sample"
+#: `ecgzoo predict xresnet1d101:ptbxl-all .../records100/00000/00009_lr.hea --json` (a fold-10 record, labelled NORM, SR),
+#: recorded when the weights were published: every label at or above its threshold, and its probability
+EXPECTED_PTBXL = {"NORM": 0.98746, "SR": 0.92891, "SARRH": 0.04625}
+
+
+@pytest.mark.skipif(not PTBXL_SAMPLE.is_dir(), reason=f"PTB-XL sample not found: {PTBXL_SAMPLE}")
+def test_ptbxl_weights_predict_a_real_fold_10_record_as_recorded():
+    code, out, err = cli("predict", PTBXL, str(PTBXL_SAMPLE / "records100" / "00000" / "00009_lr.hea"), "--json")
+    assert code == 0, err
+    result = json.loads(out)["results"][0]
+    assert [lab["class"] for lab in result["labels"]] == list(EXPECTED_PTBXL)
+    for c, p in EXPECTED_PTBXL.items():
+        assert result["probabilities"][c] == pytest.approx(p, abs=1e-4)
+    assert {lab["name"] for lab in result["labels"]} >= {"normal ECG", "sinus rhythm"}
+    code, out, _ = cli("list", "--pretrained")
+    assert code == 0 and "xresnet1d101:ptbxl-all  71 labels" in out and "macro AUROC 0.932" in out

@@ -26,12 +26,19 @@ def _list_pretrained(pattern: str) -> int:
     width = max(len(n) for n in [*found, "NAME"])
     print(f"{'NAME':<{width}}  CLASSES       INPUT                  TEST")
     for name, m in found.items():
-        test = m.metrics.get("test", {})
-        figure = (f"challenge F1 {test['challenge_f1']:.3f} [{test['challenge_f1_ci95'][0]:.3f}, {test['challenge_f1_ci95'][1]:.3f}] "
-                  f"on {test['n']} records" if "challenge_f1" in test else "-")
         contract = f"{m.input.leads} lead, {m.input.fs:g} Hz, {m.input.units}"
-        print(f"{name:<{width}}  {','.join(m.classes):<12}  {contract:<21}  {figure}")
+        classes = ",".join(m.classes) if len(m.classes) <= 5 else f"{len(m.classes)} labels"
+        print(f"{name:<{width}}  {classes:<12}  {contract:<21}  {_test_figure(m.metrics.get('test', {}))}")
     return 0
+
+
+def _test_figure(test: dict) -> str:
+    """The headline test figure of a manifest with its interval: challenge F1 (single-label) or macro AUROC (multi-label)."""
+    for key, label in (("challenge_f1", "challenge F1"), ("macro_auroc", "macro AUROC")):
+        if test.get(key) is not None and test.get(f"{key}_ci95"):
+            lo, hi = test[f"{key}_ci95"]
+            return f"{label} {test[key]:.3f} [{lo:.3f}, {hi:.3f}] on {test['n']} records"
+    return "-"
 
 
 def main(args: argparse.Namespace) -> int:

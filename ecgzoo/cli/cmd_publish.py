@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attribution", default="", help="citation the data's license asks for")
     p.add_argument("--units", default="mV", help="signal units the recordings must be in (default mV)")
     p.add_argument("--lead-names", default="", help="comma-separated description of the leads, in order")
+    p.add_argument("--wall-seconds", type=float, default=None,
+                   help="measured wall time of the whole training command (e.g. by /usr/bin/time, summed over a resumed run's "
+                        "processes); default: the run's own timing of its last process")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -25,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
     path = publish_run(
         args.run_dir, args.tag, args.dest, command=args.command, license_weights=args.license_weights,
         license_data=args.license_data, data_attribution=args.attribution, units=args.units,
-        lead_names=[n.strip() for n in args.lead_names.split(",") if n.strip()],
+        lead_names=[n.strip() for n in args.lead_names.split(",") if n.strip()], wall_seconds=args.wall_seconds,
     )
     print(f"manifest: {path}")
     return 0
