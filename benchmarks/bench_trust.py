@@ -112,7 +112,11 @@ def donor_for(records, i: int, target_class: str):
 
 
 def segments(args, rec) -> np.ndarray:
-    return evidence.segments_of(rec, args.segments, window_s=args.window_s, beats_per_segment=args.beats_per_segment)
+    """The record's segment bounds; a record that cannot be cut so (fewer than 2 beats) is a RecordError."""
+    try:
+        return evidence.segments_of(rec, args.segments, window_s=args.window_s, beats_per_segment=args.beats_per_segment)
+    except ValueError as exc:
+        raise ecgzoo.RecordError(rec.record_id, f"{args.segments} segments: {exc}") from None
 
 
 def fills_for(args, rec, bounds, donor, seed: int) -> dict[str, np.ndarray]:
@@ -192,7 +196,11 @@ def faithfulness(args, run, records) -> tuple[list[dict], dict, list[int]]:
                 print(f"  time budget of {args.max_seconds:g} s spent: stopping at record {i}", flush=True)
                 break
             t0 = time.perf_counter()
-            row, m = score_one(args, run, records, i, expl)
+            try:
+                row, m = score_one(args, run, records, i, expl)
+            except ecgzoo.RecordError as exc:
+                print(f"  skipped {exc}", flush=True)
+                continue
             row["seconds"] = round(time.perf_counter() - t0, 2)
             out.write(json.dumps(row) + "\n")
             out.flush()
