@@ -40,6 +40,7 @@ def test_trust_benchmark_runs_and_resumes_on_a_finished_run(bench, tiny, tmp_pat
     assert -1 <= result["sanity"]["cam"]["spearman_mean"] <= 1 and result["sanity"]["cam"]["records"] == 2
     assert Path(result["beats"]["cam"]["figure"]).is_file()
     assert set(result["old_windows"]["cam"]["0.1"]) == {"energy", "rpeaks", "qrs_cut"}
+    assert "| `random order 1` |" in result["table_md"] and "QRS cut at 20%" in result["table_md"]
     first = jsonl.read_text().splitlines()
     capsys.readouterr()
     bench.main([*argv, "--records", "4", "--sanity", "0"])  # the first 3 rows are reused, one more scored
