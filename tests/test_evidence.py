@@ -149,3 +149,15 @@ def test_map_scores_are_segment_means_and_paired_statistics_by_hand():
     assert row["diff_mean"] == pytest.approx(np.mean(expl - rnd)) and row["beats_random"] == 3
     assert row["diff_ci95"][0] <= row["diff_mean"] <= row["diff_ci95"][1] and 0 < row["wilcoxon_p"] <= 1
     assert paired(expl, rnd, "higher")["beats_random"] == 1
+
+
+def test_beats_of_a_real_record_come_from_the_rpeaks_plugin(sample_dir):
+    data = ecgzoo.get_dataset("physionet2017", path=str(sample_dir), download=False)
+    record = data.load(data.record_ids()[0])
+    assert "rpeaks" not in record.meta
+    peaks = ecgzoo.create_preprocessor("rpeaks")(record).meta["rpeaks"]
+    bounds = segments_of(record, "beats")
+    assert len(bounds) == len(peaks) + 1 and bounds[0] == 0 and bounds[-1] == record.valid_length
+    # each beat segment holds exactly one R-peak, the cuts halfway between neighbours
+    assert np.all(np.searchsorted(bounds, peaks, side="right") - 1 == np.arange(len(peaks)))
+    assert bounds[1:-1].tolist() == ((peaks[:-1] + peaks[1:]) // 2).tolist()
