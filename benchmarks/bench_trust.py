@@ -290,7 +290,8 @@ def markdown(summaries: dict, fractions: list[float]) -> str:
         lines += [f"Fill `{fill}`, all {s['records']} records (model passes per record: {s['passes_mean']:.0f}):", "",
                   "| ordering | MoRF prob. AUC (random) | diff [95% CI] | Wilcoxon p | beats random | LeRF prob. AUC (random) "
                   "| diff [95% CI] | Wilcoxon p | beats random | MoRF margin diff [95% CI] | energy removed at "
-                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " | R-peaks removed |",
+                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " | R-peaks removed at "
+                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " |",
                   "|---|---|---|---:|---:|---|---|---:|---:|---|---|---|"]
         for name, r in s["orderings"].items():
             m = r["morf_margin"]
