@@ -156,6 +156,17 @@ def old_windows(rec, maps, seeds: int, fractions=(0.1, 0.2)) -> dict:
     return out
 
 
+def rounded(value, digits: int = 6):
+    """Floats anywhere in a JSON-ready value to `digits` significant digits (the per-record file stays small)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
     """One record: its maps, fills and evidence-removal curves (a JSON-ready row) and its maps."""
     rec, model = records[i], run.model
@@ -169,8 +180,8 @@ def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
     curves = evidence.score_record(model, rec.signal, bounds, target, maps, fills, rpeaks=evidence.rpeaks_of(rec),
                                    seeds=range(args.seeds), fractions=args.fractions, ceiling=args.ceiling,
                                    record_seed=i, batch_size=args.batch_size)
-    row = {"record_id": rec.record_id, "label": str(rec.label), "target": run.classes[target], "curves": curves,
-           "old_windows": old_windows(rec, maps, args.seeds), "curve_seconds": round(time.perf_counter() - t0, 2)}
+    row = {"record_id": rec.record_id, "label": str(rec.label), "target": run.classes[target], "curves": rounded(curves),
+           "old_windows": rounded(old_windows(rec, maps, args.seeds)), "curve_seconds": round(time.perf_counter() - t0, 2)}
     return row, maps
 
 
