@@ -2,25 +2,32 @@
 
 For a finished run of a model of the CNNv7 family (`--run runs/NAME`, or shipped weights `--run MODEL:TAG`) and the challenge records
 (`--data DIR` with A?????.hea/.mat and the reference CSV), on `--records` records the run never
-trained on (its validation and test lists, in sorted order), each record preprocessed by the run's
-own pipeline and explained for the model's predicted class:
+trained on (its TEST list, in sorted order; the validation list where a run has no test list), each
+record preprocessed by the run's own pipeline and explained for the model's predicted class:
 
-1. Deletion and insertion AUC of every explainer next to the random baseline (random window
-   order, mean over `--seeds` seeds, same record and target): the valid signal is cut into
-   `--window-s` windows; deletion zeroes the most-attributed windows first (lower AUC = more
-   faithful), insertion starts from zero and puts them back first (higher = more faithful). Paired
-   statistics per explainer: mean difference to random with a paired bootstrap 95% interval,
-   Wilcoxon signed-rank p-value, and the number of records where the explainer beats random.
+1. Evidence removal (`ecgzoo.evidence`): the valid signal cut into whole beats (R-R midpoints, from
+   the pipeline's R-peaks) or `--window-s` windows (1 s or more), removed segments filled
+   in-distribution (`--fills`: `road` noisy linear imputation, `donor` another held-out record's
+   stretch, from the next record the model calls another class; `zero` the old fill). For every
+   explainer's order, `--seeds` random orders, the removal-effect ceiling and an energy-first control:
+   most- and least-relevant-first curves of the target probability and logit margin at
+   `--fractions` of the segments, the energy and R-peak shares each removes, paired statistics per
+   predicted class against random (mean difference, bootstrap 95% interval, Wilcoxon p, records won).
+   `random` in `--explainers` is a random map (uniform noise per sample): a control that must not win.
+   Per-record results go to `--jsonl` as they are scored; a rerun with the same file skips the records
+   already there and reports on all of them (so an interrupted run is completed by running it again).
+   What the old test (zero-filled 0.5-s windows) removes is logged for the same maps at no model cost.
 2. The model-parameter randomisation test (Adebayo et al. 2018) on the first `--sanity` records:
    Spearman rank correlation between the map of the trained model and that of the same
    architecture with re-initialised weights (a map that survives randomisation shows the input,
    not the model; below 0.5 passes, as in tests/test_explainers.py).
-3. The beat-template view per true class (paper section 5): CAM and Integrated Gradients cut
-   around every R-peak and averaged per class (figure), with the mean normalised map in the P-wave
-   region (-250..-80 ms), the QRS (-50..+50 ms) and the T wave (+150..+400 ms), and the beat-to-beat
-   RR irregularity (coefficient of variation of RR within a record) per class.
+3. The beat-template view per true class (paper section 5), with `--beats`: CAM and Integrated
+   Gradients cut around every R-peak and averaged per class (figure), with the mean normalised map in
+   the P-wave region (-250..-80 ms), the QRS (-50..+50 ms) and the T wave (+150..+400 ms), and the
+   beat-to-beat RR irregularity (coefficient of variation of RR within a record) per class.
 
-    nice -n 19 .venv/bin/python benchmarks/bench_trust.py --run runs/NAME --data /tmp/ecgzoo-data/training2017
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/bench_trust.py --run cnnv7-s8:physionet2017 \
+        --data /tmp/ecgzoo-data/training2017 --records 500 --explainers cam,gradcam,saliency,random
 """
 
 from __future__ import annotations
@@ -39,16 +46,18 @@ import torch
 from scipy import stats
 
 import ecgzoo
-from ecgzoo.faithfulness import deletion_curve_for_order, window_order
+from ecgzoo import evidence
 
-NAMES = ["cam", "gradcam", "saliency", "integrated-gradients", "occlusion"]
+NAMES = ["cam", "gradcam", "saliency", "random"]
+LOOKAHEAD = 20
 REGIONS_MS = {"P wave (-250..-80 ms)": (-250, -80), "QRS (-50..+50 ms)": (-50, 50), "T wave (+150..+400 ms)": (150, 400)}
 
 
 def held_out_records(run, data_path: str | None, count: int) -> tuple[list, list[str]]:
-    """The first `count` (sorted) validation records of the run, preprocessed by its pipeline; skipped ids."""
+    """The first `count` (sorted) test records of the run (validation where it has no test list), preprocessed
+    by its pipeline; skipped ids."""
     split = run.splits or json.loads((run.path / "split.json").read_text())
-    ids = sorted(set(split["val"]) | set(split.get("test", [])) - set(split["train"]))
+    ids = sorted(set(split.get("test") or split["val"]) - set(split["train"]))
     dataset_opts = dict(run.config.get("dataset", {}))
     if data_path is not None:
         dataset_opts["path"] = data_path
@@ -64,25 +73,6 @@ def held_out_records(run, data_path: str | None, count: int) -> tuple[list, list
     return records, skipped
 
 
-def curves(model, x: torch.Tensor, valid: int, order: np.ndarray, window: int, target: int, steps: int) -> tuple[float, float]:
-    """(deletion AUC, insertion AUC) of one window order."""
-    kw = {"valid_length": valid, "steps": steps, "batch_size": steps + 1}
-    return (deletion_curve_for_order(model, x, order, window, target, **kw).auc,
-            deletion_curve_for_order(model, x, order, window, target, insertion=True, **kw).auc)
-
-
-def paired(expl: np.ndarray, rnd: np.ndarray, better: str) -> dict:
-    """Paired comparison of per-record AUCs against random: `better` is 'lower' (deletion) or 'higher'."""
-    diff = expl - rnd
-    rng = np.random.default_rng(0)
-    boot = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)])
-    wins = int((diff < 0).sum() if better == "lower" else (diff > 0).sum())
-    p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
-    return {"auc_mean": float(expl.mean()), "random_mean": float(rnd.mean()), "diff_mean": float(diff.mean()),
-            "diff_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-            "wilcoxon_p": p, "beats_random": wins, "records": len(diff)}
-
-
 def randomised(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
     """The same architecture with every conv and linear weight re-drawn (Xavier, as CNNv7 initialises)."""
     other = copy.deepcopy(model)
@@ -94,47 +84,157 @@ def randomised(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
 
 
 def explainers(args: argparse.Namespace, fs: float) -> dict:
+    """The plugin explainers named in --explainers (`random`, the random map, is made by `record_maps`)."""
     opts = {"integrated-gradients": {"n_steps": args.ig_steps, "internal_batch_size": 8},
             "occlusion": {"window_s": args.occlusion_window, "stride_s": args.occlusion_window}}
-    return {n: ecgzoo.create_explainer(n, **opts.get(n, {}), **({"fs": fs} if n == "occlusion" else {})) for n in args.explainers}
+    return {n: ecgzoo.create_explainer(n, **opts.get(n, {}), **({"fs": fs} if n == "occlusion" else {}))
+            for n in args.explainers if n != "random"}
 
 
-def faithfulness(args, run, records) -> tuple[dict, dict, list[int]]:
-    """Per-explainer paired tables (deletion, insertion), the maps, and the targets."""
-    model, fs = run.model, run.fs
-    window = max(1, round(args.window_s * fs))
-    expl = explainers(args, fs)
-    aucs = {n: {"deletion": [], "insertion": []} for n in [*args.explainers, "random"]}
-    maps = {n: [] for n in args.explainers}
-    targets = []
+def record_maps(names, expl, model, x, target: int, valid: int, fs: float, seed: int) -> dict[str, np.ndarray]:
+    """Each explainer's map of one record for `target`; `random`: uniform noise (seeded by the record)."""
+    maps = {}
+    for n in names:
+        if n == "random":
+            maps[n] = np.random.default_rng([seed, 7]).random(x.shape[-1])
+        else:
+            maps[n] = expl[n].explain(model, x[None], torch.tensor([target]), torch.tensor([valid]), fs=fs)[0].numpy()
+    return maps
+
+
+def donor_for(records, i: int, target_class: str):
+    """The next held-out record (cyclic) whose reference label is not the class being explained."""
+    for k in range(1, len(records)):
+        other = records[(i + k) % len(records)]
+        if str(other.label) != target_class:
+            return other
+    return records[(i + 1) % len(records)]
+
+
+def segments(args, rec) -> np.ndarray:
+    """The record's segment bounds; a record that cannot be cut so (fewer than 2 beats) is a RecordError."""
+    try:
+        return evidence.segments_of(rec, args.segments, window_s=args.window_s, beats_per_segment=args.beats_per_segment)
+    except ValueError as exc:
+        raise ecgzoo.RecordError(rec.record_id, f"{args.segments} segments: {exc}") from None
+
+
+def fills_for(args, rec, bounds, donor, seed: int) -> dict[str, np.ndarray]:
+    out = {}
+    for f in args.fills:
+        if f == "road":
+            out[f] = evidence.road_fill(rec.signal, bounds, np.random.default_rng([seed, 11]), rec.fs)
+        elif f == "donor":
+            out[f] = evidence.donor_fill(rec.signal, bounds, donor.signal, segments(args, donor))
+        else:
+            out[f] = evidence.zero_fill(rec.signal, bounds)
+    return out
+
+
+def old_windows(rec, maps, seeds: int, fractions=(0.1, 0.2)) -> dict:
+    """What the old test (0.5-s windows zeroed, most attributed first) removes at 10% and 20%: shares of
+    energy and of R-peaks, and of QRS complexes (R +- 50 ms) cut part-way. No model pass."""
+    valid, x = rec.valid_length, rec.signal.astype(np.float64)
+    bounds = evidence.window_bounds(valid, round(0.5 * rec.fs))
+    peaks = evidence.rpeaks_of(rec)
+    peaks = peaks[peaks < valid]
+    half = round(0.05 * rec.fs)
+    orders = {n: evidence.order_from_scores(evidence.segment_scores(m, bounds)) for n, m in maps.items()}
+    orders.update({f"random order {s}": np.random.default_rng([s, 3]).permutation(len(bounds) - 1) for s in range(seeds)})
+    out = {}
+    for name, order in orders.items():
+        row = {}
+        for f in fractions:
+            mask = np.zeros(valid, bool)
+            for w in order[:round(f * (len(bounds) - 1))]:
+                mask[bounds[w]:bounds[w + 1]] = True
+            qrs = [mask[max(0, p - half):p + half + 1].mean() for p in peaks]
+            row[f"{f:g}"] = {"energy": float((x[:, :valid] ** 2 * mask).sum() / max((x[:, :valid] ** 2).sum(), 1e-30)),
+                             "rpeaks": float(mask[peaks].mean()) if len(peaks) else 0.0,
+                             "qrs_cut": float(np.mean([0 < q < 1 for q in qrs])) if qrs else 0.0}
+        out[name] = row
+    return out
+
+
+def rounded(value, digits: int = 6):
+    """Floats anywhere in a JSON-ready value to `digits` significant digits (the per-record file stays small)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
+    """One record: its maps, fills and evidence-removal curves (a JSON-ready row) and its maps."""
+    rec, model = records[i], run.model
+    x = torch.from_numpy(np.ascontiguousarray(rec.signal))
+    with torch.no_grad():
+        target = int(model(x[None], valid_length=torch.tensor([rec.valid_length])).argmax())
+    maps = record_maps(args.explainers, expl, model, x, target, rec.valid_length, rec.fs, i)
+    bounds = segments(args, rec)
+    fills = fills_for(args, rec, bounds, donor_for(records, i, run.classes[target]), i)
+    t0 = time.perf_counter()
+    curves = evidence.score_record(model, rec.signal, bounds, target, maps, fills, rpeaks=evidence.rpeaks_of(rec),
+                                   seeds=range(args.seeds), fractions=args.fractions, ceiling=args.ceiling,
+                                   record_seed=i, batch_size=args.batch_size)
+    row = {"record_id": rec.record_id, "label": str(rec.label), "target": run.classes[target], "curves": rounded(curves),
+           "old_windows": rounded(old_windows(rec, maps, args.seeds)), "curve_seconds": round(time.perf_counter() - t0, 2)}
+    return row, maps
+
+
+def faithfulness(args, run, records) -> tuple[list[dict], dict, list[int]]:
+    """Score records in order, appending each row to --jsonl; rows already there are reused, not rescored.
+    Returns all rows, the maps and targets of the records scored now (for the sanity and beat views)."""
+    path = Path(args.jsonl)
+    done = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done[row["record_id"]] = row
+    expl = explainers(args, run.fs)
+    rows, maps, targets = [], {n: [] for n in args.explainers}, []
     started = time.perf_counter()
-    for i, rec in enumerate(records):
-        if args.max_seconds and time.perf_counter() - started > args.max_seconds:
-            print(f"  time budget of {args.max_seconds:g} s spent: stopping after {i} records", flush=True)
-            break
-        x = torch.from_numpy(np.ascontiguousarray(rec.signal))
-        vl = torch.tensor([rec.valid_length])
-        with torch.no_grad():
-            target = int(model(x[None], valid_length=vl).argmax())
-        targets.append(target)
-        for n, e in expl.items():
-            m = e.explain(model, x[None], torch.tensor([target]), vl)[0].numpy()
-            maps[n].append(m)
-            d, ins = curves(model, x, rec.valid_length, window_order(m, window, rec.valid_length), window, target, args.steps)
-            aucs[n]["deletion"].append(d)
-            aucs[n]["insertion"].append(ins)
-        n_win = -(-rec.valid_length // window)
-        rnd = [curves(model, x, rec.valid_length, np.random.default_rng(s).permutation(n_win), window, target, args.steps)
-               for s in range(args.seeds)]
-        aucs["random"]["deletion"].append(float(np.mean([r[0] for r in rnd])))
-        aucs["random"]["insertion"].append(float(np.mean([r[1] for r in rnd])))
-        if (i + 1) % 10 == 0:
-            print(f"  {i + 1}/{len(records)} records", flush=True)
-    table = {}
-    for n in args.explainers:
-        table[n] = {mode: paired(np.array(aucs[n][mode]), np.array(aucs["random"][mode]),
-                                 "lower" if mode == "deletion" else "higher") for mode in ("deletion", "insertion")}
-    return table, maps, targets
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        for i, rec in enumerate(records[:args.records]):
+            if rec.record_id in done:
+                rows.append(done[rec.record_id])
+                continue
+            if args.max_seconds and time.perf_counter() - started > args.max_seconds:
+                print(f"  time budget of {args.max_seconds:g} s spent: stopping at record {i}", flush=True)
+                break
+            t0 = time.perf_counter()
+            try:
+                row, m = score_one(args, run, records, i, expl)
+            except ecgzoo.RecordError as exc:
+                print(f"  skipped {exc}", flush=True)
+                continue
+            row["seconds"] = round(time.perf_counter() - t0, 2)
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            rows.append(row)
+            targets.append(run.classes.index(row["target"]))
+            for n in args.explainers:
+                maps[n].append(m[n])
+            passes = ", ".join(f"{f} {c['passes']} passes" for f, c in row["curves"].items())
+            print(f"  {len(rows)}/{args.records} {rec.record_id} {row['seconds']:.1f} s ({passes})", flush=True)
+    return rows, maps, targets
+
+
+def tables(rows: list[dict]) -> dict:
+    """Summaries over all records and per predicted class, and the old test's removal shares."""
+    curves = [r["curves"] for r in rows]
+    out = {"all": evidence.summary(curves)}
+    for cls in sorted({r["target"] for r in rows}):
+        out[cls] = evidence.summary([r["curves"] for r in rows if r["target"] == cls], group=cls)
+    names = list(rows[0]["old_windows"])
+    old = {n: {f: {k: float(np.mean([r["old_windows"][n][f][k] for r in rows])) for k in rows[0]["old_windows"][n][f]}
+               for f in rows[0]["old_windows"][n]} for n in names}
+    return {"summary": out, "old_windows": old}
+
 
 
 def sanity(args, run, records, maps, targets) -> dict:
@@ -187,60 +287,130 @@ def beat_view(args, run, records, maps, labels) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
+def _cell(row: dict) -> str:
+    lo, hi = row["diff_ci95"]
+    return (f"{row['auc_mean']:.3f} ({row['random_mean']:.3f}) | {row['diff_mean']:+.3f} [{lo:+.3f}, {hi:+.3f}] | "
+            f"{row['wilcoxon_p']:.1e} | {row['beats_random']}/{row['records']}")
+
+
+def markdown(summaries: dict, fractions: list[float]) -> str:
+    """The BENCHMARKS.md tables: per fill, every ordering over all records, then MoRF probability per class."""
+    j = [fractions.index(f) for f in (0.1, 0.3) if f in fractions]
+    lines = []
+    for fill, s in summaries["all"].items():
+        lines += [f"Fill `{fill}`, all {s['records']} records (model passes per record: {s['passes_mean']:.0f}):", "",
+                  "| ordering | MoRF prob. AUC (random) | diff [95% CI] | Wilcoxon p | beats random | LeRF prob. AUC (random) "
+                  "| diff [95% CI] | Wilcoxon p | beats random | MoRF margin diff [95% CI] | energy removed at "
+                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " | R-peaks removed at "
+                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " |",
+                  "|---|---|---|---:|---:|---|---|---:|---:|---|---|---|"]
+        for name, r in s["orderings"].items():
+            m = r["morf_margin"]
+            morf = "n/a (the baseline) | | |" if name == evidence.RANDOM_ORDER else _cell(r["morf_probability"])
+            lerf = "n/a | | |" if name == evidence.RANDOM_ORDER else _cell(r["lerf_probability"])
+            margin = "" if name == evidence.RANDOM_ORDER else f"{m['diff_mean']:+.2f} [{m['diff_ci95'][0]:+.2f}, {m['diff_ci95'][1]:+.2f}]"
+            energy = " / ".join(f"{r['morf_energy_share'][k]:.1%}" for k in j)
+            peaks = " / ".join(f"{r['morf_rpeaks_share'][k]:.1%}" for k in j)
+            lines.append(f"| `{name}` | {morf} | {lerf} | {margin} | {energy} | {peaks} |")
+        lines += ["", f"Fill `{fill}`, MoRF probability AUC per predicted class: diff to random [95% CI], Wilcoxon p, records won", "",
+                  "| ordering | " + " | ".join(f"{c} ({summaries[c][fill]['records']})" for c in summaries if c != "all") + " |",
+                  "|---|" + "---|" * (len(summaries) - 1)]
+        for name in s["orderings"]:
+            if name == evidence.RANDOM_ORDER:
+                continue
+            cells = []
+            for c in [c for c in summaries if c != "all"]:
+                r = summaries[c][fill]["orderings"][name]["morf_probability"]
+                cells.append(f"{r['diff_mean']:+.3f} [{r['diff_ci95'][0]:+.3f}, {r['diff_ci95'][1]:+.3f}], "
+                             f"p {r['wilcoxon_p']:.1e}, {r['beats_random']}/{r['records']}")
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def old_markdown(old: dict) -> str:
+    """What the old test (0.5-s windows zeroed, most attributed first) removed, per order: means over records."""
+    fr = list(next(iter(old.values())))
+    lines = ["| order (0.5-s windows) | " + " | ".join(f"energy / R-peaks / QRS cut at {float(f):.0%}" for f in fr) + " |",
+             "|---|" + "---|" * len(fr)]
+    for name, row in old.items():
+        lines.append(f"| `{name}` | " + " | ".join(f"{row[f]['energy']:.1%} / {row[f]['rpeaks']:.1%} / {row[f]['qrs_cut']:.1%}"
+                                                   for f in fr) + " |")
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="finished run directory of a CNNv7-family model trained on PhysioNet 2017")
     p.add_argument("--data", help="folder with the challenge records (training2017); default: the run's dataset path")
     p.add_argument("--records", type=int, default=500)
     p.add_argument("--explainers", default=",".join(NAMES))
-    p.add_argument("--window-s", type=float, default=0.5)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--sanity", type=int, default=50)
+    p.add_argument("--segments", choices=("beats", "window"), default="beats")
+    p.add_argument("--beats-per-segment", type=int, default=1)
+    p.add_argument("--window-s", type=float, default=1.0, help="window segments: seconds (1 or more)")
+    p.add_argument("--fills", default="road,donor", help="comma-separated: road, donor, zero")
+    p.add_argument("--fractions", default="0,0.1,0.2,0.3,0.5,0.7,1", help="fractions of the segments removed per step")
+    p.add_argument("--seeds", type=int, default=3, help="random orders per record")
+    p.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the removal-effect ordering")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--sanity", type=int, default=10)
+    p.add_argument("--beats", action="store_true", help="also the beat-template view of CAM / IG")
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--occlusion-window", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-seconds", type=float, default=0, help="stop scoring new records after this long (0: never); "
                    "the statistics then cover the records scored, and the JSON says how many")
+    p.add_argument("--jsonl", default=str(Path(__file__).parent / "results" / "trust_records.jsonl"))
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "trust.json"))
     p.add_argument("--figures", default=str(Path(__file__).parent / "results"))
     args = p.parse_args(argv)
     args.explainers = [n.strip() for n in args.explainers.split(",") if n.strip()]
+    args.fills = [f.strip() for f in args.fills.split(",") if f.strip()]
+    if set(args.fills) - set(evidence.FILLS):
+        p.error(f"--fills: expected some of {', '.join(evidence.FILLS)}, got {','.join(args.fills)}")
+    args.fractions = [float(f) for f in args.fractions.split(",")]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
     torch.set_num_threads(args.threads)
     from ecgzoo.run_dir import load_run, write_json
 
     t0 = time.perf_counter()
     run = load_run(args.run)
-    records, skipped = held_out_records(run, args.data, args.records)
-    labels = [str(r.label) for r in records]
-    print(f"{len(records)} held-out records ({', '.join(f'{c} {labels.count(c)}' for c in sorted(set(labels)))}); "
+    # LOOKAHEAD more records: donors for the last ones, the same donors whatever --records is
+    records, skipped = held_out_records(run, args.data, args.records + LOOKAHEAD)
+    labels = [str(r.label) for r in records[:args.records]]
+    print(f"{len(labels)} held-out records ({', '.join(f'{c} {labels.count(c)}' for c in sorted(set(labels)))}); "
           f"{len(skipped)} skipped", flush=True)
-    table, maps, targets = faithfulness(args, run, records)
-    records, labels = records[:len(targets)], labels[:len(targets)]
-    accuracy = float(np.mean([run.classes[t] == lab for t, lab in zip(targets, labels, strict=True)]))
+    rows, maps, targets = faithfulness(args, run, records)
+    scored_now = [r for r in records if r.record_id in {row["record_id"] for row in rows}][-len(targets):] if targets else []
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from machine import machine_info
 
+    tab = tables(rows)
     result = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **machine_info(),
         "setup": f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)",
         "run": run.label or str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
-        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(records), "records_requested": args.records,
-        "record_ids": [r.record_id for r in records], "skipped": skipped,
-        "labels": {c: labels.count(c) for c in sorted(set(labels))}, "accuracy_on_these": accuracy,
-        "settings": {k: getattr(args, k) for k in ("window_s", "steps", "seeds", "sanity", "ig_steps", "occlusion_window")},
-        "faithfulness": table, "sanity": sanity(args, run, records, maps, targets),
-        "beats": beat_view(args, run, records, maps, labels),
+        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(rows), "records_requested": args.records,
+        "record_ids": [r["record_id"] for r in rows], "skipped": skipped,
+        "labels": {c: [r["label"] for r in rows].count(c) for c in sorted({r["label"] for r in rows})},
+        "accuracy_on_these": float(np.mean([r["label"] == r["target"] for r in rows])),
+        "settings": {k: getattr(args, k) for k in ("segments", "beats_per_segment", "window_s", "fills", "fractions", "seeds",
+                                                   "ceiling", "sanity", "explainers")},
+        "seconds_per_record_mean": float(np.mean([r["seconds"] for r in rows])),
+        "evidence": tab["summary"], "old_windows": tab["old_windows"],
+        "table_md": markdown(tab["summary"], args.fractions) + "\n" + old_markdown(tab["old_windows"]),
+        "sanity": sanity(args, run, scored_now, maps, targets) if args.sanity and targets else {},
+        "beats": beat_view(args, run, scored_now, maps, [str(r.label) for r in scored_now]) if args.beats and targets else {},
     }
     result["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(args.out, result)
-    for n, t in table.items():
-        d, i = t["deletion"], t["insertion"]
-        print(f"{n:<22} deletion {d['auc_mean']:.3f} (random {d['random_mean']:.3f}, diff {d['diff_mean']:+.3f}, "
-              f"p {d['wilcoxon_p']:.1e}, wins {d['beats_random']}/{d['records']})  insertion {i['auc_mean']:.3f} "
-              f"(random {i['random_mean']:.3f}, diff {i['diff_mean']:+.3f}, p {i['wilcoxon_p']:.1e}, wins {i['beats_random']})  "
-              f"sanity rho {result['sanity'][n]['spearman_mean']:+.2f}")
-    print(f"accuracy on these records {accuracy:.3f}; {result['seconds']} s; wrote {args.out}")
+    print(result["table_md"])
+    print(f"{len(rows)} records ({len(targets)} scored now); accuracy on these {result['accuracy_on_these']:.3f}; "
+          f"{result['seconds']} s; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ class EcgModel(nn.Module, abc.ABC):
     #: position t depends only on input samples [t - radius, t + radius] and the zero padding past the
     #: record's ends: explainers then split long inputs into overlapping stretches with the same result.
     receptive_radius: int | None = None
+    #: (stride, offset) when feature position t is centred on input sample stride * t + offset (a strided
+    #: stem: CNNv7's centres t on stride * t); None: the feature map spans the input evenly, position t
+    #: centred on (t + 1/2) T / T' - 1/2 (pooling by T / T'). Maps are upsampled on this grid.
+    feature_grid: tuple[int, float] | None = None
 
     def fast_engine(self, dtype: torch.dtype = torch.float32) -> Any | None:
         """A faster engine computing exactly what this model computes in eval mode, or None.
@@ -92,9 +96,23 @@ class EcgModel(nn.Module, abc.ABC):
         if not self.has_cam:
             raise TypeError(f"{type(self).__name__} declares no native class activation map (has_cam=False)")
         maps = torch.einsum("ck,bkt->bct", self.head.weight, features)
-        if maps.shape[-1] != input_length:
-            maps = F.interpolate(maps, size=input_length, mode="linear", align_corners=False)
-        return maps
+        return self.upsample_map(maps, input_length)
+
+    def upsample_map(self, maps: torch.Tensor, input_length: int) -> torch.Tensor:
+        """A map (B, K, T') on the feature positions, linearly interpolated to (B, K, input_length) so
+        each feature value sits on the input sample it is centred on (`feature_grid`); constant past
+        the first and last feature position. Unchanged when T' is already the input length."""
+        if maps.shape[-1] == input_length:
+            return maps
+        if self.feature_grid is None:
+            return F.interpolate(maps, size=input_length, mode="linear", align_corners=False)
+        stride, offset = self.feature_grid
+        last = maps.shape[-1] - 1
+        pos = ((torch.arange(input_length, device=maps.device, dtype=torch.float64) - offset) / stride).clamp(0, last)
+        lo = pos.floor().long()
+        hi = (lo + 1).clamp(max=last)
+        w = (pos - lo).to(maps.dtype)
+        return maps[..., lo] * (1 - w) + maps[..., hi] * w
 
     def forward_with_cam(
         self, x: torch.Tensor, valid_length: torch.Tensor | None = None

@@ -145,6 +145,12 @@ class CNNv7(ecgzoo.EcgModel):
             return None
         return self.config.kernel_size // 2 * (1 + sum(self.config.dilations) + 2)
 
+    @property
+    def feature_grid(self) -> tuple[int, float] | None:
+        """With stride s the input conv's taps for step t are samples s*t - s .. s*t + s: centred on s*t."""
+        s = self.config.stem_stride
+        return None if s == 1 else (s, 0.0)
+
     def fast_engine(self, dtype: torch.dtype = torch.float32):
         """FastCNNv7 (the GEMM layout) on the CPU in eval mode; None elsewhere or for a subclass that
         changes the forward pass (its engine would not compute what it computes)."""

@@ -1,10 +1,18 @@
-"""`gradcam`: Grad-CAM (Selvaraju et al. 2017) on the layer a model declares, upsampled to the input."""
+"""`gradcam`: Grad-CAM (Selvaraju et al. 2017) on the layer a model declares, upsampled to the input.
+
+On a CAM model (global average pooling and a bias-free linear head on the hooked layer, as CNNv7's
+and DeepECG-13's declared layers) Grad-CAM IS the class activation map: the gradient of logit c
+w.r.t. A_k(t) is w[c, k] / T' at every position (masked pooling too: its time-mean is the same), so
+Grad-CAM = relu(CAM) / T', T' the feature map's length (the input length at stride 1); with
+`relu=False` it is CAM / T'. On a strided model the ReLU is taken on the feature grid before
+upsampling (tests/test_cam_alignment.py checks both). Its faithfulness and its ranking of the input
+are then those of `cam`: a table listing both lists one explainer twice.
+"""
 
 from __future__ import annotations
 
 import pydantic
 import torch
-import torch.nn.functional as F
 
 import ecgzoo
 from ecgzoo.plugin_api import FastPathConfig, engine_for
@@ -64,9 +72,7 @@ class GradCam(ecgzoo.Explainer):
             cam = self._autograd_cam(model, layer, x, target, valid_length)
         if self.config.relu:
             cam = torch.relu(cam)
-        if cam.shape[-1] != x.shape[-1]:
-            cam = F.interpolate(cam, size=x.shape[-1], mode="linear", align_corners=False)
-        return cam[:, 0].float()
+        return model.upsample_map(cam, x.shape[-1])[:, 0].float()
 
     def _autograd_cam(self, model: ecgzoo.EcgModel, layer: torch.nn.Module, x: torch.Tensor,
                       target: torch.Tensor | None, valid_length: torch.Tensor | None) -> torch.Tensor:
