@@ -49,8 +49,9 @@ import ecgzoo
 from ecgzoo.leads import STANDARD_12, canonical_leads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_trust import paired  # noqa: E402 (the paired statistics of the trust benchmark)
 from machine import machine_info  # noqa: E402
+
+from ecgzoo.evidence import paired  # noqa: E402 (the paired statistics of the trust benchmark)
 
 EXPLAINERS = ("lead-occlusion", "lead-gradxinput")
 #: the leads textbooks name for a statement (empty: reported without expected leads)
