@@ -25,6 +25,7 @@ import numpy as np
 
 import ecgzoo
 from ecgzoo.jsonio import dumps
+from ecgzoo.metrics import figure_text
 from ecgzoo.predict import NON_FINITE
 from ecgzoo.run_dir import INCOMPLETE, hold_lock, load_run, release_lock, write_atomic, write_json
 
@@ -103,7 +104,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
         print(f"ecgzoo: {headline(metrics).replace('**', '')}", file=sys.stderr)
     else:
-        print(f"ecgzoo: challenge F1 {metrics['challenge_f1']:.3f}, accuracy {metrics['accuracy']:.3f}", file=sys.stderr)
+        print(f"ecgzoo: challenge F1 {figure_text(metrics['challenge_f1'])}, accuracy {metrics['accuracy']:.3f}", file=sys.stderr)
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ecgzoo.checkpoint import write_bytes_atomic
 from ecgzoo.download import sha256_of
+from ecgzoo.metrics import figure_text
 from ecgzoo.pretrained import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
 
@@ -23,7 +24,7 @@ from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
 def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
     """The figures worth shipping of one metrics.json section."""
     keep = {k: metrics[k] for k in ("challenge_f1", "challenge_f1_ci95", "accuracy", "macro_f1", "n", "best_epoch") if k in metrics}
-    keep["f1"] = {c: round(m["f1"], 4) for c, m in metrics.get("per_class", {}).items()}
+    keep["f1"] = {c: None if m["f1"] is None else round(m["f1"], 4) for c, m in metrics.get("per_class", {}).items()}
     return keep
 
 
@@ -69,7 +70,7 @@ def model_card(m: PretrainedManifest) -> str:
     """A markdown model card generated from the manifest (what it is, how good, on what, how to use it)."""
     test, val = m.metrics.get("test", {}), m.metrics.get("validation", {})
     t = m.training
-    per_class = " | ".join(f"{c} {f:.3f}" for c, f in test.get("f1", {}).items())
+    per_class = " | ".join(f"{c} {figure_text(f)}" for c, f in test.get("f1", {}).items())
     ci = test.get("challenge_f1_ci95", [float("nan")] * 2)
     steps = " -> ".join(s["name"] + ("(" + ", ".join(f"{k}={v}" for k, v in s.items() if k != "name") + ")" if len(s) > 1 else "")
                         for s in m.input.pipeline)
@@ -85,10 +86,10 @@ def model_card(m: PretrainedManifest) -> str:
 
 ## How good, on what
 - Test split: {t.get('test_records')} records never used for training or for choosing the epoch:
-  challenge F1 **{test.get('challenge_f1', float('nan')):.3f}** (95% bootstrap interval {ci[0]:.3f}-{ci[1]:.3f}),
+  challenge F1 **{figure_text(test.get('challenge_f1', float('nan')))}** (95% bootstrap interval {figure_text(ci[0])}-{figure_text(ci[1])}),
   accuracy {test.get('accuracy', float('nan')):.3f}; F1 per class: {per_class}.
 - Validation split ({t.get('val_records')} records, used to choose the epoch): challenge F1
-  {val.get('challenge_f1', float('nan')):.3f}.
+  {figure_text(val.get('challenge_f1', float('nan')))}.
 - Challenge F1 is the mean of the F1 of N, A and O (the noisy class is classified but not averaged).
   These records come from the public training set of the challenge; the hidden test set of the
   challenge was not available, so figures there may differ.

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo.metrics import figure_text
 from ecgzoo.registry import get_registry
 from ecgzoo.run_config import RunConfig
 from ecgzoo.run_dir import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, default_run_name
@@ -368,13 +369,13 @@ def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False
         if "test" in metrics:
             _say(f"test split (never used for training, selection or thresholds): {headline(metrics['test']).replace('**', '')}")
     else:
-        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
+        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {figure_text(metrics['challenge_f1'])}, "
              f"accuracy {metrics['accuracy']:.3f}")
     if "test" in metrics and not multi:
         test = metrics["test"]
         lo, hi = test["challenge_f1_ci95"]
-        _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
-             f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy {test['accuracy']:.3f}")
+        _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {figure_text(test['challenge_f1'])} "
+             f"(95% bootstrap interval {figure_text(lo)}-{figure_text(hi)}), accuracy {test['accuracy']:.3f}")
     _say(f"run directory: {final}")
     print(f"report: {final / 'report.md'}")
 

@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _list_pretrained(pattern: str) -> int:
+    from ecgzoo.metrics import figure_text
     from ecgzoo.pretrained import list_pretrained, manifests
 
     known = manifests()
@@ -27,8 +28,8 @@ def _list_pretrained(pattern: str) -> int:
     print(f"{'NAME':<{width}}  CLASSES       INPUT                  TEST")
     for name, m in found.items():
         test = m.metrics.get("test", {})
-        figure = (f"challenge F1 {test['challenge_f1']:.3f} [{test['challenge_f1_ci95'][0]:.3f}, {test['challenge_f1_ci95'][1]:.3f}] "
-                  f"on {test['n']} records" if "challenge_f1" in test else "-")
+        figure = (f"challenge F1 {figure_text(test['challenge_f1'])} [{figure_text(test['challenge_f1_ci95'][0])}, "
+                  f"{figure_text(test['challenge_f1_ci95'][1])}] on {test['n']} records" if "challenge_f1" in test else "-")
         contract = f"{m.input.leads} lead, {m.input.fs:g} Hz, {m.input.units}"
         print(f"{name:<{width}}  {','.join(m.classes):<12}  {contract:<21}  {figure}")
     return 0
