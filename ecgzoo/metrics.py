@@ -147,7 +147,29 @@ def bootstrap_interval(
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
 
 
+#: resamples of the bootstrap interval given with the headline figure of a test split or an evaluation
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def metrics_with_interval(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str],
+    scored: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """`classification_metrics` plus the 95% bootstrap interval of `challenge_f1` (`challenge_f1_ci95`,
+    `bootstrap_resamples`): what a run reports for its test split and `ecgzoo evaluate` for its records."""
+    metrics = classification_metrics(y_true, y_pred, classes, scored)
+    lo, hi = bootstrap_interval(y_true, y_pred, classes, resamples=BOOTSTRAP_RESAMPLES, scored=scored)
+    metrics.update(challenge_f1_ci95=[lo, hi], bootstrap_resamples=BOOTSTRAP_RESAMPLES)
+    return metrics
+
+
 def figure_text(value: float | None) -> str:
     """A figure with three decimals; 'undefined' for None (0/0, see the module docstring)."""
     return "undefined" if value is None else f"{value:.3f}"
 
+
+def headline_text(metrics: dict[str, Any]) -> str:
+    """'challenge F1 X (95% bootstrap interval LO-HI), accuracy Y' of `metrics_with_interval`'s result."""
+    lo, hi = metrics["challenge_f1_ci95"]
+    return (f"challenge F1 {figure_text(metrics['challenge_f1'])} (95% bootstrap interval {figure_text(lo)}-{figure_text(hi)}), "
+            f"accuracy {metrics['accuracy']:.3f}")
