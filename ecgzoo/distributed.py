@@ -175,7 +175,8 @@ def end_with_parent(parent: int) -> None:
     ignored, unlike the SIGINT torch's spawn asks for, which a job started in the background by a
     non-interactive shell inherits as ignored). The parent may have died before the request: if
     the parent is then no longer `parent`, the process ends at once. Elsewhere (or if prctl
-    fails) a watcher thread polls `os.getppid()`.
+    fails) a watcher thread polls `os.getppid()`. (The kernel watches the thread that started
+    the worker: `launch` blocks in that thread until every worker has ended.)
     """
     libc = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
     if libc is not None and ctypes.CDLL(libc, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
