@@ -11,7 +11,8 @@ Two ways to get several processes; the trainer (`ecgzoo_plugins.trainer`) needs 
 * `launch(fn, nproc, *args)` from Python (what `ecgzoo run --nproc N` calls): spawns `nproc`
   local processes with torch.multiprocessing, joins them into one group on 127.0.0.1 (gloo on
   CPU, nccl on CUDA with one GPU per process) and returns rank 0's result. Every process runs
-  the whole `fn`; code that writes files asks `is_main_process()` first.
+  the whole `fn`; code that writes files asks `is_main_process()` first. Each worker ends when
+  the launching process dies (`end_with_parent`), so no orphan keeps training.
 
 The trainer shards the training set with `torch.utils.data.DistributedSampler`, lets only rank 0
 write checkpoints and metrics, and sums confusion matrices and loss totals over ranks
@@ -20,11 +21,16 @@ write checkpoints and metrics, and sums confusion matrices and loss totals over 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 import gc
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -148,7 +154,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, fn: Callable[..., Any], nproc: int, port: int, device: str, queue: Any, args: tuple) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    """Portable fallback: a daemon thread that ends this process once its parent is no longer `parent`."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ecgzoo-parent-watch", daemon=True).start()
+
+
+def end_with_parent(parent: int) -> None:
+    """Make this process end when its parent `parent` (the launcher) dies, whatever its signal handlers.
+
+    On Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG; it cannot be
+    ignored, unlike the SIGINT torch's spawn asks for, which a job started in the background by a
+    non-interactive shell inherits as ignored). The parent may have died before the request: if
+    the parent is then no longer `parent`, the process ends at once. Elsewhere (or if prctl
+    fails) a watcher thread polls `os.getppid()`. (The kernel watches the thread that started
+    the worker: `launch` blocks in that thread until every worker has ended.)
+    """
+    libc = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    if libc is not None and ctypes.CDLL(libc, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return
+    _watch_parent(parent)
+
+
+def _worker(
+    rank: int, fn: Callable[..., Any], nproc: int, port: int, device: str, queue: Any, args: tuple, parent: int
+) -> None:
+    end_with_parent(parent)
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(nproc),
         LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(nproc),
@@ -180,7 +221,8 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, device: str = "cpu") 
         raise ValueError(f"nproc={nproc} CUDA processes need {nproc} GPUs, found {torch.cuda.device_count()}")
     queue = mp.get_context("spawn").SimpleQueue()
     ctx = mp.start_processes(
-        _worker, args=(fn, nproc, free_port(), str(device), queue, args), nprocs=nproc, join=False, start_method="spawn"
+        _worker, args=(fn, nproc, free_port(), str(device), queue, args, os.getpid()), nprocs=nproc, join=False,
+        start_method="spawn",
     )
     result, interrupted = None, False
     while True:

@@ -25,6 +25,7 @@ import numpy as np
 
 import ecgzoo
 from ecgzoo.jsonio import dumps
+from ecgzoo.metrics import headline_text
 from ecgzoo.predict import NON_FINITE
 from ecgzoo.run_dir import INCOMPLETE, hold_lock, load_run, release_lock, write_atomic, write_json
 
@@ -103,7 +104,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
         print(f"ecgzoo: {headline(metrics).replace('**', '')}", file=sys.stderr)
     else:
-        print(f"ecgzoo: challenge F1 {metrics['challenge_f1']:.3f}, accuracy {metrics['accuracy']:.3f}", file=sys.stderr)
+        print(f"ecgzoo: {headline_text(metrics)}", file=sys.stderr)
     return out
 
 
@@ -113,7 +114,7 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
 
     `scored_classes`: the classes the headline F1 averages (the dataset's `scored_classes`; None: all)."""
     from ecgzoo.csv_files import predictions_csv, skipped_csv
-    from ecgzoo.metrics import classification_metrics
+    from ecgzoo.metrics import metrics_with_interval
     from ecgzoo.multilabel_metrics import multilabel_metrics
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
     from ecgzoo.report_multilabel import predictions_csv as multilabel_predictions_csv
@@ -140,7 +141,7 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
         predictions = multilabel_predictions_csv(ids, labels, probs, run.task, thresholds)
     else:
         labels = to_run[np.asarray(prepared.labels)][finite]
-        metrics = classification_metrics(labels, probs.argmax(1), run.classes, scored_classes)
+        metrics = metrics_with_interval(labels, probs.argmax(1), run.classes, scored_classes)
         predictions = predictions_csv(ids, labels, probs, run.classes)
     metrics.update(split=f"{dataset} ({split})", run=run.label, failed=len(failed))
     write_json(work / "metrics.json", metrics)

@@ -3,7 +3,10 @@
 Every figure (per-class precision/recall/F1, accuracy, the challenge F1) is derived from the
 confusion matrix, so ranks of a distributed run can sum their matrices and get exact metrics.
 The challenge F1 is the mean one-vs-rest F1 of the classes N, A and O; the noisy class `~`
-is classified but not averaged (REFERENCE.md section 4).
+is classified but not averaged (REFERENCE.md section 4). The F1 of a class that is in neither
+the labels nor the predictions is 0/0: undefined (None), as in the official 2017 scoring
+(NaN there, which makes its whole mean NaN); here the means are over the classes whose F1 is
+defined, and `challenge_f1_definition` names the undefined ones.
 """
 
 from __future__ import annotations
@@ -41,12 +44,26 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+def _averaged_classes(classes: Sequence[str], scored: Sequence[str] | None) -> tuple[list[str], str]:
+    """The classes the challenge F1 averages and a note saying which and why."""
+    present = [c for c in (CHALLENGE_CLASSES if scored is None else scored) if c in classes]
+    if scored is not None and not present:
+        raise ValueError(f"none of the scored classes {list(scored)} is among the classes {list(classes)}")
+    if scored is not None:
+        return present, f"mean F1 of {', '.join(present)} (the dataset's scored classes; others classified but not averaged)"
+    if present:
+        return present, f"mean F1 of {', '.join(present)} (challenge definition; other classes classified but not averaged)"
+    return list(classes), f"classes are not N/A/O: mean F1 over all classes {', '.join(classes)}"
+
+
 def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], classes: Sequence[str],
                            scored: Sequence[str] | None = None) -> dict[str, Any]:
     """All metrics of `classification_metrics` from a confusion matrix (rows true, columns predicted).
 
     `scored`: the classes `challenge_f1` averages (the dataset's `scored_classes`); None keeps the
-    0.1 behaviour (N, A, O when present, else every class).
+    0.1 behaviour (N, A, O when present, else every class). A class in neither the labels nor
+    the predictions has F1 None (undefined) and is left out of `challenge_f1` and `macro_f1`
+    (the note says so); `challenge_f1` is None when no scored class is defined.
     """
     cm = np.asarray(confusion, dtype=np.int64)
     k = len(classes)
@@ -60,36 +77,32 @@ def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], clas
     predicted = cm.sum(axis=0)
     precision = _ratio(tp, predicted)
     recall = _ratio(tp, support)
-    # F1 = 2TP / (2TP + FP + FN) = 2TP / (row sum + column sum): the challenge's own formula
+    # F1 = 2TP / (2TP + FP + FN) = 2TP / (row sum + column sum): the challenge's own formula;
+    # 0/0 (a class in neither the labels nor the predictions) is undefined, not 0
+    defined = (support + predicted) > 0
     f1 = _ratio(2 * tp, (support + predicted).astype(np.float64))
 
-    present = [c for c in (CHALLENGE_CLASSES if scored is None else scored) if c in classes]
-    if scored is not None and not present:
-        raise ValueError(f"none of the scored classes {list(scored)} is among the classes {list(classes)}")
-    if scored is not None:
-        averaged = present
-        note = f"mean F1 of {', '.join(present)} (the dataset's scored classes; others classified but not averaged)"
-    elif present:
-        averaged = present
-        note = f"mean F1 of {', '.join(present)} (challenge definition; other classes classified but not averaged)"
-    else:
-        averaged = list(classes)
-        note = f"classes are not N/A/O: mean F1 over all classes {', '.join(classes)}"
-    idx = [list(classes).index(c) for c in averaged]
+    averaged, note = _averaged_classes(classes, scored)
+    idx = [i for i in (list(classes).index(c) for c in averaged) if defined[i]]
+    undefined = [c for c in averaged if not defined[list(classes).index(c)]]
+    if undefined:
+        note += (f"; F1 undefined for {', '.join(undefined)} (in neither the labels nor the predictions: 0/0, as in the "
+                 f"official 2017 scoring), so the mean is over the {len(idx)} class(es) whose F1 is defined")
     return {
         "classes": list(classes),
         "n": total,
         "accuracy": float(tp.sum() / total),
-        "challenge_f1": float(f1[idx].mean()),
+        "challenge_f1": float(f1[idx].mean()) if idx else None,
         "challenge_classes": averaged,
         "challenge_f1_definition": note,
-        "challenge_precision": float(precision[idx].mean()),
-        "challenge_recall": float(recall[idx].mean()),
+        "challenge_precision": float(precision[idx].mean()) if idx else None,
+        "challenge_recall": float(recall[idx].mean()) if idx else None,
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "macro_f1": float(f1[defined].mean()),  # total > 0: at least one class is defined
         "per_class": {
-            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]) if defined[i] else None,
+                "support": int(support[i])}
             for i, c in enumerate(classes)
         },
         "confusion": cm.tolist(),
@@ -109,12 +122,14 @@ def bootstrap_interval(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str],
     metric: str = "challenge_f1", resamples: int = 1000, level: float = 0.95, seed: int = 0,
     scored: Sequence[str] | None = None,
-) -> tuple[float, float]:
+) -> tuple[float, float] | tuple[None, None]:
     """Percentile bootstrap interval of `metric` (a key of `metrics_from_confusion`) over records.
 
     Records are drawn with replacement `resamples` times (fixed seed: the same interval every
     time for the same predictions); the interval says how much the figure could move with another
     sample of records of the same kind, not how the model would do on another population.
+    Resamples in which the figure is undefined (None) are left out; (None, None) if it is
+    undefined in all of them.
     """
     t = np.asarray(y_true, dtype=np.int64)
     p = np.asarray(y_pred, dtype=np.int64)
@@ -125,5 +140,36 @@ def bootstrap_interval(
     draws = rng.integers(0, len(t), size=(resamples, len(t)))
     codes = t[draws] * k + p[draws]
     values = [metrics_from_confusion(np.bincount(row, minlength=k * k).reshape(k, k), classes, scored)[metric] for row in codes]
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
+#: resamples of the bootstrap interval given with the headline figure of a test split or an evaluation
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def metrics_with_interval(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str],
+    scored: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """`classification_metrics` plus the 95% bootstrap interval of `challenge_f1` (`challenge_f1_ci95`,
+    `bootstrap_resamples`): what a run reports for its test split and `ecgzoo evaluate` for its records."""
+    metrics = classification_metrics(y_true, y_pred, classes, scored)
+    lo, hi = bootstrap_interval(y_true, y_pred, classes, resamples=BOOTSTRAP_RESAMPLES, scored=scored)
+    metrics.update(challenge_f1_ci95=[lo, hi], bootstrap_resamples=BOOTSTRAP_RESAMPLES)
+    return metrics
+
+
+def figure_text(value: float | None) -> str:
+    """A figure with three decimals; 'undefined' for None (0/0, see the module docstring)."""
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def headline_text(metrics: dict[str, Any]) -> str:
+    """'challenge F1 X (95% bootstrap interval LO-HI), accuracy Y' of `metrics_with_interval`'s result."""
+    lo, hi = metrics["challenge_f1_ci95"]
+    return (f"challenge F1 {figure_text(metrics['challenge_f1'])} (95% bootstrap interval {figure_text(lo)}-{figure_text(hi)}), "
+            f"accuracy {metrics['accuracy']:.3f}")

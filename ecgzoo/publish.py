@@ -16,6 +16,7 @@ from typing import Any
 
 from ecgzoo.checkpoint import write_bytes_atomic
 from ecgzoo.download import sha256_of
+from ecgzoo.metrics import figure_text
 from ecgzoo.pretrained import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
 
@@ -155,10 +156,10 @@ def _how_good(m: PretrainedManifest) -> str:
         ci = test.get("challenge_f1_ci95", [float("nan")] * 2)
         return f"""## How good, on what
 - Test split: {t.get('test_records')} records never used for training or for choosing the epoch:
-  challenge F1 **{test.get('challenge_f1', float('nan')):.3f}** (95% bootstrap interval {ci[0]:.3f}-{ci[1]:.3f}),
+  challenge F1 **{figure_text(test.get('challenge_f1'))}** (95% bootstrap interval {figure_text(ci[0])}-{figure_text(ci[1])}),
   accuracy {test.get('accuracy', float('nan')):.3f}; F1 per class: {per_class}.
 - Validation split ({t.get('val_records')} records, used to choose the epoch): challenge F1
-  {val.get('challenge_f1', float('nan')):.3f}.
+  {figure_text(val.get('challenge_f1'))}.
 - Challenge F1 is the mean of the F1 of N, A and O (the noisy class is classified but not averaged).
   These records come from the public training set of the challenge; the hidden test set of the
   challenge was not available, so figures there may differ.

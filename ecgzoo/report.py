@@ -19,6 +19,7 @@ import torch
 import ecgzoo
 from ecgzoo import report_multilabel as ml_report
 from ecgzoo.jsonio import dumps
+from ecgzoo.metrics import figure_text
 from ecgzoo.run_dir import safe_filename, save_figure, write_atomic
 from ecgzoo.viewer import write_viewer
 
@@ -157,7 +158,7 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
         return ml_report.metrics_markdown(metrics)
     classes = metrics["classes"]
     lines = [
-        f"**Challenge F1 {metrics['challenge_f1']:.3f}** ({metrics['challenge_f1_definition']}), "
+        f"**Challenge F1 {figure_text(metrics['challenge_f1'])}** ({metrics['challenge_f1_definition']}), "
         f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, n = {metrics['n']} records.",
         "",
         "| class | precision | recall | F1 | support |",
@@ -165,7 +166,7 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     ]
     for c in classes:
         m = metrics["per_class"][c]
-        lines.append(f"| {c} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+        lines.append(f"| {c} | {m['precision']:.3f} | {m['recall']:.3f} | {figure_text(m['f1'])} | {m['support']} |")
     lines += ["", "Confusion matrix (rows: true class, columns: predicted):", "",
               "| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
     for c, row in zip(classes, metrics["confusion"], strict=True):
@@ -191,8 +192,8 @@ the epoch or for choosing the thresholds. Per-record predictions: `predictions_t
 ## Test metrics (held-out split, best checkpoint)
 
 These {test['n']} records were set aside before training and never used for training or for
-choosing the epoch; challenge F1 **{test['challenge_f1']:.3f}**, 95% bootstrap interval
-{lo:.3f}-{hi:.3f} ({test['bootstrap_resamples']} resamples of the records). Per-record predictions:
+choosing the epoch; challenge F1 **{figure_text(test['challenge_f1'])}**, 95% bootstrap interval
+{figure_text(lo)}-{figure_text(hi)} ({test['bootstrap_resamples']} resamples of the records). Per-record predictions:
 `predictions_test.csv`.
 
 {metrics_markdown(test)}
@@ -241,7 +242,7 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
     split_seed = cfg["split"]["seed"] if cfg["split"]["seed"] is not None else cfg["seed"]
     multi = metrics.get("task") == "multi-label"
     scores = (f"multi-label validation {ml_report.headline(metrics)}" if multi else
-              f"validation challenge F1\n**{metrics['challenge_f1']:.3f}**, accuracy **{metrics['accuracy']:.3f}**")
+              f"validation challenge F1\n**{figure_text(metrics['challenge_f1'])}**, accuracy **{metrics['accuracy']:.3f}**")
     text = f"""# ecgzoo run `{final.name}`
 
 Model **{info['model']}** trained on dataset **{info['dataset']}**; {scores} (best epoch {best} of {len(history)}),

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import ecgzoo
+from ecgzoo.metrics import figure_text, headline_text
 from ecgzoo.registry import get_registry
 from ecgzoo.run_config import RunConfig
 from ecgzoo.run_dir import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, default_run_name
@@ -213,14 +214,12 @@ def score_test_split(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, test_i
                      device: str, batch_size: int, scored: list[str] | None = None) -> dict[str, Any]:
     """Metrics of the chosen model on the test split, with a 95% bootstrap interval; writes predictions_test.csv."""
     from ecgzoo.csv_files import predictions_csv
-    from ecgzoo.metrics import bootstrap_interval, classification_metrics
+    from ecgzoo.metrics import metrics_with_interval
 
     probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size)
     y_test = np.asarray(prepared.labels)[test_idx]
-    y_pred = probs.argmax(1)
-    metrics = classification_metrics(y_test, y_pred, classes, scored)
-    lo, hi = bootstrap_interval(y_test, y_pred, classes, scored=scored)
-    metrics.update(split="test", challenge_f1_ci95=[lo, hi], bootstrap_resamples=1000)
+    metrics = metrics_with_interval(y_test, probs.argmax(1), classes, scored)
+    metrics.update(split="test")
     ids = [str(prepared.record_ids[i]) for i in test_idx]
     run_dir.write("predictions_test.csv", predictions_csv(ids, y_test, probs, classes))
     return metrics
@@ -407,13 +406,11 @@ def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False
         if "test" in metrics:
             _say(f"test split (never used for training, selection or thresholds): {headline(metrics['test']).replace('**', '')}")
     else:
-        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {metrics['challenge_f1']:.3f}, "
+        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {figure_text(metrics['challenge_f1'])}, "
              f"accuracy {metrics['accuracy']:.3f}")
     if "test" in metrics and not multi:
         test = metrics["test"]
-        lo, hi = test["challenge_f1_ci95"]
-        _say(f"test split ({test['n']} records, never used for training or selection): challenge F1 {test['challenge_f1']:.3f} "
-             f"(95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy {test['accuracy']:.3f}")
+        _say(f"test split ({test['n']} records, never used for training or selection): {headline_text(test)}")
     from ecgzoo.chance import warning
 
     if warning(metrics.get("chance")):

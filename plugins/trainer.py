@@ -612,7 +612,8 @@ class ReferenceTrainer(ecgzoo.Trainer):
         val_m = metrics_from_confusion(val_cm, classes, self.scored_classes)
         metric = self.config.selection_metric
         score = -val_loss if metric == "loss" else val_m[metric]
-        improved = st["best_score"] is None or score > st["best_score"]
+        # an undefined figure (None: no scored class in the validation labels or predictions) beats nothing
+        improved = st["best_epoch"] is None or (score is not None and (st["best_score"] is None or score > st["best_score"]))
         if improved:
             st["best_score"], st["best_epoch"] = score, st["epoch"] + 1
         return {

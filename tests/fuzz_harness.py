@@ -148,7 +148,7 @@ def _write(folder: Path, source: Source, fmt: str, arr: np.ndarray) -> tuple[Pat
     if fmt in ("wfdb", "raw"):
         import wfdb
 
-        sig = np.atleast_2d(np.asarray(arr, dtype=np.float64))
+        sig = np.atleast_2d(np.asarray(np.real(arr), dtype=np.float64))  # WFDB has no complex samples: keep the real part
         if sig.ndim != 2 or sig.size == 0:
             sig = np.atleast_2d(np.asarray(source.signal, dtype=np.float64))
         # WFDB format 16 stores inf as an invalid sample (like NaN) and saturates at +-163 mV (gain 200)

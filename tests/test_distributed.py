@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,8 +95,12 @@ def _sleep_forever(fifo: str) -> None:
 
 
 LAUNCH_SCRIPT = """
+import signal
 import sys
 sys.path.insert(0, {tests!r})
+# as in a job started with `&` by a non-interactive shell (a CI script running suites side by side):
+# SIGINT ignored, inherited by the workers, so torch's own SIGINT-on-parent-death does nothing
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 from ecgzoo import distributed
 import test_distributed
 if __name__ == "__main__":
@@ -123,7 +128,8 @@ def _read_pids(fifo: Path, count: int, timeout: float) -> list[int]:
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds to wait for unrelated processes")
 def test_workers_end_when_the_launching_process_is_killed(tmp_path):
-    """torch's spawn gives each worker SIGINT when its parent dies: no orphan keeps training.
+    """Each worker asks the kernel for SIGKILL when its launcher dies: no orphan keeps training,
+    even where SIGINT is ignored (torch's own SIGINT-on-parent-death is then a no-op).
 
     Waits are on events, not on the clock: the pids arrive through a FIFO, and each worker's end
     is its pidfd becoming readable (opened before the kill, so a recycled pid cannot fool it;
@@ -158,3 +164,28 @@ def test_workers_end_when_the_launching_process_is_killed(tmp_path):
             if pid in alive:
                 os.kill(pid, signal.SIGKILL)
             os.close(fd)
+
+
+def _run_child(code: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl PR_SET_PDEATHSIG is Linux only")
+def test_a_worker_whose_launcher_died_before_it_asked_ends_at_once():
+    """The race: the launcher may die before the worker's prctl; the pid check after it closes the gap."""
+    import signal
+
+    # -1 is nobody's pid: as if the launcher had died and the worker had been re-parented
+    done = _run_child("from ecgzoo import distributed; distributed.end_with_parent(-1); print('still running')")
+    assert done.returncode == -signal.SIGKILL and "still running" not in done.stdout, (done.returncode, done.stderr)
+    alive = _run_child("import os; from ecgzoo import distributed; distributed.end_with_parent(os.getppid()); print('ok')")
+    assert alive.returncode == 0 and alive.stdout.strip() == "ok", alive.stderr
+
+
+def test_the_portable_fallback_ends_a_worker_whose_parent_changed():
+    """Where there is no prctl, a watcher thread ends the process once its parent is not the launcher."""
+    done = _run_child("import time; from ecgzoo import distributed; distributed._watch_parent(-1, 0.01); time.sleep(110)")
+    assert done.returncode == 1, (done.returncode, done.stderr)

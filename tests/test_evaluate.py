@@ -85,3 +85,21 @@ def test_existing_output_and_unknown_classes_are_refused(tiny, tmp_path):
     code, _, err = cli("evaluate", str(tiny), "odd", "--out", str(tmp_path / "odd"))
     assert code == 2 and "['Z']" in err and "does not know" in err and "Traceback" not in err
     assert not (tmp_path / "odd").exists()
+
+
+def test_evaluation_gives_the_bootstrap_interval_of_its_headline_figure(tiny, tmp_path):
+    """The interval a run gives its test split (the same function, 1000 resamples), printed and in metrics.json."""
+    import csv
+
+    from ecgzoo.metrics import bootstrap_interval
+
+    out = tmp_path / "eval-ci"
+    code, _, err = cli("evaluate", str(tiny), "synthetic", "--split", "val", "--out", str(out))
+    assert code == 0, err
+    got = json.loads((out / "metrics.json").read_text())
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    classes = got["classes"]
+    truth, predicted = ([classes.index(r[key]) for r in rows] for key in ("true", "predicted"))
+    lo, hi = bootstrap_interval(truth, predicted, classes, resamples=1000)
+    assert got["challenge_f1_ci95"] == [pytest.approx(lo), pytest.approx(hi)] and got["bootstrap_resamples"] == 1000
+    assert f"challenge F1 {got['challenge_f1']:.3f} (95% bootstrap interval {lo:.3f}-{hi:.3f}), accuracy" in err

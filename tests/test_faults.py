@@ -110,7 +110,7 @@ def test_second_process_with_the_same_run_name_refuses_at_once_until_the_holder_
     assert f"run 'same' in {tmp_path} is being written by another ecgzoo process (pid {holder.pid}" in line
     assert not (tmp_path / "same").exists()
     holder.send_signal(signal.SIGKILL)  # dies without any cleanup: the kernel drops its lock
-    holder.wait()
+    holder.communicate()  # waits, then closes its pipes
     run = RunDir.create(tmp_path, "same")
     assert run.work.is_dir() and run.work.name == f"same{INCOMPLETE}"
     with pytest.raises(FileExistsError, match="being written by another ecgzoo process"):
@@ -176,7 +176,7 @@ def test_sigkill_during_evaluate_and_cache_preparation_leaves_nothing_that_looks
     child = _python(_EVALUATE, "evaluate", str(run_dir), "toy-gated", *sets)
     _wait_for(Path(f"{gate}.reached"), child)  # inside prepare(), three records into the cache entry
     child.send_signal(signal.SIGKILL)
-    child.wait()
+    child.communicate()  # waits, then closes its pipes
     assert not out.exists()
     work = out.with_name(out.name + INCOMPLETE)
     assert work.is_dir()  # marked incomplete by its name

@@ -144,10 +144,10 @@ def test_record_ids_that_leave_the_folder_are_refused_naming_the_file(tmp_path, 
 def test_a_closed_pipe_ends_the_command_quietly():
     """`ecgzoo info cnnv7 | head`: the reader is gone before the first write (deterministic EPIPE)."""
     code = "import sys; from ecgzoo.cli import main; sys.exit(main(['info', 'cnnv7']))"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdout.close()
-    err = proc.stderr.read().decode()
-    proc.wait(timeout=120)
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert proc.returncode == 141
 

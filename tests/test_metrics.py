@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgzoo.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
+from ecgzoo.metrics import bootstrap_interval, classification_metrics, confusion_matrix, figure_text, metrics_from_confusion
 
 # rows true, columns predicted; classes N, A, O, ~
 HAND = [[5, 1, 0, 0], [2, 3, 0, 0], [0, 1, 2, 1], [0, 0, 0, 1]]
@@ -68,3 +68,35 @@ def test_summed_confusions_give_the_metrics_of_all_predictions():
 def test_bad_input_is_a_clear_error(t, p, message):
     with pytest.raises(ValueError, match=message):
         classification_metrics(np.array(t), np.array(p), CLASSES)
+
+
+def test_a_scored_class_in_neither_labels_nor_predictions_is_undefined_not_zero():
+    """The official 2017 scoring: F1o = 2*0 / (0 + 0), undefined (NaN there), never 0."""
+    m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES)  # no O in the labels, none predicted
+    # by hand: N 2*1/(2+1), A 2*1/(1+2), ~ 2*1/(1+1); O 0/0
+    assert m["per_class"]["O"]["f1"] is None
+    assert m["per_class"]["A"]["f1"] == pytest.approx(2 / 3) and m["per_class"]["~"]["f1"] == pytest.approx(1.0)
+    assert m["challenge_f1"] == pytest.approx((2 / 3 + 2 / 3) / 2)  # the mean over N and A, not (2/3 + 2/3 + 0) / 3
+    assert m["challenge_classes"] == ["N", "A", "O"]
+    assert "F1 undefined for O" in m["challenge_f1_definition"] and "0/0" in m["challenge_f1_definition"]
+    assert "over the 2 class(es) whose F1 is defined" in m["challenge_f1_definition"]
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+
+
+def test_no_scored_class_defined_gives_an_undefined_challenge_f1_and_interval():
+    m = classification_metrics([3, 3], [3, 3], CLASSES)  # only noisy records, all predicted noisy
+    assert m["challenge_f1"] is None and m["macro_f1"] == pytest.approx(1.0)
+    assert "F1 undefined for N, A, O" in m["challenge_f1_definition"]
+    assert bootstrap_interval([3, 3], [3, 3], CLASSES, resamples=20) == (None, None)
+
+
+def test_undefined_figures_read_undefined_in_text_and_null_in_json():
+    from ecgzoo.jsonio import dumps
+    from ecgzoo.publish import _figures
+    from ecgzoo.report import metrics_markdown
+
+    m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES)
+    assert figure_text(None) == "undefined" and figure_text(0.5) == "0.500"
+    assert "| O | 0.000 | 0.000 | undefined | 0 |" in metrics_markdown(m)
+    assert '"f1": null' in dumps(m["per_class"]["O"])
+    assert _figures(m)["f1"]["O"] is None

@@ -192,8 +192,8 @@ def _run(script: Path, out: Path, progress: bool = False) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 
-def _interrupt(script: Path, out: Path, sig: int) -> subprocess.Popen:
-    """Start a slow training, send `sig` once a mid-epoch state of epoch 2 exists, wait for the end."""
+def _interrupt(script: Path, out: Path, sig: int) -> tuple[int, str]:
+    """Start a slow training, send `sig` once a mid-epoch state of epoch 2 exists; its exit status and stderr."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script), str(out), "0.02", "0"], stderr=subprocess.PIPE, text=True, env=env)
     last = out / "ckpt" / "last.safetensors"
@@ -205,8 +205,8 @@ def _interrupt(script: Path, out: Path, sig: int) -> subprocess.Popen:
                 proc.send_signal(sig)
                 break
         time.sleep(0.02)
-    proc.wait(timeout=60)
-    return proc
+    _, stderr = proc.communicate(timeout=60)  # reads stderr to the end and closes the pipe
+    return proc.returncode, stderr
 
 
 def _final(out: Path):
@@ -236,8 +236,8 @@ def _assert_same(a, b) -> None:
 
 def test_sigkill_mid_epoch_then_same_call_gives_identical_weights(tmp_path, uninterrupted):
     script = _script(tmp_path)
-    proc = _interrupt(script, tmp_path, signal.SIGKILL)
-    assert proc.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    returncode, _ = _interrupt(script, tmp_path, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL, "training ended before it could be killed"
     assert not (tmp_path / "final.safetensors").exists()
     meta = load_checkpoint(tmp_path / "ckpt" / "last.safetensors")[1]
     assert not meta["finished"] and (meta["epoch"], meta["batch"]) >= (1, 2)
@@ -257,9 +257,8 @@ def test_sigkill_mid_epoch_then_same_call_gives_identical_weights(tmp_path, unin
 
 def test_ctrl_c_saves_then_resumes_to_the_same_weights(tmp_path, uninterrupted):
     script = _script(tmp_path)
-    proc = _interrupt(script, tmp_path, signal.SIGINT)
-    stderr = proc.stderr.read()
-    assert proc.returncode != 0 and "KeyboardInterrupt" in stderr, stderr
+    returncode, stderr = _interrupt(script, tmp_path, signal.SIGINT)
+    assert returncode != 0 and "KeyboardInterrupt" in stderr, stderr
     # the trainer says what it saved; how to continue is the caller's to say (`ecgzoo run` prints the exact command)
     assert "training state saved to" in stderr and "run the same command again" not in stderr
     meta = load_checkpoint(tmp_path / "ckpt" / "last.safetensors")[1]

@@ -38,7 +38,7 @@ THIRD_PARTY_TRAINER = {
                     loss = F.cross_entropy(logits, y)
                     if train:
                         opt.zero_grad(); loss.backward(); opt.step()
-                    total, n, right = total + float(loss) * len(y), n + len(y), right + int((logits.argmax(1) == y).sum())
+                    total, n, right = total + float(loss.detach()) * len(y), n + len(y), right + int((logits.argmax(1) == y).sum())
                 return total / n, right / n
 
             def fit(self, model, train, val, task, ctx):

@@ -29,3 +29,17 @@ def test_codes_have_names_and_abbreviations():
     assert (dx["164889003"].abbreviation, dx["164889003"].name) == ("AF", "atrial fibrillation")
     assert dx["67741000119109"].abbreviation == "LAE" and not dx["67741000119109"].scored
     assert len(dx) == 30 + 103
+
+
+def test_the_shipped_weights_are_the_official_file_sources_md_names():
+    """SOURCES.md states the SHA-256 of the official evaluation-2021 weights.csv; the shipped copy must have it."""
+    import re
+    from pathlib import Path
+
+    import ecgzoo.vocab
+    from ecgzoo.download import sha256_of
+
+    folder = Path(ecgzoo.vocab.__file__).parent
+    stated = re.search(r"SHA-256 ([0-9a-f]{64})", (folder / "SOURCES.md").read_text(encoding="utf-8"))
+    assert stated, "SOURCES.md names no SHA-256 for cinc2021_weights.csv"
+    assert sha256_of(folder / "cinc2021_weights.csv") == stated.group(1)
