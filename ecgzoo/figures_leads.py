@@ -86,6 +86,17 @@ def _checked_leads(signal: np.ndarray, attribution: np.ndarray, lead_names: Sequ
     return sig, attr, names, per_lead
 
 
+def mv_factor(units: str) -> float | None:
+    """How many signal units make one mV: 1 for "mV", F for "mV x F"; None for other units (e.g. "a.u.")."""
+    head, _, tail = units.partition(" x ")
+    if head.strip() != "mV":
+        return None
+    try:
+        return float(tail) if tail else 1.0
+    except ValueError:
+        return None
+
+
 def plot_leads(
     signal: np.ndarray,
     fs: float,
@@ -99,13 +110,18 @@ def plot_leads(
     probabilities: Mapping[str, float] | None = None,
     explainer: str | None = None,
     per_lead: bool = True,
+    units: str = "mV",
 ) -> Figure:
     """A calibrated ECG printout of `signal` (leads, T) in mV, each lead coloured by its map.
 
     attribution: (leads, T), or (T,) for a map shared by all leads. layout: "3x4" (clinical;
-    needs the 12 standard leads, otherwise rows are used) or "rows".
+    needs the 12 standard leads, otherwise rows are used) or "rows". units: the signal's units;
+    "mV x F" (the `scale` step's output) is drawn divided by F, so the paper's 10 mm/mV holds; any
+    other non-mV unit is drawn as given and the axis says it is not calibrated.
     """
     sig, attr, names, per_lead = _checked_leads(signal, attribution, lead_names, layout, per_lead)
+    factor = mv_factor(units)
+    sig = sig / factor if factor else sig
     samples = sig.shape[1]
     valid = samples if valid_length is None else int(valid_length)
     cells = _cells(names, valid, layout)
@@ -135,7 +151,7 @@ def plot_leads(
     ax.set_yticks([])
     seconds = np.arange(0.0, valid / fs + 1e-9, 1.0)
     ax.set_xticks(0.4 + seconds, [f"{s:g}" for s in seconds])
-    ax.set_xlabel("time (s)   25 mm/s, 10 mm/mV")
+    ax.set_xlabel("time (s)   25 mm/s, 10 mm/mV" if factor else f"time (s)   25 mm/s; amplitude in {units}, not calibrated")
     if lines is not None:
         bar = fig.colorbar(lines, cax=fig.add_axes((left + w + 0.1 / fig_w, bottom + 0.2 * h, 0.12 / fig_w, 0.6 * h)))
         bar.set_label(f"{explainer or 'attribution'}" + (" (per lead)" if per_lead else " (one map for all leads)"))

@@ -96,7 +96,7 @@ def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, po
         title = f"{rid}: true {'|'.join(task.decode(targets[k]))}; map for {cls} ({task.name(cls)}) p = {probs[k, c]:.2f}"
         if signal.shape[0] > 1:
             attr = explainer.explain_leads(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
-            fig = plot_leads(signal, float(prepared.fs), attr, prepared.lead_names, valid_length=vl, title=title,
+            fig = plot_leads(signal, float(prepared.fs), attr, prepared.lead_names, valid_length=vl, title=title, units=prepared.units,
                              explainer=explainer_name, per_lead=explainer.per_lead)
         else:
             attr = explainer.explain(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()

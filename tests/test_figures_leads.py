@@ -74,3 +74,27 @@ def test_per_lead_beats_line_up_on_one_reference_lead_and_draw_in_clinical_order
     fig = plot_lead_beats(templates, STANDARD_12, explainer="saliency")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6"]
+
+
+def test_a_scaled_input_is_drawn_in_mv_and_other_units_say_uncalibrated():
+    """The `scale` step's output ("mV x 5") is drawn as the mV recording it came from, so 10 mm/mV holds."""
+    from ecgzoo.figures_leads import mv_factor, plot_leads
+
+    assert (mv_factor("mV"), mv_factor("mV x 5"), mv_factor("a.u."), mv_factor("mV x ?")) == (1.0, 5.0, None, None)
+    rng = np.random.default_rng(0)
+    sig = (rng.standard_normal((12, 500)) * 0.3).astype(np.float32)
+    attr = rng.standard_normal((12, 500)).astype(np.float32)
+
+    def pixels(signal, units):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        fig = plot_leads(signal, 100.0, attr, STANDARD_12, units=units)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()), fig.axes[0].get_xlabel()
+
+    mv, label_mv = pixels(sig, "mV")
+    scaled, label_scaled = pixels(5.0 * sig, "mV x 5")
+    np.testing.assert_array_equal(mv, scaled)
+    assert label_mv == label_scaled and "10 mm/mV" in label_mv
+    assert "not calibrated" in pixels(sig, "a.u.")[1]

@@ -187,7 +187,7 @@ def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, pre
     lead_names = rec.lead_names or job.run.lead_names
     per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
     fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length,
-                     title=source.name, predicted_label=predicted, explainer=name, per_lead=explainer.per_lead)
+                     title=source.name, predicted_label=predicted, explainer=name, per_lead=explainer.per_lead, units=rec.units)
     job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
     try:
         fig = plot_lead_beats(lead_templates(rec, per_lead), lead_names, title=source.name, units=rec.units, explainer=name)
