@@ -24,11 +24,12 @@ def _list_pretrained(pattern: str) -> int:
         print(f"no pretrained weights match {pattern!r}")
         return 0
     width = max(len(n) for n in [*found, "NAME"])
-    print(f"{'NAME':<{width}}  CLASSES       INPUT                  TEST")
+    classes = {n: ",".join(m.classes) if len(m.classes) <= 5 else f"{len(m.classes)} labels" for n, m in found.items()}
+    cw = max(len(c) for c in [*classes.values(), "CLASSES"])
+    print(f"{'NAME':<{width}}  {'CLASSES':<{cw}}  INPUT                  TEST")
     for name, m in found.items():
         contract = f"{m.input.leads} lead, {m.input.fs:g} Hz, {m.input.units}"
-        classes = ",".join(m.classes) if len(m.classes) <= 5 else f"{len(m.classes)} labels"
-        print(f"{name:<{width}}  {classes:<12}  {contract:<21}  {_test_figure(m.metrics.get('test', {}))}")
+        print(f"{name:<{width}}  {classes[name]:<{cw}}  {contract:<21}  {_test_figure(m.metrics.get('test', {}))}")
     return 0
 
 
