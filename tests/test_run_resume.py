@@ -64,3 +64,12 @@ def test_an_error_keeps_its_traceback_in_failed_txt_with_the_same_command(tmp_pa
         run.fail(exc, "ecgzoo run a b --name r")
     text = (run.work / "FAILED.txt").read_text()
     assert "To continue it, run:\n\n    ecgzoo run a b --name r\n" in text and "Traceback" in text
+
+
+def test_the_resume_command_keeps_the_initial_weights():
+    """Continuing a fine-tuning run that stopped before its first saved state must start from the same weights."""
+    from ecgzoo.cli import build_parser
+    from ecgzoo.cli.cmd_run import resume_command
+
+    args = build_parser().parse_args(["run", "xresnet1d101", "ptbxl", "--preset", "ptbxl-cpu", "--init", "xresnet1d101:ptbxl-all"])
+    assert resume_command(args)("ft") == "ecgzoo run xresnet1d101 ptbxl --preset ptbxl-cpu --init xresnet1d101:ptbxl-all --name ft"

@@ -44,7 +44,7 @@ def resume_command(args: argparse.Namespace) -> Callable[[str], str]:
     if args.config:
         parts += ["--config", args.config]
     parts += [x for item in args.assignments if item.partition("=")[0].strip() != "name" for x in ("--set", item)]
-    for flag, value in (("--device", args.device), ("--explainer", args.explainer), ("--nproc", args.nproc),
+    for flag, value in (("--init", args.init), ("--device", args.device), ("--explainer", args.explainer), ("--nproc", args.nproc),
                         ("--output-dir", args.output_dir)):
         if value is not None:
             parts += [flag, str(value)]
