@@ -14,6 +14,7 @@ apart (gradients, Integrated Gradients) show which lead mattered; a map shared b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
@@ -86,6 +87,17 @@ def _checked_leads(signal: np.ndarray, attribution: np.ndarray, lead_names: Sequ
     return sig, attr, names, per_lead
 
 
+def _paper_axes(ax: Any, t_max: float, y_range: tuple[float, float], seconds: float, label: str) -> None:
+    """Limits, the 25 mm/s : 10 mm/mV aspect, one tick a second (after the calibration pulse) and the axis label."""
+    ax.set_xlim(0, t_max)
+    ax.set_ylim(*y_range)
+    ax.set_aspect(MM_PER_MV / MM_PER_S)  # 1 mV is 10 mm where 1 s is 25 mm
+    ax.set_yticks([])
+    ticks = np.arange(0.0, seconds + 1e-9, 1.0)
+    ax.set_xticks(0.4 + ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlabel(label)
+
+
 def mv_factor(units: str) -> float | None:
     """How many signal units make one mV: 1 for "mV", F for "mV x F"; None for other units (e.g. "a.u.")."""
     head, _, tail = units.partition(" x ")
@@ -145,13 +157,8 @@ def plot_leads(
         ax.text(x0 + 0.04, baseline + 0.35 * ROW_MV, names[lead], fontsize=8, fontweight="bold", zorder=4)
         if a == 0:
             _pulse(ax, 0.1, baseline)
-    ax.set_xlim(0, t_max)
-    ax.set_ylim(y_min, y_max)
-    ax.set_aspect(MM_PER_MV / MM_PER_S)  # 1 mV is 10 mm where 1 s is 25 mm
-    ax.set_yticks([])
-    seconds = np.arange(0.0, valid / fs + 1e-9, 1.0)
-    ax.set_xticks(0.4 + seconds, [f"{s:g}" for s in seconds])
-    ax.set_xlabel("time (s)   25 mm/s, 10 mm/mV" if factor else f"time (s)   25 mm/s; amplitude in {units}, not calibrated")
+    _paper_axes(ax, t_max, (y_min, y_max), valid / fs,
+                "time (s)   25 mm/s, 10 mm/mV" if factor else f"time (s)   25 mm/s; amplitude in {units}, not calibrated")
     if lines is not None:
         bar = fig.colorbar(lines, cax=fig.add_axes((left + w + 0.1 / fig_w, bottom + 0.2 * h, 0.12 / fig_w, 0.6 * h)))
         bar.set_label(f"{explainer or 'attribution'}" + (" (per lead)" if per_lead else " (one map for all leads)"))
