@@ -228,3 +228,7 @@ def test_published_12_lead_weights_predict_and_evaluate_as_the_run_did(ptbxl_run
     assert code == 0, err
     ev = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert ev["macro_auroc"] == pytest.approx(json.loads((run_dir / "metrics.json").read_text())["test"]["macro_auroc"], abs=1e-6)
+    # the evaluation carries the same bootstrap interval the run's test split has, and prints it
+    assert ev["macro_auroc_ci95"] == pytest.approx(json.loads((run_dir / "metrics.json").read_text())["test"]["macro_auroc_ci95"],
+                                                   abs=1e-6)
+    assert "95% bootstrap interval" in err
