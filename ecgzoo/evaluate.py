@@ -115,7 +115,7 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
     `scored_classes`: the classes the headline F1 averages (the dataset's `scored_classes`; None: all)."""
     from ecgzoo.csv_files import predictions_csv, skipped_csv
     from ecgzoo.metrics import metrics_with_interval
-    from ecgzoo.multilabel_metrics import bootstrap_macro_auroc, multilabel_metrics
+    from ecgzoo.multilabel_metrics import multilabel_metrics_with_interval
     from ecgzoo.report import metrics_markdown, write_evaluation_figures
     from ecgzoo.report_multilabel import predictions_csv as multilabel_predictions_csv
     from ecgzoo.runner import predict_dataset
@@ -137,8 +137,7 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
         labels[:, to_run] = np.asarray(prepared.labels)
         labels = labels[finite]
         thresholds = run.thresholds if run.thresholds is not None else [0.5] * len(run.classes)
-        metrics = multilabel_metrics(labels, probs, run.classes, thresholds, dict(run.task.names))
-        metrics.update(macro_auroc_ci95=list(bootstrap_macro_auroc(labels, probs)), bootstrap_resamples=1000)
+        metrics = multilabel_metrics_with_interval(labels, probs, run.classes, thresholds, dict(run.task.names))
         predictions = multilabel_predictions_csv(ids, labels, probs, run.task, thresholds)
     else:
         labels = to_run[np.asarray(prepared.labels)][finite]

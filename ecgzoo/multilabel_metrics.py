@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from ecgzoo.metrics import BOOTSTRAP_RESAMPLES
 from ecgzoo.vocab import CINC2021_NORMAL, cinc2021_equivalent, cinc2021_weights
 
 
@@ -65,7 +66,7 @@ def macro_auroc(y: np.ndarray, probs: np.ndarray) -> float:
     return _nanmean(auroc_per_class(y, probs))
 
 
-def bootstrap_macro_auroc(y: np.ndarray, probs: np.ndarray, resamples: int = 1000, level: float = 0.95,
+def bootstrap_macro_auroc(y: np.ndarray, probs: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95,
                           seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the macro AUROC over records (fixed seed: the same interval
     for the same predictions). A resample in which a class has no positive (or no negative) record
@@ -202,6 +203,16 @@ def multilabel_metrics(y: np.ndarray, probs: np.ndarray, classes: Sequence[str],
     if uses_cinc2021_codes(classes):
         out["challenge_score_2021"] = challenge_score_2021(y_b, d, classes)
     return {key: _json(v) if isinstance(v, float) else v for key, v in out.items()}
+
+
+def multilabel_metrics_with_interval(y: np.ndarray, probs: np.ndarray, classes: Sequence[str],
+                                     thresholds: Sequence[float] | np.ndarray | None = None,
+                                     names: dict[str, str] | None = None) -> dict[str, Any]:
+    """`multilabel_metrics` plus the 95% bootstrap interval of the macro AUROC (`macro_auroc_ci95`,
+    `bootstrap_resamples`): what a run reports for its test split and `ecgzoo evaluate` for its records."""
+    metrics = multilabel_metrics(y, probs, classes, thresholds, names)
+    metrics.update(macro_auroc_ci95=list(bootstrap_macro_auroc(y, probs)), bootstrap_resamples=BOOTSTRAP_RESAMPLES)
+    return metrics
 
 
 def _json(value: float) -> float | None:

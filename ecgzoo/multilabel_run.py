@@ -22,7 +22,7 @@ import torch
 
 import ecgzoo
 from ecgzoo.checkpoint import load_checkpoint, save_checkpoint
-from ecgzoo.multilabel_metrics import bootstrap_macro_auroc, choose_thresholds, multilabel_metrics
+from ecgzoo.multilabel_metrics import choose_thresholds, multilabel_metrics, multilabel_metrics_with_interval
 from ecgzoo.report_multilabel import pick_examples
 from ecgzoo.run_dir import save_figure
 from ecgzoo.tasks import Task
@@ -61,10 +61,8 @@ def results(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, val_idx: np.nda
     run_dir.write("predictions.csv", predictions_csv([ids[i] for i in val_idx], targets[val_idx], probs, task, thresholds))
     if len(test_idx):
         test_probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size, task=task)
-        test = multilabel_metrics(targets[test_idx], test_probs, task.classes, thresholds, dict(task.names))
-        lo, hi = bootstrap_macro_auroc(targets[test_idx], test_probs)
-        metrics["test"] = {**test, "split": "test", "thresholds_chosen_on": "the validation split",
-                           "macro_auroc_ci95": [lo, hi], "bootstrap_resamples": 1000}
+        test = multilabel_metrics_with_interval(targets[test_idx], test_probs, task.classes, thresholds, dict(task.names))
+        metrics["test"] = {**test, "split": "test", "thresholds_chosen_on": "the validation split"}
         run_dir.write("predictions_test.csv",
                       predictions_csv([ids[i] for i in test_idx], targets[test_idx], test_probs, task, thresholds))
     return metrics
