@@ -18,6 +18,7 @@ from ecgzoo.checkpoint import write_bytes_atomic
 from ecgzoo.download import sha256_of
 from ecgzoo.metrics import figure_text
 from ecgzoo.pretrained import InputContract, PretrainedManifest, read_manifest
+from ecgzoo.report_multilabel import figure_or_na
 from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
 
 
@@ -137,10 +138,6 @@ def _option_flags(training: dict[str, Any]) -> str:
     return "".join(f" --set {k}={v}" for k, v in options.items() if k == "task")
 
 
-def _f(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def _classes_line(m: PretrainedManifest) -> str:
     test = m.metrics.get("test", {})
     if "per_class" in test and len(m.classes) > 8:
@@ -152,7 +149,7 @@ def _how_good(m: PretrainedManifest) -> str:
     """The model card's figures section: challenge F1 (single-label) or macro AUROC per statement (multi-label)."""
     test, val, t = m.metrics.get("test", {}), m.metrics.get("validation", {}), m.training
     if "per_class" not in test:
-        per_class = " | ".join(f"{c} {_f(f)}" for c, f in test.get("f1", {}).items())
+        per_class = " | ".join(f"{c} {figure_or_na(f)}" for c, f in test.get("f1", {}).items())
         ci = test.get("challenge_f1_ci95", [float("nan")] * 2)
         return f"""## How good, on what
 - Test split: {t.get('test_records')} records never used for training or for choosing the epoch:
@@ -165,15 +162,15 @@ def _how_good(m: PretrainedManifest) -> str:
   challenge was not available, so figures there may differ.
 """
     lo, hi = test.get("macro_auroc_ci95", [float("nan")] * 2)
-    rows = "\n".join(f"| {c} | {r['name']} | {_f(r['auroc'])} | {_f(r['f1'])} | {r['threshold']:.3f} | {r['support']} |"
+    rows = "\n".join(f"| {c} | {r['name']} | {figure_or_na(r['auroc'])} | {figure_or_na(r['f1'])} | {r['threshold']:.3f} | {r['support']} |"
                      for c, r in test["per_class"].items())
     return f"""## How good, on what
 - Test split: {t.get('test_records')} records never used for training, for choosing the epoch or the thresholds:
-  macro AUROC **{_f(test.get('macro_auroc'))}** (95% bootstrap interval {lo:.3f}-{hi:.3f},
-  {test.get('bootstrap_resamples', 1000)} resamples of the records), F-max {_f(test.get('f_max'))},
-  macro F1 at the stored thresholds {_f(test.get('macro_f1'))}.
+  macro AUROC **{figure_or_na(test.get('macro_auroc'))}** (95% bootstrap interval {lo:.3f}-{hi:.3f},
+  {test.get('bootstrap_resamples', 1000)} resamples of the records), F-max {figure_or_na(test.get('f_max'))},
+  macro F1 at the stored thresholds {figure_or_na(test.get('macro_f1'))}.
 - Validation split ({t.get('val_records')} records, used to choose the epoch and the per-class decision
-  thresholds, each maximising that class's F1): macro AUROC {_f(val.get('macro_auroc'))}.
+  thresholds, each maximising that class's F1): macro AUROC {figure_or_na(val.get('macro_auroc'))}.
 - Per class on the test split (AUROC does not depend on the thresholds; n/a: no positive record):
 
 | class | name | AUROC | F1 | threshold | support |

@@ -15,20 +15,21 @@ from ecgzoo.csv_files import csv_text
 from ecgzoo.tasks import Task
 
 
-def _fmt(value: float | None) -> str:
+def figure_or_na(value: float | None) -> str:
+    """A multi-label figure with three decimals; 'n/a' where it is undefined on the split (None)."""
     return "n/a" if value is None else f"{value:.3f}"
 
 
 def headline(metrics: dict[str, Any]) -> str:
     """One line of the scores a reader compares first."""
-    auroc = f"macro AUROC **{_fmt(metrics['macro_auroc'])}**"
+    auroc = f"macro AUROC **{figure_or_na(metrics['macro_auroc'])}**"
     if metrics.get("macro_auroc_ci95"):
         lo, hi = metrics["macro_auroc_ci95"]
         auroc += f" (95% bootstrap interval {lo:.3f}-{hi:.3f}, {metrics.get('bootstrap_resamples', 1000)} resamples of the records)"
-    parts = [auroc, f"F-max {_fmt(metrics['f_max'])}",
-             f"macro F1 at the stored thresholds {_fmt(metrics['macro_f1'])}"]
+    parts = [auroc, f"F-max {figure_or_na(metrics['f_max'])}",
+             f"macro F1 at the stored thresholds {figure_or_na(metrics['macro_f1'])}"]
     if "challenge_score_2021" in metrics:
-        parts.append(f"CinC 2021 challenge score {_fmt(metrics['challenge_score_2021'])}")
+        parts.append(f"CinC 2021 challenge score {figure_or_na(metrics['challenge_score_2021'])}")
     return ", ".join(parts) + f", n = {metrics['n']} records"
 
 
@@ -39,8 +40,8 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
              "| class | name | AUROC | F1 | precision | recall | threshold | support |", "|---|---|---|---|---|---|---|---|"]
     for c in metrics["classes"]:
         m = metrics["per_class"][c]
-        lines.append(f"| {c} | {m['name']} | {_fmt(m['auroc'])} | {_fmt(m['f1'])} | {_fmt(m['precision'])} | "
-                     f"{_fmt(m['recall'])} | {m['threshold']:.3f} | {m['support']} |")
+        lines.append(f"| {c} | {m['name']} | {figure_or_na(m['auroc'])} | {figure_or_na(m['f1'])} | {figure_or_na(m['precision'])} | "
+                     f"{figure_or_na(m['recall'])} | {m['threshold']:.3f} | {m['support']} |")
     return "\n".join(lines)
 
 
