@@ -24,7 +24,7 @@ from ecgzoo.explainer import Explainer
 from ecgzoo.inputs import NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.leads import LeadMismatchError, check_leads
 from ecgzoo.pipeline import Pipeline
-from ecgzoo.predict import NON_FINITE, _batches, format_time, pipeline_for, window_bounds
+from ecgzoo.predict import NON_FINITE, _batches, fit_leads, format_time, pipeline_for, window_bounds
 from ecgzoo.record import Record, RecordError
 from ecgzoo.run_dir import LoadedRun
 
@@ -51,18 +51,8 @@ class ExplainedRecording:
     source_fs: float | None = None  # the recording's own rate
 
 
-def _check_leads(run: LoadedRun, source: SignalSource) -> None:
-    """The recording's leads fit the model (by count, unless the run selects leads by name)."""
-    selects = any(step["name"] == "select-leads" for step in run.pipeline.config)
-    if source.leads != run.in_leads and not selects:
-        hint = " (choose one with --lead NAME or --lead INDEX)" if run.in_leads == 1 else ""
-        names = f" {list(source.lead_names)}" if source.lead_names else ""
-        raise InputError(f"{source.path}: {source.leads} lead(s){names}, the model of {run.label} takes {run.in_leads}{hint}")
-
-
 def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
-    """[(start_s, end_s, Record | None, problem)] for each window, and notes."""
-    _check_leads(run, source)
+    """[(start_s, end_s, Record | None, problem)] for each window, and notes (`source`'s leads already fitted)."""
     pipeline, notes = pipeline_for(run, source.fs)
     bounds = window_bounds(source.samples, int(round(run.input_samples / run.fs * source.fs)))
     names = source.lead_names or None
@@ -122,8 +112,13 @@ def _trace(run: LoadedRun, source: SignalSource, fs: float, total: int) -> tuple
 
 def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[str, Explainer], *,
                       target: int | None = None, batch_size: int = 16, device: str = "cpu") -> ExplainedRecording:
-    """Classify and explain every window of `source` with each explainer (bounded memory per batch)."""
+    """Classify and explain every window of `source` with each explainer (bounded memory per batch).
+
+    The recording's leads are fitted to the model as `ecgzoo predict` fits them (`fit_leads`: by name
+    for a multi-lead model when both name their leads, else by count)."""
+    source, lead_notes = fit_leads(run, source)
     windows, notes = _prepare(run, source)
+    notes[:0] = lead_notes
     model = run.model.to(device).eval()
     ok = [i for i, w in enumerate(windows) if w[2] is not None]
     probs = _probabilities(run, model, windows, ok, batch_size, device, notes)

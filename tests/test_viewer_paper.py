@@ -175,3 +175,20 @@ def test_a_500_hz_12_lead_record_is_drawn_as_recorded_at_the_models_rate(tmp_pat
     raw = source.read(0, source.samples).astype(np.float64)
     np.testing.assert_allclose(done.signal[:, 100:-100], resample_poly(raw, 1, 5, axis=1)[:, 100:-100], atol=0.01)
     assert all(p is not None and not np.isclose(p.sum(), 1.0) for _, _, p in done.windows)
+
+
+def test_the_viewer_matches_a_12_lead_recordings_leads_by_name_as_predict_does(tmp_path):
+    """explain --html had its own lead check (count only), so a 12-lead file in another order was refused after
+    preprocessing, where predict and the PNG path of explain match the leads by name."""
+    from test_predict_12lead import _write
+
+    signal = np.concatenate([_twelve_leads(2.0, 100.0), _twelve_leads(2.0, 100.0)[:, ::-1]], axis=1).T  # (samples, leads)
+    names = list(STANDARD_12)
+    original = _write(tmp_path, "orig", signal, names, fs=100)
+    order = list(range(11, -1, -1))
+    reordered = _write(tmp_path, "rev", signal[:, order], [names[i].upper() for i in order], fs=100)
+    run, cam = _multi_label_run(tmp_path), {"saliency": ecgzoo.create_explainer("saliency")}
+    by_order, by_name = explain_recording(run, open_input(original), cam), explain_recording(run, open_input(reordered), cam)
+    for (_, _, p), (_, _, q) in zip(by_order.windows, by_name.windows, strict=True):
+        np.testing.assert_allclose(q, p, atol=1e-5)
+    assert any("matched by name" in note for note in by_name.notes)
