@@ -39,8 +39,8 @@ _PHASE = """
 import json, resource, sys, time
 import numpy as np
 import ecgzoo
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
 root, cache, phase, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t = time.perf_counter()
 data = ecgzoo.get_dataset("ptbxl", path=root, download=False, task="superdiag")

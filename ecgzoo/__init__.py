@@ -12,17 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ecgzoo.config import ConfigError
-from ecgzoo.dataset import Dataset
-from ecgzoo.explainer import Explainer
-from ecgzoo.hookspecs import hookimpl
-from ecgzoo.model import EcgModel
-from ecgzoo.plugin_spec import ModelConfig, PluginConfig, PluginSpec
-from ecgzoo.preprocessor import Preprocessor, Requirements
-from ecgzoo.record import Record, RecordError
-from ecgzoo.registry import KINDS, PluginError, get_registry, reset_registry
-from ecgzoo.tasks import Task
-from ecgzoo.trainer import EpochRecord, FitContext, FitResult, Trainer, TrainingTask
+from ecgzoo.core.config import ConfigError
+from ecgzoo.core.dataset import Dataset
+from ecgzoo.core.explainer import Explainer
+from ecgzoo.core.hookspecs import hookimpl
+from ecgzoo.core.model import EcgModel
+from ecgzoo.core.plugin_spec import ModelConfig, PluginConfig, PluginSpec
+from ecgzoo.core.preprocessor import Preprocessor, Requirements
+from ecgzoo.core.record import Record, RecordError
+from ecgzoo.core.registry import KINDS, PluginError, get_registry, reset_registry
+from ecgzoo.core.tasks import Task
+from ecgzoo.core.trainer import EpochRecord, FitContext, FitResult, Trainer, TrainingTask
 
 __version__ = "0.1.0"
 
@@ -56,19 +56,19 @@ def create_model(name: str, pretrained: str | None = None, **config: Any) -> Ecg
     With pretrained weights the architecture options are the weights' own. `num_classes` and/or `in_leads`
     fine-tune: every tensor whose shape fits is loaded, the head (other classes) and the stem's first
     convolution (other leads) are initialised afresh, and `model.init_summary` lists what was loaded and
-    replaced (`ecgzoo.finetune`). Other options are an error.
+    replaced (`ecgzoo.models.finetune`). Other options are an error.
     """
     model_name, _, tag = name.partition(":")
     tag = pretrained or tag
     if not tag:
         return create("model", name, **config)
-    from ecgzoo.pretrained import PretrainedError, load_pretrained_model
+    from ecgzoo.models.pretrained import PretrainedError, load_pretrained_model
 
     counts = {k: config.pop(k) for k in ("num_classes", "in_leads") if k in config}
     if config:
         raise PretrainedError(f"create_model({name!r}, pretrained={tag!r}) takes the weights' own options; got {sorted(config)}")
     if counts:
-        from ecgzoo.finetune import adapt_pretrained
+        from ecgzoo.models.finetune import adapt_pretrained
 
         return adapt_pretrained(model_name, tag, **counts)
     return load_pretrained_model(model_name, tag)
@@ -76,7 +76,7 @@ def create_model(name: str, pretrained: str | None = None, **config: Any) -> Ecg
 
 def list_pretrained(pattern: str = "*") -> list[str]:
     """`MODEL:TAG` names of the installed pretrained weights matching a shell-style pattern."""
-    from ecgzoo.pretrained import list_pretrained as _list
+    from ecgzoo.models.pretrained import list_pretrained as _list
 
     return _list(pattern)
 
@@ -113,7 +113,7 @@ def unregister_plugin(name: str) -> None:
 
 def run(model: str, dataset: str, /, preset: str = "paper", config_file: str | Path | None = None, **options: Any) -> Path:
     """Train, evaluate, explain and report as `ecgzoo run MODEL DATASET` does, in this process; returns the
-    finished run directory (`ecgzoo.run_dir.load_run(path)` loads it to predict with).
+    finished run directory (`ecgzoo.training.run_dir.load_run(path)` loads it to predict with).
 
     Because it runs here, it sees the plugins registered here with `register_plugin` (a notebook's
     or a script's), which a separate `ecgzoo run` process cannot. `preset` and `config_file` are
@@ -124,8 +124,8 @@ def run(model: str, dataset: str, /, preset: str = "paper", config_file: str | P
     An interrupted run is continued by the same call with `name=` the run's name (printed, and in
     its FAILED.txt).
     """
-    from ecgzoo.run_config import resolve_run_config
-    from ecgzoo.runner import run as run_pipeline
+    from ecgzoo.training.run_config import resolve_run_config
+    from ecgzoo.training.runner import run as run_pipeline
 
     config = resolve_run_config(model, dataset, preset, config_file, options)
     head = [repr(model), repr(dataset)] + ([f"preset={preset!r}"] if preset != "paper" else [])

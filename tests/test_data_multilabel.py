@@ -123,7 +123,7 @@ def test_ptbxl_downloads_tables_and_records_of_one_rate_verified_and_resumable(t
 
 
 def test_default_preprocessing_gives_one_shape_for_the_models(cinc_dir, ptbxl_tree):
-    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.data.pipeline import Pipeline
 
     cinc = ecgzoo.get_dataset("cinc2021", path=str(cinc_dir))
     rec = Pipeline(cinc.default_preprocessing)(cinc.load("E07500"))

@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 import wfdb
 
-from ecgzoo.inputs import InputError, MissingSamples, open_input
+from ecgzoo.data.inputs import InputError, MissingSamples, open_input
 
 
 def _signal(leads: int = 1, n: int = 900) -> np.ndarray:

@@ -14,7 +14,8 @@ import torch
 import toy_plugins
 
 import ecgzoo
-from ecgzoo.checkpoint import (
+from ecgzoo._infra.jsonio import dumps, loads_strict
+from ecgzoo.models.checkpoint import (
     CheckpointError,
     DiskFullError,
     load_checkpoint,
@@ -23,7 +24,6 @@ from ecgzoo.checkpoint import (
     save_checkpoint,
     write_bytes_atomic,
 )
-from ecgzoo.jsonio import dumps, loads_strict
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_registry_is_read_from_the_reference_package_not_the_working_folder(tmp_
     monkeypatch.chdir(tmp_path)
     ecgzoo.reset_registry()
     assert "cnnv7" in ecgzoo.list_models() and ecgzoo.get_registry().broken() == []
-    assert str(ecgzoo.registry.default_registry_file()).endswith(os.path.join("plugins", "registry.toml"))
+    assert str(ecgzoo.core.registry.default_registry_file()).endswith(os.path.join("plugins", "registry.toml"))
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from conftest import SHARED_DATA
 from run_helpers import cli
 
-from ecgzoo.checkpoint import load_checkpoint
+from ecgzoo.models.checkpoint import load_checkpoint
 from ecgzoo.testing_ptbxl import write_ptbxl_tree
 
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
@@ -108,8 +108,8 @@ def test_inception1d_on_the_real_cinc2021_sample(tmp_path):
 
 
 def test_publishing_a_multi_label_run_ships_auroc_interval_thresholds_and_statement_names(ptbxl_run, tmp_path):
-    from ecgzoo.pretrained import read_manifest
-    from ecgzoo.publish import publish_run
+    from ecgzoo.models.pretrained import read_manifest
+    from ecgzoo.serving.publish import publish_run
 
     run, _, _, _ = ptbxl_run
     path = publish_run(run, "px", tmp_path / "w", command="ecgzoo run xresnet1d101 ptbxl ...", license_weights="MIT",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ecgzoo.jsonio import dumps
+from ecgzoo._infra.jsonio import dumps
 
 HELP = "classify recordings (WFDB, .mat, .npy, CSV) with a finished run; long ones window by window"
 
@@ -25,13 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
-    from ecgzoo.inputs import InputError, open_input, select_lead
-    from ecgzoo.predict import describe, predict_source
-    from ecgzoo.pretrained import PretrainedError
-    from ecgzoo.run_dir import load_run
-    from ecgzoo.runner import resolve_device
+    from ecgzoo.data.inputs import InputError, open_input, select_lead
+    from ecgzoo.models.checkpoint import CheckpointError
+    from ecgzoo.models.pretrained import PretrainedError
+    from ecgzoo.serving.predict import describe, predict_source
+    from ecgzoo.training.run_dir import load_run
+    from ecgzoo.training.runner import resolve_device
 
     try:
         device = resolve_device(args.device)

@@ -1,0 +1,223 @@
+"""Pretrained weights: manifests, integrity, loading by `NAME:TAG`.
+
+A plugin declares weights with the `ecgzoo_pretrained` hook: one `PretrainedManifest` per
+(model, tag), saying which file (inside the plugin's package) or which URL holds them, their
+SHA-256 and size, the input contract a recording must meet, the classes, the licenses, the command
+that trained them and the test figures. ecgzoo's own weights ship inside the package
+(`ecgzoo_plugins.weights`); a third party may point at a URL instead, which is downloaded once into
+the user cache (`$ECGZOO_WEIGHTS` or `~/.cache/ecgzoo/weights`), verified and written atomically.
+
+Every load verifies the file's size and SHA-256 against the manifest before a byte of it is
+parsed: a damaged or substituted file is an error naming the file, never a wrong prediction.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from ecgzoo.core.plugin_spec import PluginConfig
+
+
+class PretrainedError(ValueError):
+    """Unknown pretrained name, a missing or damaged weights file, or an input that breaks the contract."""
+
+
+class InputContract(PluginConfig):
+    """What a recording must be for these weights: rate, leads, units, preprocessing, window."""
+
+    fs: float = pydantic.Field(gt=0, description="sampling rate in Hz the network was trained at (other rates are resampled)")
+    leads: int = pydantic.Field(ge=1, description="number of leads the network takes")
+    lead_names: list[str] = pydantic.Field(default_factory=list, description="what the leads are, in order")
+    units: str = pydantic.Field(description="signal units before preprocessing (e.g. mV)")
+    window_seconds: float = pydantic.Field(gt=0, description="input length in seconds; longer recordings are classified window by window")
+    pipeline: list[dict[str, Any]] = pydantic.Field(description="preprocessing steps applied to every recording, in order")
+
+
+class PretrainedManifest(PluginConfig):
+    """One set of pretrained weights, as a plugin declares it (see `ecgzoo_pretrained` in hookspecs)."""
+
+    model: str = pydantic.Field(description="model plugin name the weights are for")
+    tag: str = pydantic.Field(pattern=r"^[A-Za-z0-9_.-]+$", description="what they were trained on, e.g. physionet2017")
+    file: str | None = pydantic.Field(None, description="weights file name, beside the manifest inside the plugin's package")
+    url: str | None = pydantic.Field(None, description="where to download the weights when they are not shipped")
+    sha256: str = pydantic.Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the weights file")
+    size: int = pydantic.Field(gt=0, description="size of the weights file in bytes")
+    classes: list[str] = pydantic.Field(min_length=2, description="output classes, in the order of the logits")
+    input: InputContract
+    license_weights: str
+    license_data: str
+    data_attribution: str = ""
+    training_command: str = pydantic.Field(description="the command that trained these weights")
+    training: dict[str, Any] = pydantic.Field(default_factory=dict, description="wall time, machine, commit, epochs")
+    metrics: dict[str, Any] = pydantic.Field(default_factory=dict, description="figures on the named splits, with intervals")
+    splits_file: str | None = pydantic.Field(None, description="JSON file beside the manifest with the train/val/test record ids")
+    folder: str | None = pydantic.Field(None, description="set by the loader: the folder the manifest was read from")
+
+    @pydantic.model_validator(mode="after")
+    def _one_source(self) -> PretrainedManifest:
+        if (self.file is None) == (self.url is None):
+            raise ValueError(f"pretrained {self.model}:{self.tag}: give exactly one of 'file' (shipped) or 'url' (downloaded)")
+        return self
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}:{self.tag}"
+
+
+def read_manifest(path: str | os.PathLike[str]) -> PretrainedManifest:
+    """A manifest from a JSON file (`*.manifest.json`); `file` and `splits_file` are relative to its folder."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return PretrainedManifest(**data, folder=str(path.parent))
+    except (OSError, ValueError, TypeError) as exc:
+        raise PretrainedError(f"pretrained manifest {path}: {exc}") from None
+
+
+def manifests() -> dict[str, PretrainedManifest]:
+    """Every manifest the registered plugins declare, by `MODEL:TAG` (aliases resolved to the model's name)."""
+    from ecgzoo.core.registry import get_registry
+
+    registry = get_registry()
+    found: dict[str, PretrainedManifest] = {}
+    for manifest in registry.pretrained():
+        try:
+            model = registry.resolve(manifest.model, "model").name
+        except Exception:  # a manifest for a model that is not installed is not usable
+            continue
+        manifest = manifest.model_copy(update={"model": model})
+        if manifest.name in found:
+            raise PretrainedError(
+                f"pretrained weights {manifest.name} are declared twice ({found[manifest.name].folder}, {manifest.folder})")
+        found[manifest.name] = manifest
+    return found
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """`MODEL:TAG` names of the pretrained weights matching a shell-style pattern."""
+    return sorted(n for n in manifests() if fnmatch.fnmatchcase(n, pattern))
+
+
+def is_pretrained_name(text: str) -> bool:
+    return ":" in str(text) and not Path(text).exists()
+
+
+def find_manifest(name: str, tag: str | None = None) -> PretrainedManifest:
+    """The manifest of `MODEL:TAG` (or `name` plus `tag`); model aliases are accepted."""
+    from ecgzoo.core.registry import PluginError, get_registry
+
+    model, _, tag_in_name = name.partition(":")
+    tag = tag or tag_in_name
+    try:
+        model = get_registry().resolve(model, "model").name
+    except PluginError as exc:
+        raise PretrainedError(f"pretrained {name!r}: {exc}") from None
+    known = manifests()
+    key = f"{model}:{tag}"
+    if key not in known:
+        have = sorted(known) or ["(none installed)"]
+        raise PretrainedError(f"no pretrained weights {key!r}; available: {', '.join(have)}")
+    return known[key]
+
+
+def verify_file(path: Path, manifest: PretrainedManifest) -> Path:
+    """`path` when its size and SHA-256 are the manifest's; else an error saying the file is damaged."""
+    if not path.is_file():
+        raise PretrainedError(f"weights file {path} of {manifest.name} is missing")
+    size = path.stat().st_size
+    if size != manifest.size:
+        raise PretrainedError(f"weights file {path} of {manifest.name} is damaged: {size} bytes, the manifest says {manifest.size}")
+    from ecgzoo._infra.download import sha256_of
+
+    got = sha256_of(path)
+    if got != manifest.sha256:
+        raise PretrainedError(f"weights file {path} of {manifest.name} is damaged: SHA-256 {got}, the manifest says {manifest.sha256}")
+    return path
+
+
+def weights_cache_dir() -> Path:
+    return Path(os.environ.get("ECGZOO_WEIGHTS") or Path.home() / ".cache" / "ecgzoo" / "weights")
+
+
+def weights_path(manifest: PretrainedManifest, progress: bool = True) -> Path:
+    """The verified local weights file: the shipped one, or the cached download (fetched once)."""
+    if manifest.file is not None:
+        return verify_file(Path(manifest.folder or ".") / manifest.file, manifest)
+    from ecgzoo._infra.download import DownloadError, download_file
+
+    dest = weights_cache_dir() / f"{manifest.model}.{manifest.tag}.{manifest.sha256[:12]}.safetensors"
+    if not dest.is_file():
+        try:
+            download_file(manifest.url, dest, sha256=manifest.sha256, progress=progress)
+        except DownloadError as exc:
+            raise PretrainedError(
+                f"weights of {manifest.name} are not here and could not be downloaded ({exc}); put the file from "
+                f"{manifest.url} (SHA-256 {manifest.sha256}) at {dest}"
+            ) from None
+    return verify_file(dest, manifest)
+
+
+def load_pretrained_model(name: str, tag: str | None = None, device: str = "cpu") -> Any:
+    """The model of `MODEL:TAG` with its verified weights, in eval mode."""
+    return _model_of(find_manifest(name, tag), device)
+
+
+def _model_of(manifest: PretrainedManifest, device: str) -> Any:
+    from ecgzoo.models.checkpoint import model_from_checkpoint
+
+    return model_from_checkpoint(weights_path(manifest), device=device)
+
+
+def splits_of(manifest: PretrainedManifest) -> dict[str, Any]:
+    """The record lists the weights were trained, selected and tested on ({} when not shipped)."""
+    if not manifest.splits_file:
+        return {}
+    return json.loads((Path(manifest.folder or ".") / manifest.splits_file).read_text(encoding="utf-8"))
+
+
+def _lead_names(contract: InputContract) -> tuple[str, ...] | None:
+    """The leads of multi-lead weights by name (predict and explain match a recording's leads to them); None for
+    one-lead weights, whose manifest describes the lead in words (any one lead stands for it)."""
+    from ecgzoo.core.leads import canonical_leads
+
+    names = contract.lead_names
+    return canonical_leads(names) if contract.leads > 1 and len(names) == contract.leads else None
+
+
+def load_pretrained_run(name: str, device: str = "cpu") -> Any:
+    """Pretrained weights as a `LoadedRun`: what predict, evaluate and explain take instead of a run folder."""
+    from ecgzoo.core.tasks import Task
+    from ecgzoo.data.pipeline import Pipeline
+    from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint
+    from ecgzoo.training.run_dir import LoadedRun
+
+    manifest = find_manifest(name)
+    path = weights_path(manifest)
+    model = model_from_checkpoint(path, device=device)
+    meta = load_checkpoint(path)[1]  # multi-label weights keep their task (with names) and thresholds here, as runs do
+    thresholds = meta.get("thresholds")
+    contract = manifest.input
+    return LoadedRun(
+        task=Task.from_json(meta.get("task"), manifest.classes),
+        thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
+        lead_names=_lead_names(contract),
+        path=Path(manifest.folder or "."),
+        model=model,
+        pipeline=Pipeline(contract.pipeline),
+        classes=list(manifest.classes),
+        config={"config": {"dataset": dict(manifest.training.get("dataset_options", {}))}},
+        fs=contract.fs,
+        input_fs=contract.fs,
+        input_samples=round(contract.window_seconds * contract.fs),
+        in_leads=contract.leads,
+        info={"model": manifest.model, "dataset": manifest.training.get("dataset"), "pretrained": manifest.name},
+        label=manifest.name,
+        output_dir=Path.cwd() / f"{manifest.model}-{manifest.tag}",
+        splits=splits_of(manifest),
+    )
