@@ -8,7 +8,7 @@ import importlib
 import os
 import sys
 
-from ecgzoo import __version__
+from ecgzoo._infra.version import __version__
 from ecgzoo.core.config import ConfigError
 from ecgzoo.core.explainer import UnsupportedModelError
 from ecgzoo.core.record import RecordError

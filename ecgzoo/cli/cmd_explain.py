@@ -77,8 +77,8 @@ class _Job:
 def _job(args: argparse.Namespace) -> _Job:
     """Load the run and create the explainers; refuse an explainer that does not support the model
     (before any input is read)."""
-    import ecgzoo
     from ecgzoo.cli import UsageError
+    from ecgzoo.core.create import create_explainer
     from ecgzoo.core.explainer import check_supports
     from ecgzoo.models.checkpoint import CheckpointError
     from ecgzoo.training.run_dir import load_run
@@ -98,7 +98,7 @@ def _job(args: argparse.Namespace) -> _Job:
             raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
         target = run.classes.index(args.target)
     model = run.model.to(device).eval()
-    explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
+    explainers = {n: create_explainer(n, **options[n]) for n in names}
     for n, explainer in explainers.items():
         check_supports(explainer, model, n)
     out = Path(args.out) if args.out else run.output_dir / "explanations"

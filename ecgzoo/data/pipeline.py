@@ -10,8 +10,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import ecgzoo
 from ecgzoo.core.config import ConfigError
+from ecgzoo.core.create import create_preprocessor
 from ecgzoo.core.preprocessor import Preprocessor
 from ecgzoo.core.record import Record
 
@@ -25,7 +25,7 @@ class Pipeline:
             if not isinstance(step, Mapping) or not isinstance(step.get("name"), str):
                 raise ConfigError(f"preprocessing step {i}: expected a table with a 'name' (a preprocessor plugin), got {step!r}")
             options = {k: v for k, v in step.items() if k != "name"}
-            self.steps.append((step["name"], ecgzoo.create_preprocessor(step["name"], **options)))
+            self.steps.append((step["name"], create_preprocessor(step["name"], **options)))
 
     @classmethod
     def for_dataset(cls, dataset: Any, name: str = "") -> Pipeline:

@@ -35,10 +35,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-import ecgzoo
 from ecgzoo._infra.csv_files import skipped_csv
 from ecgzoo._infra.download import sha256_of
 from ecgzoo._infra.jsonio import dumps
+from ecgzoo._infra.version import __version__
 from ecgzoo.core.dataset import Dataset
 from ecgzoo.core.record import Record, RecordError
 from ecgzoo.core.tasks import Task, task_of
@@ -133,7 +133,7 @@ def _dataset_identity(dataset: Dataset) -> dict[str, Any]:
 def cache_key(dataset: Dataset, pipeline: Pipeline, record_ids: Sequence[str]) -> str:
     """Hex digest naming the cache entry of these records of this dataset through this pipeline."""
     blob = json.dumps(
-        {"format": CACHE_FORMAT, "version": ecgzoo.__version__, "dataset": _dataset_identity(dataset),
+        {"format": CACHE_FORMAT, "version": __version__, "dataset": _dataset_identity(dataset),
          "records": list(record_ids), "pipeline": pipeline.config},
         sort_keys=True, default=str,
     )
@@ -260,7 +260,7 @@ def _write_meta(folder: Path, parts: dict[str, Any], key: str, identity: dict[st
     meta.update(labels=parts["labels"].tolist(), valid_lengths=parts["valid_lengths"].tolist(), task=parts["task"].to_json(),
                 lead_names=list(parts["lead_names"]) if parts["lead_names"] is not None else None,
                 skipped=[list(s) for s in parts["skipped"]], count=len(parts["record_ids"]), key=key,
-                version=ecgzoo.__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config,
+                version=__version__, format=CACHE_FORMAT, dataset=identity, pipeline=pipeline.config,
                 signals_sha256=file_sha256(folder / "signals.npy"))
     (folder / "meta.json").write_text(dumps(meta, indent=1), encoding="utf-8")
     (folder / "skipped.csv").write_text(skipped_csv(parts["skipped"]), encoding="utf-8")

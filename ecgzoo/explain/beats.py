@@ -100,10 +100,10 @@ def detect_rpeaks(record: Record, lead: int = 0) -> np.ndarray:
     stored = record.meta.get("rpeaks")
     if stored is not None:
         return np.asarray(stored, dtype=np.int64).reshape(-1)
-    import ecgzoo
+    from ecgzoo.core.create import create_preprocessor, list_plugins
 
-    if "rpeaks" in ecgzoo.list_plugins("preprocessor"):
-        found = ecgzoo.create_preprocessor("rpeaks")(record).meta.get("rpeaks")
+    if "rpeaks" in list_plugins("preprocessor"):
+        found = create_preprocessor("rpeaks")(record).meta.get("rpeaks")
         if found is not None:
             return np.asarray(found, dtype=np.int64).reshape(-1)
     from wfdb.processing import xqrs_detect

@@ -36,7 +36,9 @@ import torch
 from scipy import stats
 from scipy.ndimage import uniform_filter1d
 
-import ecgzoo
+from ecgzoo.core.create import create_preprocessor
+from ecgzoo.core.model import EcgModel
+from ecgzoo.core.record import Record
 
 FILLS = ("road", "donor", "zero")
 RANDOM_ORDER = "random order"
@@ -68,14 +70,14 @@ def window_bounds(valid_length: int, window: int) -> np.ndarray:
     return np.r_[cuts, valid_length]
 
 
-def rpeaks_of(record: ecgzoo.Record) -> np.ndarray:
+def rpeaks_of(record: Record) -> np.ndarray:
     """The record's R-peaks: `meta["rpeaks"]` when its pipeline found them, else the `rpeaks` plugin's."""
     if "rpeaks" not in record.meta:
-        record = ecgzoo.create_preprocessor("rpeaks")(record)
+        record = create_preprocessor("rpeaks")(record)
     return np.asarray(record.meta["rpeaks"], dtype=np.int64)
 
 
-def segments_of(record: ecgzoo.Record, kind: str = "beats", *, window_s: float = 1.0,
+def segments_of(record: Record, kind: str = "beats", *, window_s: float = 1.0,
                 beats_per_segment: int = 1) -> np.ndarray:
     """Segment bounds of a record: `beats` (R-R midpoints) or `window` (window_s seconds, >= 1 s)."""
     valid = int(record.valid_length)
@@ -146,7 +148,7 @@ class Outputs:
     margin: np.ndarray
 
 
-def model_outputs(model: ecgzoo.EcgModel, inputs: torch.Tensor, target: int, valid: int, batch_size: int) -> Outputs:
+def model_outputs(model: EcgModel, inputs: torch.Tensor, target: int, valid: int, batch_size: int) -> Outputs:
     """Target probability and margin (target logit minus the largest other) of inputs (N, leads, T)."""
     probs, margins = [], []
     with torch.no_grad():
@@ -163,7 +165,7 @@ def model_outputs(model: ecgzoo.EcgModel, inputs: torch.Tensor, target: int, val
 class Remover:
     """One record, one fill: the model's outputs with any set of segments removed, each set run once."""
 
-    def __init__(self, model: ecgzoo.EcgModel, x: np.ndarray, fill: np.ndarray, bounds: np.ndarray, target: int,
+    def __init__(self, model: EcgModel, x: np.ndarray, fill: np.ndarray, bounds: np.ndarray, target: int,
                  *, batch_size: int = 8):
         self.model, self.x, self.fill, self.bounds = model, np.asarray(x, dtype=np.float32), fill, bounds
         self.target, self.batch_size = int(target), batch_size
@@ -283,7 +285,7 @@ def paired(expl: np.ndarray, rnd: np.ndarray, better: str) -> dict:
             "wilcoxon_p": p, "beats_random": wins, "records": len(diff)}
 
 
-def score_record(model: ecgzoo.EcgModel, x: np.ndarray, bounds: np.ndarray, target: int,
+def score_record(model: EcgModel, x: np.ndarray, bounds: np.ndarray, target: int,
                  maps: Mapping[str, np.ndarray], fills: Mapping[str, np.ndarray], *, rpeaks: np.ndarray | None = None,
                  seeds: Sequence[int] = (0, 1, 2), fractions: Sequence[float] = DEFAULT_FRACTIONS,
                  ceiling: bool = True, record_seed: int = 0, batch_size: int = 8) -> dict[str, Any]:

@@ -212,13 +212,13 @@ def compare_explainers(
 ) -> tuple[FaithfulnessTable, dict[str, list[np.ndarray]]]:
     """Run each named explainer on each record (one at a time: bounded memory; target = predicted class)
     and score the maps; returns (table, maps by explainer name)."""
-    import ecgzoo
+    from ecgzoo.core.create import create_explainer
 
     records = _records(signals)
     device = next(model.parameters()).device
     maps: dict[str, list[np.ndarray]] = {}
     for name in names:
-        explainer = ecgzoo.create_explainer(name, **dict((options or {}).get(name, {})))
+        explainer = create_explainer(name, **dict((options or {}).get(name, {})))
         check_supports(explainer, model, name)
         maps[name] = []
         for i, x in enumerate(records):

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-import ecgzoo
 from ecgzoo._infra.jsonio import dumps
+from ecgzoo.core.create import create_explainer
+from ecgzoo.core.model import EcgModel
 from ecgzoo.evaluation.metrics import figure_text
 from ecgzoo.report import report_multilabel as ml_report
 from ecgzoo.report.viewer import write_viewer
@@ -112,7 +113,7 @@ def pick_examples(labels: np.ndarray, probs: np.ndarray, per_class: int) -> list
 
 
 def explanation_examples(
-    folder: Path, model: ecgzoo.EcgModel, prepared: Any, positions: np.ndarray, probs: np.ndarray,
+    folder: Path, model: EcgModel, prepared: Any, positions: np.ndarray, probs: np.ndarray,
     classes: list[str], explainer_name: str, explainer_options: dict[str, Any], per_class: int, device: str,
 ) -> list[Figure]:
     """One attribution picture per class (explainer target: the predicted class) under folder/figures."""
@@ -120,7 +121,7 @@ def explanation_examples(
 
     if per_class <= 0:
         return []
-    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
+    explainer = create_explainer(explainer_name, **explainer_options)
     positions = np.asarray(positions)
     labels = np.asarray(prepared.labels)[positions]
     figures: list[Figure] = []

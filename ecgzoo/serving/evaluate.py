@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
-import ecgzoo
 from ecgzoo._infra.jsonio import dumps
+from ecgzoo.core.create import get_dataset
+from ecgzoo.core.dataset import Dataset
+from ecgzoo.core.registry import get_registry
 from ecgzoo.evaluation.metrics import headline_text
 from ecgzoo.serving.predict import NON_FINITE
 from ecgzoo.training.run_dir import INCOMPLETE, hold_lock, load_run, release_lock, write_atomic, write_json
@@ -39,7 +41,7 @@ class EvaluationError(ValueError):
     """The dataset cannot be scored with this run (other classes, other records, other shapes)."""
 
 
-def _records_to_score(run: Any, data: ecgzoo.Dataset, dataset: str, split: str) -> list[str] | None:
+def _records_to_score(run: Any, data: Dataset, dataset: str, split: str) -> list[str] | None:
     """The record ids of `split` (None: all), refusing records the dataset lacks and classes the model never learnt."""
     record_ids = None
     if split != "all":
@@ -74,10 +76,10 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
     device = resolve_device(device)
     run = load_run(run_dir, device=device)
-    if ecgzoo.get_registry().resolve(dataset, "dataset").name == run.info.get("dataset"):
+    if get_registry().resolve(dataset, "dataset").name == run.info.get("dataset"):
         # the run's own dataset: start from the options it was trained with (e.g. its data path)
         dataset_options = {**run.config.get("config", {}).get("dataset", {}), **(dataset_options or {})}
-    data = ecgzoo.get_dataset(dataset, **(dataset_options or {}))
+    data = get_dataset(dataset, **(dataset_options or {}))
     record_ids = _records_to_score(run, data, dataset, split)
     out = Path(out) if out else run.output_dir / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
     lock_path = out.with_name(f".{out.name}.lock")

@@ -230,8 +230,8 @@ def _split_sizes(data: Any, config: Any) -> tuple[int, int, int]:
 
 def estimate(model_name: str, data: Any, pipeline: Any, config: Any, device: str) -> Estimate | None:
     """The whole job's cost on this machine (None: the trainer declares no epochs/batch size, or no record prepares)."""
-    import ecgzoo
     from ecgzoo.core.tasks import task_of
+    from ecgzoo.models.create import create_model
 
     plan = _trainer_plan(config)
     if plan is None:
@@ -242,7 +242,7 @@ def estimate(model_name: str, data: Any, pipeline: Any, config: Any, device: str
             return None
         task = task_of(data)
         options = {**config.model, "num_classes": len(task.classes), "in_leads": int(records[0].signal.shape[0])}
-        model = ecgzoo.create_model(model_name, **options)
+        model = create_model(model_name, **options)
         step_s, val_s = _measure(model, records, plan, task.multi, device)
     train, val, test = _split_sizes(data, config)
     workers = max(1, min(config.workers, os.cpu_count() or 1))
@@ -269,7 +269,7 @@ def _candidates(model: str, dataset: str) -> list[tuple[str, str]]:
 def suggest(model: str, dataset: str, data: Any, config: Any, device: str) -> tuple[str, Estimate] | None:
     """The preset declared for this dataset whose job, estimated the same way, is shortest: the first one that
     fits in `LONG_S`, else the quickest; its command line and estimate (None: no preset declared for it)."""
-    import ecgzoo
+    from ecgzoo.core.create import get_dataset
     from ecgzoo.training.run_config import _resolved, resolve_run_config
     from ecgzoo.training.runner import _build_pipeline
 
@@ -280,7 +280,7 @@ def suggest(model: str, dataset: str, data: Any, config: Any, device: str) -> tu
         if same_model and (candidate.model, candidate.trainer) == (config.model, config.trainer):
             continue  # the run asked for is this preset already
         same_data = candidate.dataset == config.dataset
-        cand_data = data if same_data else ecgzoo.get_dataset(dataset, **candidate.dataset)
+        cand_data = data if same_data else get_dataset(dataset, **candidate.dataset)
         found = estimate(other, cand_data, _build_pipeline(candidate, cand_data, dataset), candidate, device)
         if found is not None and (best is None or found.total_s < best[1].total_s):
             best = f"`ecgzoo run {other} {dataset} --preset {preset}`", found

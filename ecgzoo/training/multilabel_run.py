@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-import ecgzoo
+from ecgzoo.core.create import create_explainer
+from ecgzoo.core.model import EcgModel
 from ecgzoo.core.tasks import Task
 from ecgzoo.evaluation.multilabel_metrics import choose_thresholds, multilabel_metrics, multilabel_metrics_with_interval
 from ecgzoo.models.checkpoint import load_checkpoint, save_checkpoint
@@ -31,14 +32,14 @@ from ecgzoo.training.run_dir import save_figure
 MAX_EXAMPLE_CLASSES = 6
 
 
-def store_thresholds(checkpoint: Path, model: ecgzoo.EcgModel, task: Task, thresholds: np.ndarray) -> None:
+def store_thresholds(checkpoint: Path, model: EcgModel, task: Task, thresholds: np.ndarray) -> None:
     """Rewrite the best checkpoint (atomically) with the task and the chosen thresholds in its metadata."""
     _, meta = load_checkpoint(checkpoint)
     save_checkpoint(checkpoint, model, {**meta, "task": task.to_json(), "thresholds": [float(t) for t in thresholds]})
 
 
 def validation_metrics(targets: np.ndarray, probs: np.ndarray, task: Task, checkpoint: Path,
-                       model: ecgzoo.EcgModel) -> tuple[dict[str, Any], np.ndarray]:
+                       model: EcgModel) -> tuple[dict[str, Any], np.ndarray]:
     """(metrics, thresholds): thresholds chosen on this split and stored with the checkpoint, metrics at them."""
     thresholds = choose_thresholds(targets, probs)
     store_thresholds(checkpoint, model, task, thresholds)
@@ -47,7 +48,7 @@ def validation_metrics(targets: np.ndarray, probs: np.ndarray, task: Task, check
     return metrics, thresholds
 
 
-def results(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, val_idx: np.ndarray, test_idx: np.ndarray,
+def results(run_dir: Any, model: EcgModel, prepared: Any, val_idx: np.ndarray, test_idx: np.ndarray,
             probs: np.ndarray, device: str, batch_size: int) -> dict[str, Any]:
     """Validation metrics at thresholds chosen there (stored with the best checkpoint), predictions.csv,
     and the test split scored at the same thresholds (predictions_test.csv) when the run kept one."""
@@ -68,7 +69,7 @@ def results(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, val_idx: np.nda
     return metrics
 
 
-def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, positions: np.ndarray, probs: np.ndarray,
+def explanation_examples(folder: Path, model: EcgModel, prepared: Any, positions: np.ndarray, probs: np.ndarray,
                          task: Task, explainer_name: str, explainer_options: dict[str, Any], per_class: int,
                          device: str) -> list[tuple[str, str]]:
     """Per-lead pictures of confident true positives of the most frequent classes (target: that class)."""
@@ -77,7 +78,7 @@ def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, po
 
     if per_class <= 0:
         return []
-    explainer = ecgzoo.create_explainer(explainer_name, **explainer_options)
+    explainer = create_explainer(explainer_name, **explainer_options)
     positions = np.asarray(positions)
     targets = np.asarray(prepared.labels)[positions]
     frequent = set(np.argsort(-targets.sum(axis=0), kind="stable")[:MAX_EXAMPLE_CLASSES].tolist())

@@ -21,9 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-import ecgzoo
+from ecgzoo._infra.version import __version__
+from ecgzoo.core.config import ConfigError
+from ecgzoo.core.create import create_explainer, create_trainer, get_dataset
+from ecgzoo.core.dataset import Dataset
+from ecgzoo.core.model import EcgModel
 from ecgzoo.core.registry import get_registry
+from ecgzoo.core.trainer import FitContext, FitResult, TrainingTask
 from ecgzoo.evaluation.metrics import figure_text, headline_text
+from ecgzoo.models.create import create_model
 from ecgzoo.training.run_config import RunConfig
 from ecgzoo.training.run_dir import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, default_run_name
 
@@ -53,9 +59,9 @@ def check_plugins(model: str, dataset: str, config: RunConfig) -> None:
     reg.make_config(reg.resolve(config.explainer, "explainer"), config.report.explainer_options)
     for key in ("num_classes", "in_leads"):
         if key in config.model:
-            raise ecgzoo.ConfigError(f"model option {key!r} is set from the data by `ecgzoo run`; leave it out")
+            raise ConfigError(f"model option {key!r} is set from the data by `ecgzoo run`; leave it out")
     if "init_weights" in config.model:
-        raise ecgzoo.ConfigError("model option 'init_weights' is a record set by `ecgzoo run --init MODEL:TAG`; leave it out")
+        raise ConfigError("model option 'init_weights' is a record set by `ecgzoo run --init MODEL:TAG`; leave it out")
     _check_explainer_supports(model, config, _init_model_options(model, config))
 
 
@@ -68,7 +74,7 @@ def _init_model_options(model: str, config: RunConfig) -> dict[str, Any]:
     from ecgzoo.models.pretrained import PretrainedError, find_manifest, weights_path
 
     if ":" not in config.init:
-        raise ecgzoo.ConfigError(f"init {config.init!r}: expected pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
+        raise ConfigError(f"init {config.init!r}: expected pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
     manifest = find_manifest(config.init)
     wanted = get_registry().resolve(model, "model").name
     if manifest.model != wanted:
@@ -84,22 +90,22 @@ def _check_explainer_supports(model: str, config: RunConfig, options: dict[str, 
     from ecgzoo.core.explainer import check_supports
 
     with torch.device("meta"):
-        net = ecgzoo.create_model(model, **{**options, "num_classes": 2, "in_leads": 1})
-    check_supports(ecgzoo.create_explainer(config.explainer, **config.report.explainer_options), net, config.explainer)
+        net = create_model(model, **{**options, "num_classes": 2, "in_leads": 1})
+    check_supports(create_explainer(config.explainer, **config.report.explainer_options), net, config.explainer)
 
 
-def fit_context(device: str, seed: int, checkpoint_dir: Path) -> ecgzoo.FitContext:
+def fit_context(device: str, seed: int, checkpoint_dir: Path) -> FitContext:
     """The trainer's view of the run in this process (rank and world size of the joined group, if any)."""
     from ecgzoo.training.distributed import context
 
     dist = context()
-    return ecgzoo.FitContext(device=device, seed=seed, rank=dist.rank, world_size=dist.world_size, checkpoint_dir=checkpoint_dir)
+    return FitContext(device=device, seed=seed, rank=dist.rank, world_size=dist.world_size, checkpoint_dir=checkpoint_dir)
 
 
 def environment(device: str) -> dict[str, Any]:
     """Versions, device and git commit: what someone needs to reproduce the run."""
     env: dict[str, Any] = {
-        "ecgzoo": ecgzoo.__version__,
+        "ecgzoo": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
@@ -132,24 +138,24 @@ def _join_torchrun_group(device: str, config: RunConfig) -> Any:
     return distributed.setup(device)
 
 
-def _build_pipeline(config: RunConfig, data: ecgzoo.Dataset, dataset: str) -> Any:
+def _build_pipeline(config: RunConfig, data: Dataset, dataset: str) -> Any:
     """The run's preprocessing, else the one the dataset declares."""
     from ecgzoo.data.pipeline import Pipeline
 
     return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.for_dataset(data, dataset)
 
 
-def _fit(model: ecgzoo.EcgModel, trainer_name: str, trainer_opts: dict[str, Any], train: Any, val: Any,
-         task: ecgzoo.TrainingTask, device: str, seed: int, checkpoint_dir: Path) -> ecgzoo.FitResult:
+def _fit(model: EcgModel, trainer_name: str, trainer_opts: dict[str, Any], train: Any, val: Any,
+         task: TrainingTask, device: str, seed: int, checkpoint_dir: Path) -> FitResult:
     """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled)."""
-    trainer = ecgzoo.create_trainer(trainer_name, **trainer_opts)
+    trainer = create_trainer(trainer_name, **trainer_opts)
     result = trainer.fit(model, train, val, task, fit_context(device, seed, checkpoint_dir))
-    if not isinstance(result, ecgzoo.FitResult):
+    if not isinstance(result, FitResult):
         raise TypeError(f"trainer {trainer_name!r}: fit() returned {type(result).__name__}, the contract asks for an ecgzoo.FitResult")
     return result
 
 
-def _fit_in_worker(*args: Any) -> tuple[ecgzoo.FitResult, bytes]:
+def _fit_in_worker(*args: Any) -> tuple[FitResult, bytes]:
     """`_fit` in a `launch`ed process: the best state travels as safetensors bytes, because torch sends
     tensors through file descriptors that vanish when the worker exits before the parent reads them."""
     import safetensors.torch
@@ -159,7 +165,7 @@ def _fit_in_worker(*args: Any) -> tuple[ecgzoo.FitResult, bytes]:
     return dataclasses.replace(result, best_state={}), state
 
 
-def save_fit_result(run_dir: RunDir, model: ecgzoo.EcgModel, result: ecgzoo.FitResult, classes: list[str],
+def save_fit_result(run_dir: RunDir, model: EcgModel, result: FitResult, classes: list[str],
                     task: Any = None) -> list[dict[str, Any]]:
     """What every trainer gets from the runner: checkpoints/best.safetensors (the best epoch's weights),
     history.json and checkpoints/metrics.jsonl (one row per epoch); returns the history rows."""
@@ -180,7 +186,7 @@ def save_fit_result(run_dir: RunDir, model: ecgzoo.EcgModel, result: ecgzoo.FitR
 
 
 @torch.no_grad()
-def predict_dataset(model: ecgzoo.EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
+def predict_dataset(model: EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
                     precision: str = "fp32", task: Any = None) -> np.ndarray:
     """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset
     (softmax; a multi-label `task`: a sigmoid per class).
@@ -210,7 +216,7 @@ def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray
     return rest[train_in_rest], rest[val_in_rest], test_idx
 
 
-def score_test_split(run_dir: Any, model: ecgzoo.EcgModel, prepared: Any, test_idx: np.ndarray, classes: list[str],
+def score_test_split(run_dir: Any, model: EcgModel, prepared: Any, test_idx: np.ndarray, classes: list[str],
                      device: str, batch_size: int, scored: list[str] | None = None) -> dict[str, Any]:
     """Metrics of the chosen model on the test split, with a 95% bootstrap interval; writes predictions_test.csv."""
     from ecgzoo._infra.csv_files import predictions_csv
@@ -233,7 +239,7 @@ class _Run:
     dataset: str
     device: str
     model_name: str
-    data: ecgzoo.Dataset
+    data: Dataset
     pipeline: Any
     ctx: Any  # the torchrun group this process belongs to (DistContext)
     run_dir: RunDir
@@ -247,7 +253,7 @@ def _open(model: str, dataset: str, config: RunConfig) -> _Run:
     check_plugins(model, dataset, config)
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
-    data = ecgzoo.get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
+    data = get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
     pipeline = _build_pipeline(config, data, dataset)
     ctx = _join_torchrun_group(device, config)
     name = config.name or default_run_name(model_entry.name, dataset)
@@ -311,12 +317,12 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
     return prepared, (train_idx, val_idx, test_idx)
 
 
-def _initial_model(r: _Run, classes: list[str]) -> ecgzoo.EcgModel:
+def _initial_model(r: _Run, classes: list[str]) -> EcgModel:
     """The untrained model: fresh, or with `init` the pretrained weights adapted to the data's classes and leads
     (recorded in run.json; an interrupted run's trainer then resumes from its own last state, not from these)."""
     config, in_leads = r.config, r.info["in_leads"]
     if config.init is None:
-        return ecgzoo.create_model(r.model_name, **config.model, num_classes=len(classes), in_leads=in_leads)
+        return create_model(r.model_name, **config.model, num_classes=len(classes), in_leads=in_leads)
     from ecgzoo.models.finetune import adapt_pretrained
 
     net = adapt_pretrained(config.init, num_classes=len(classes), in_leads=in_leads, classes=classes, **config.model)
@@ -327,7 +333,7 @@ def _initial_model(r: _Run, classes: list[str]) -> ecgzoo.EcgModel:
     return net.train()
 
 
-def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -> tuple[ecgzoo.EcgModel, ecgzoo.FitResult]:
+def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -> tuple[EcgModel, FitResult]:
     """Build the model (the run's seed: the same initial weights on every rank) and fit it through the trainer plugin."""
     from ecgzoo.models.checkpoint import seed_everything
 
