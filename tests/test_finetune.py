@@ -12,9 +12,10 @@ import torch
 from run_helpers import cli
 
 import ecgzoo
+from ecgzoo.core.manifest import InputContract, PretrainedError, PretrainedManifest
 from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, seed_everything
 from ecgzoo.models.finetune import adapt_pretrained
-from ecgzoo.models.pretrained import InputContract, PretrainedError, PretrainedManifest, find_manifest, weights_path
+from ecgzoo.models.pretrained import find_manifest, weights_path
 from ecgzoo.training.run_config import read_config_file, resolve_run_config
 
 SHIPPED = "cnnv7-s8:physionet2017"

@@ -17,9 +17,9 @@ from run_helpers import cli, register_toy
 
 import ecgzoo
 from ecgzoo.core.leads import canonical_leads
+from ecgzoo.core.manifest import read_manifest
 from ecgzoo.core.record import Record
 from ecgzoo.data.pipeline import Pipeline
-from ecgzoo.models.pretrained import read_manifest
 from ecgzoo.serving.publish import publish_run
 from ecgzoo.training.run_dir import load_run
 

@@ -14,7 +14,7 @@ from loopback import RangeHandler, serve
 from run_helpers import cli, register_toy, shared_run
 
 import ecgzoo
-from ecgzoo.models.pretrained import PretrainedError, read_manifest
+from ecgzoo.core.manifest import PretrainedError, read_manifest
 from ecgzoo.serving.publish import publish_run
 from ecgzoo.training.run_dir import load_run
 

@@ -108,7 +108,7 @@ def test_inception1d_on_the_real_cinc2021_sample(tmp_path):
 
 
 def test_publishing_a_multi_label_run_ships_auroc_interval_thresholds_and_statement_names(ptbxl_run, tmp_path):
-    from ecgzoo.models.pretrained import read_manifest
+    from ecgzoo.core.manifest import read_manifest
     from ecgzoo.serving.publish import publish_run
 
     run, _, _, _ = ptbxl_run

@@ -11,10 +11,10 @@ import sys
 from ecgzoo._infra.version import __version__
 from ecgzoo.core.config import ConfigError
 from ecgzoo.core.explainer import UnsupportedModelError
+from ecgzoo.core.manifest import PretrainedError
 from ecgzoo.core.record import RecordError
 from ecgzoo.core.registry import PluginError
 from ecgzoo.models.checkpoint import DiskFullError
-from ecgzoo.models.pretrained import PretrainedError
 
 #: sub-commands in the order `ecgzoo --help` lists them
 COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain", "publish")

@@ -25,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.cli import UsageError
+    from ecgzoo.core.manifest import PretrainedError
     from ecgzoo.models.checkpoint import CheckpointError
-    from ecgzoo.models.pretrained import PretrainedError
     from ecgzoo.serving.evaluate import EvaluationError, evaluate
 
     options = parse_assignments(args.assignments)

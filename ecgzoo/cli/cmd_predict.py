@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.cli import UsageError
+    from ecgzoo.core.manifest import PretrainedError
     from ecgzoo.data.inputs import InputError, open_input, select_lead
     from ecgzoo.models.checkpoint import CheckpointError
-    from ecgzoo.models.pretrained import PretrainedError
     from ecgzoo.serving.predict import describe, predict_source
     from ecgzoo.training.run_dir import load_run
     from ecgzoo.training.runner import resolve_device

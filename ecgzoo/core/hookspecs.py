@@ -55,7 +55,7 @@ KIND_HOOKS: dict[str, str] = {
 
 @hookspec
 def ecgzoo_pretrained() -> list[Any]:
-    """Pretrained weights: a list of `ecgzoo.models.pretrained.PretrainedManifest` (or paths of `*.manifest.json` files).
+    """Pretrained weights: a list of `ecgzoo.core.manifest.PretrainedManifest` (or paths of `*.manifest.json` files).
 
     Called by `ecgzoo.models.pretrained.manifests()` whenever a pretrained name (`MODEL:TAG`) is looked up
     or listed (`ecgzoo list --pretrained`, `create_model(..., pretrained=TAG)`, `predict MODEL:TAG ...`).

@@ -291,7 +291,7 @@ class Registry:
 
     def pretrained(self) -> list[Any]:
         """Every manifest the plugins' `ecgzoo_pretrained` hooks return; a failing hook is recorded as broken."""
-        from ecgzoo.models.pretrained import PretrainedError, PretrainedManifest, read_manifest
+        from ecgzoo.core.manifest import PretrainedError, PretrainedManifest, read_manifest
 
         self._load_sources()
         found: list[PretrainedManifest] = []

@@ -21,7 +21,8 @@ def create_model(name: str, pretrained: str | None = None, **config: Any) -> Ecg
     tag = pretrained or tag
     if not tag:
         return create("model", name, **config)
-    from ecgzoo.models.pretrained import PretrainedError, load_pretrained_model
+    from ecgzoo.core.manifest import PretrainedError
+    from ecgzoo.models.pretrained import load_pretrained_model
 
     counts = {k: config.pop(k) for k in ("num_classes", "in_leads") if k in config}
     if config:

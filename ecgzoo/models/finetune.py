@@ -23,8 +23,9 @@ from typing import Any
 
 import torch
 
+from ecgzoo.core.manifest import PretrainedError, PretrainedManifest
 from ecgzoo.core.model import EcgModel
-from ecgzoo.models.pretrained import PretrainedError, PretrainedManifest, find_manifest, weights_path
+from ecgzoo.models.pretrained import find_manifest, weights_path
 
 
 @dataclasses.dataclass(frozen=True)

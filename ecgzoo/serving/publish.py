@@ -2,7 +2,7 @@
 
 `publish_run` copies the run's best checkpoint under `MODEL.TAG.safetensors`, writes the record
 lists it was trained, selected and tested on (`MODEL.TAG.split.json`), a manifest
-(`MODEL.TAG.manifest.json`, read back by `ecgzoo.models.pretrained.read_manifest`) with the file's SHA-256 and size,
+(`MODEL.TAG.manifest.json`, read back by `ecgzoo.core.manifest.read_manifest`) with the file's SHA-256 and size,
 the input contract, licenses, the training command and the run's validation and test figures, and
 a model card (`MODEL.TAG.md`) generated from the manifest. Every file is written atomically. A
 plugin then declares the folder's manifests through the `ecgzoo_pretrained` hook.
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ecgzoo._infra.download import sha256_of
+from ecgzoo.core.manifest import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.evaluation.metrics import figure_text
 from ecgzoo.models.checkpoint import write_bytes_atomic
-from ecgzoo.models.pretrained import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.report.report_multilabel import figure_or_na
 from ecgzoo.training.run_dir import BEST_CHECKPOINT, load_run
 

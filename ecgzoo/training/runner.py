@@ -69,9 +69,10 @@ def _init_model_options(model: str, config: RunConfig) -> dict[str, Any]:
     """The options the run's model is built with: with `init`, the weights' own (file verified) under the run's."""
     if config.init is None:
         return dict(config.model)
+    from ecgzoo.core.manifest import PretrainedError
     from ecgzoo.models.checkpoint import load_checkpoint
     from ecgzoo.models.finetune import check_options
-    from ecgzoo.models.pretrained import PretrainedError, find_manifest, weights_path
+    from ecgzoo.models.pretrained import find_manifest, weights_path
 
     if ":" not in config.init:
         raise ConfigError(f"init {config.init!r}: expected pretrained weights MODEL:TAG (ecgzoo list --pretrained)")
