@@ -134,8 +134,8 @@ def faithfulness(args: argparse.Namespace) -> dict:
     from ecgzoo.core.record import Record, RecordError
     from ecgzoo.data.inputs import open_input
     from ecgzoo.explain.faithfulness import compare_explainers
+    from ecgzoo.serving.loaded_run import load_run
     from ecgzoo.serving.predict import pipeline_for
-    from ecgzoo.training.run_dir import load_run
 
     run = load_run(args.run)
     split = run.path / "split.json"

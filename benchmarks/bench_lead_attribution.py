@@ -87,7 +87,7 @@ def _set_value(text: str) -> tuple[str, Any]:
 def load_subject(args: argparse.Namespace, dataset: Any) -> Subject:
     """The run (`--run`) or an untrained model (`--untrained`); exits naming both lists when classes differ."""
     from ecgzoo.data.pipeline import Pipeline
-    from ecgzoo.training.run_dir import load_run
+    from ecgzoo.serving.loaded_run import load_run
 
     if args.run:
         run = load_run(args.run)
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "forward_equivalents": scored["forward_equivalents"], "results": summarise(scored, subject, lead_names, args),
     }
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    from ecgzoo.training.run_dir import write_json
+    from ecgzoo._infra.files import write_json
 
     write_json(args.out, result)
     print(markdown(result, args.min_records))

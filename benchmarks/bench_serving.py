@@ -22,7 +22,7 @@ from machine import machine_info
 
 import ecgzoo
 from ecgzoo.data.prepared import prepare
-from ecgzoo.training.run_dir import load_run
+from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.training.runner import predict_dataset
 
 

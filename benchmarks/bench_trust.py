@@ -257,9 +257,9 @@ def sanity(args, run, records, maps, targets) -> dict:
 
 def beat_view(args, run, records, maps, labels) -> dict:
     """Per-class beat templates of CAM and IG: region means of the normalised map, RR irregularity, figures."""
+    from ecgzoo._infra.files import save_figure
     from ecgzoo.explain.beats import class_templates
     from ecgzoo.report.figures import plot_class_average
-    from ecgzoo.training.run_dir import save_figure
 
     result = {}
     for name in [n for n in ("cam", "integrated-gradients") if n in maps]:
@@ -375,7 +375,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     torch.set_num_threads(args.threads)
-    from ecgzoo.training.run_dir import load_run, write_json
+    from ecgzoo._infra.files import write_json
+    from ecgzoo.serving.loaded_run import load_run
 
     t0 = time.perf_counter()
     run = load_run(args.run)

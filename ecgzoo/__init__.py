@@ -50,7 +50,7 @@ __all__ = [
 
 def run(model: str, dataset: str, /, preset: str = "paper", config_file: str | Path | None = None, **options: Any) -> Path:
     """Train, evaluate, explain and report as `ecgzoo run MODEL DATASET` does, in this process; returns the
-    finished run directory (`ecgzoo.training.run_dir.load_run(path)` loads it to predict with).
+    finished run directory (`ecgzoo.serving.loaded_run.load_run(path)` loads it to predict with).
 
     Because it runs here, it sees the plugins registered here with `register_plugin` (a notebook's
     or a script's), which a separate `ecgzoo run` process cannot. `preset` and `config_file` are

@@ -46,6 +46,7 @@ from ecgzoo._infra.download import (
     parse_sha256sums,
     reachable,
 )
+from ecgzoo._infra.files import safe_filename, write_atomic, write_bytes_atomic, write_json
 from ecgzoo._infra.jsonio import dumps
 from ecgzoo.core.explainer import FastPathConfig, engine_for
 from ecgzoo.core.leads import STANDARD_12, canonical_lead_name, canonical_leads
@@ -66,12 +67,10 @@ from ecgzoo.models.checkpoint import (
     save_checkpoint,
     seed_everything,
     set_rng_state,
-    write_bytes_atomic,
 )
 from ecgzoo.models.model_facts import facts_for
 from ecgzoo.training import distributed, multilabel_training
 from ecgzoo.training.estimate import format_duration, run_progress
-from ecgzoo.training.run_dir import safe_filename, write_atomic, write_json
 from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
 
 __all__ = [

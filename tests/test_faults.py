@@ -20,7 +20,8 @@ from ecgzoo._infra.jsonio import loads_strict
 from ecgzoo.data.pipeline import Pipeline
 from ecgzoo.data.prepared import prepare
 from ecgzoo.models.checkpoint import load_checkpoint
-from ecgzoo.training.run_dir import INCOMPLETE, RunDir
+from ecgzoo.serving.loaded_run import INCOMPLETE
+from ecgzoo.training.run_dir import RunDir
 
 TESTS = Path(__file__).resolve().parent
 STEPS = [{"name": "zscore"}, {"name": "pad-crop", "seconds": 5.0}]

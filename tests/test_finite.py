@@ -16,8 +16,8 @@ from run_helpers import cli
 import ecgzoo.training.runner
 from ecgzoo._infra.jsonio import loads_strict
 from ecgzoo.models.checkpoint import load_checkpoint, save_checkpoint
+from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
 from ecgzoo.serving.predict import NON_FINITE
-from ecgzoo.training.run_dir import BEST_CHECKPOINT, load_run
 
 
 def _nan_run(tiny_run, folder):
@@ -127,7 +127,7 @@ def test_every_json_a_run_an_evaluation_and_a_prediction_write_is_strict(tiny_ru
 
 
 def test_history_with_a_nan_loss_is_written_as_null(tmp_path):
-    from ecgzoo.training.run_dir import write_json
+    from ecgzoo._infra.files import write_json
 
     write_json(tmp_path / "history.json", [{"epoch": 1, "val_loss": float("nan"), "train_loss": float("inf")}])
     assert loads_strict((tmp_path / "history.json").read_text()) == [{"epoch": 1, "val_loss": None, "train_loss": None}]

@@ -16,9 +16,9 @@ import torch
 
 import ecgzoo
 from ecgzoo._infra.csv_files import predictions_csv, skipped_csv
+from ecgzoo._infra.files import safe_filename
 from ecgzoo.data.pipeline import Pipeline
 from ecgzoo.data.prepared import prepare
-from ecgzoo.training.run_dir import safe_filename
 
 REPO = Path(__file__).resolve().parent.parent
 BAD_ID = 'rec,"7"'

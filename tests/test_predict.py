@@ -13,8 +13,8 @@ from run_helpers import cli, register_toy, shared_run
 
 import ecgzoo
 from ecgzoo.data.inputs import open_input
+from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.serving.predict import format_time, predict_source, window_bounds
-from ecgzoo.training.run_dir import load_run
 
 
 @pytest.fixture(autouse=True)

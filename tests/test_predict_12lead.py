@@ -20,8 +20,8 @@ from ecgzoo.core.leads import canonical_leads
 from ecgzoo.core.manifest import read_manifest
 from ecgzoo.core.record import Record
 from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.serving.publish import publish_run
-from ecgzoo.training.run_dir import load_run
 
 PTBXL_SAMPLE = SHARED_DATA / "ptbxl-sample"
 E07500 = SHARED_DATA / "cinc2021-sample" / "E07500"

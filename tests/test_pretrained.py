@@ -15,8 +15,8 @@ from run_helpers import cli, register_toy, shared_run
 
 import ecgzoo
 from ecgzoo.core.manifest import PretrainedError, read_manifest
+from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.serving.publish import publish_run
-from ecgzoo.training.run_dir import load_run
 
 
 @pytest.fixture(autouse=True)

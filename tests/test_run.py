@@ -12,7 +12,7 @@ from run_helpers import cli, register_toy, shared_run, tiny_run_args
 
 import ecgzoo
 from ecgzoo.models.checkpoint import load_checkpoint
-from ecgzoo.training.run_dir import RunDirError, load_run
+from ecgzoo.serving.loaded_run import RunDirError, load_run
 
 EXPECTED = [
     "config.json", "run.json", "environment.json", "split.json", "history.json", "metrics.json",

@@ -147,8 +147,8 @@ def test_physionet2017_records_name_their_lead_as_the_header_does(sample_dir):
 
 def test_predict_checks_lead_names_unless_the_user_picked_the_lead(tmp_path):
     from ecgzoo.data.inputs import InputError, SignalSource, select_lead
+    from ecgzoo.serving.loaded_run import LoadedRun
     from ecgzoo.serving.predict import predict_source
-    from ecgzoo.training.run_dir import LoadedRun
 
     model = ecgzoo.create_model("inception1d", num_classes=2, in_leads=1, depth=3, filters=2, bottleneck=2).eval()
     run = LoadedRun(path=tmp_path, model=model, pipeline=Pipeline([]), classes=["N", "A"], config={}, fs=100.0, input_fs=100.0,

@@ -21,7 +21,7 @@ from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the
 import ecgzoo
 from ecgzoo.data.inputs import open_input
 from ecgzoo.serving.explain_recording import explain_recording
-from ecgzoo.training.run_dir import load_run
+from ecgzoo.serving.loaded_run import load_run
 
 
 def _recording(run, windows: int) -> np.ndarray:

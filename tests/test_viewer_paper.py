@@ -24,7 +24,7 @@ from ecgzoo.data.pipeline import Pipeline
 from ecgzoo.report.figures_leads import CLINICAL_3X4
 from ecgzoo.report.viewer import clinical_rows, write_viewer
 from ecgzoo.serving.explain_recording import explain_recording
-from ecgzoo.training.run_dir import LoadedRun
+from ecgzoo.serving.loaded_run import LoadedRun
 
 PX_PER_MV = 10 * 96 / 25.4  # 10 mm/mV at 96 CSS pixels per inch
 CLASSES = ["A", "B", "C"]

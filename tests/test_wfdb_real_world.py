@@ -17,8 +17,8 @@ import ecgzoo
 from ecgzoo import RecordError
 from ecgzoo.data.inputs import InputError, MissingSamples, open_input, select_lead
 from ecgzoo.serving.explain_recording import explain_recording
+from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.serving.predict import predict_source
-from ecgzoo.training.run_dir import load_run
 from ecgzoo_plugins.wfdb_records import read_record, wfdb_record_ids
 
 #: an exception class named in a message: what users must never see

@@ -81,7 +81,7 @@ def _job(args: argparse.Namespace) -> _Job:
     from ecgzoo.core.create import create_explainer
     from ecgzoo.core.explainer import check_supports
     from ecgzoo.models.checkpoint import CheckpointError
-    from ecgzoo.training.run_dir import load_run
+    from ecgzoo.serving.loaded_run import load_run
     from ecgzoo.training.runner import resolve_device
 
     compare = [n.strip() for n in args.compare.split(",") if n.strip()]
@@ -151,10 +151,10 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     import numpy as np
     import torch
 
+    from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.cli import UsageError
     from ecgzoo.report.figures import plot_attribution
     from ecgzoo.serving.predict import NON_FINITE
-    from ecgzoo.training.run_dir import safe_filename, save_figure
 
     x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
     vl = torch.tensor([rec.valid_length], device=job.device)
@@ -177,10 +177,10 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
 
 def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
     """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
+    from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.core.record import RecordError
     from ecgzoo.explain.beats import lead_templates
     from ecgzoo.report.figures_leads import plot_lead_beats, plot_leads
-    from ecgzoo.training.run_dir import safe_filename, save_figure
 
     name, explainer = job.args.explainer, job.explainers[job.args.explainer]
     stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
@@ -198,10 +198,10 @@ def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, pre
 
 def _beat_view(job: _Job, source: Any, rec: Any, attr: Any, predicted: str) -> Any:
     """The beat-template picture of one record; its templates (None when no complete beat is found)."""
+    from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.core.record import RecordError
     from ecgzoo.explain.beats import record_templates
     from ecgzoo.report.figures import plot_beat_templates
-    from ecgzoo.training.run_dir import safe_filename, save_figure
 
     try:
         templates = record_templates(rec, attr)
@@ -222,10 +222,10 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
     import numpy as np
     import torch
 
+    from ecgzoo._infra.files import safe_filename, save_figure, write_json
     from ecgzoo.explain.beats import pool
     from ecgzoo.explain.faithfulness import deletion_table
     from ecgzoo.report.figures import plot_class_average, plot_deletion_curves
-    from ecgzoo.training.run_dir import safe_filename, save_figure, write_json
 
     name = job.args.explainer
     if len(records) > 1 and per_class:
@@ -246,11 +246,11 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
 
 def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: int | None, out: Path, device: str) -> int:
     """--html: one viewer per input, the whole recording explained window by window."""
+    from ecgzoo._infra.files import safe_filename
     from ecgzoo.cli import UsageError
     from ecgzoo.data.inputs import InputError, open_input, select_lead
     from ecgzoo.report.viewer import write_viewer
     from ecgzoo.serving.explain_recording import explain_recording
-    from ecgzoo.training.run_dir import safe_filename
 
     for path in args.inputs:
         try:
@@ -291,8 +291,8 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
 
 
 def main(args: argparse.Namespace) -> int:
+    from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.report.figures import plot_side_by_side
-    from ecgzoo.training.run_dir import safe_filename, save_figure
 
     job = _job(args)
     if args.html:

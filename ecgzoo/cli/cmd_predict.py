@@ -29,8 +29,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.core.manifest import PretrainedError
     from ecgzoo.data.inputs import InputError, open_input, select_lead
     from ecgzoo.models.checkpoint import CheckpointError
+    from ecgzoo.serving.loaded_run import load_run
     from ecgzoo.serving.predict import describe, predict_source
-    from ecgzoo.training.run_dir import load_run
     from ecgzoo.training.runner import resolve_device
 
     try:

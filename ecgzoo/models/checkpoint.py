@@ -24,11 +24,9 @@ This module also captures/restores the random number generators (`rng_state`,
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import math
-import os
 import random
 import struct
 from pathlib import Path
@@ -39,6 +37,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from ecgzoo._infra.files import write_bytes_atomic
 from ecgzoo._infra.jsonio import dumps
 from ecgzoo.core.model import EcgModel
 
@@ -51,10 +50,6 @@ _EXTRA = "meta."
 
 class CheckpointError(ValueError):
     """A checkpoint file that is missing, malformed, damaged or does not match what it is used for."""
-
-
-class DiskFullError(OSError):
-    """No space left while writing a file: the file keeps its previous content, no partial file is left."""
 
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
@@ -104,41 +99,6 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
     if isinstance(obj, list):
         return [_decode(v, tensors, path) for v in obj]
     return obj
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace`.
-
-    Either the whole new content is in place, or `path` still holds what it held before (or
-    does not exist); the temporary file is removed on any failure. A full disk (ENOSPC, EDQUOT)
-    raises `DiskFullError` with a message saying so.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            kept = "its previous content is kept" if path.exists() else "nothing was written"
-            raise DiskFullError(exc.errno, f"{path}: the disk is full (no space left writing {len(data):,} bytes); "
-                                           f"{kept}, no partial file left. Free space and run again") from exc
-        raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _meta_digest(meta_json: Any) -> str:

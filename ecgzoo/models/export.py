@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ecgzoo._infra.files import write_bytes_atomic
 from ecgzoo.core.model import EcgModel
-from ecgzoo.models.checkpoint import write_bytes_atomic
 
 #: ONNX opset of `export_onnx`; onnxruntime >= 1.16 runs it
 ONNX_OPSET = 17

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ecgzoo.core.manifest import InputContract, PretrainedError, PretrainedManifest
+from ecgzoo.core.manifest import PretrainedError, PretrainedManifest
 
 
 def manifests() -> dict[str, PretrainedManifest]:
@@ -123,43 +123,3 @@ def splits_of(manifest: PretrainedManifest) -> dict[str, Any]:
     return json.loads((Path(manifest.folder or ".") / manifest.splits_file).read_text(encoding="utf-8"))
 
 
-def _lead_names(contract: InputContract) -> tuple[str, ...] | None:
-    """The leads of multi-lead weights by name (predict and explain match a recording's leads to them); None for
-    one-lead weights, whose manifest describes the lead in words (any one lead stands for it)."""
-    from ecgzoo.core.leads import canonical_leads
-
-    names = contract.lead_names
-    return canonical_leads(names) if contract.leads > 1 and len(names) == contract.leads else None
-
-
-def load_pretrained_run(name: str, device: str = "cpu") -> Any:
-    """Pretrained weights as a `LoadedRun`: what predict, evaluate and explain take instead of a run folder."""
-    from ecgzoo.core.tasks import Task
-    from ecgzoo.data.pipeline import Pipeline
-    from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint
-    from ecgzoo.training.run_dir import LoadedRun
-
-    manifest = find_manifest(name)
-    path = weights_path(manifest)
-    model = model_from_checkpoint(path, device=device)
-    meta = load_checkpoint(path)[1]  # multi-label weights keep their task (with names) and thresholds here, as runs do
-    thresholds = meta.get("thresholds")
-    contract = manifest.input
-    return LoadedRun(
-        task=Task.from_json(meta.get("task"), manifest.classes),
-        thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
-        lead_names=_lead_names(contract),
-        path=Path(manifest.folder or "."),
-        model=model,
-        pipeline=Pipeline(contract.pipeline),
-        classes=list(manifest.classes),
-        config={"config": {"dataset": dict(manifest.training.get("dataset_options", {}))}},
-        fs=contract.fs,
-        input_fs=contract.fs,
-        input_samples=round(contract.window_seconds * contract.fs),
-        in_leads=contract.leads,
-        info={"model": manifest.model, "dataset": manifest.training.get("dataset"), "pretrained": manifest.name},
-        label=manifest.name,
-        output_dir=Path.cwd() / f"{manifest.model}-{manifest.tag}",
-        splits=splits_of(manifest),
-    )

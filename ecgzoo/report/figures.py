@@ -2,7 +2,7 @@
 
 Every function returns a matplotlib `Figure` built without pyplot: no display is needed and the
 process's backend (a notebook's inline one, say) is left alone; save it with `fig.savefig(path)`
-or `ecgzoo.training.run_dir.save_figure`, or show it in a notebook by leaving it as a cell's value. Time axes are in seconds (or ms around
+or `ecgzoo._infra.files.save_figure`, or show it in a notebook by leaving it as a cell's value. Time axes are in seconds (or ms around
 an R-peak), amplitudes in the record's units; padding is shaded and labelled, never drawn
 as signal.
 """

@@ -2,7 +2,7 @@
 
 `write_report` writes `report.md` into a run directory from what the run produced (info,
 resolved config, metrics, per-epoch history, figure files). Figures are written with
-`ecgzoo.training.run_dir.save_figure` (atomic PNGs): training curves as in the paper's figure 5 (loss
+`ecgzoo._infra.files.save_figure` (atomic PNGs): training curves as in the paper's figure 5 (loss
 and F1 against epoch, training and validation), the confusion matrix, and one explanation
 picture per class drawn by `ecgzoo.report.figures.plot_attribution` with the chosen explainer.
 """
@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgzoo._infra.files import safe_filename, save_figure, write_atomic
 from ecgzoo._infra.jsonio import dumps
 from ecgzoo.core.create import create_explainer
 from ecgzoo.core.model import EcgModel
 from ecgzoo.evaluation.metrics import figure_text
 from ecgzoo.report import report_multilabel as ml_report
 from ecgzoo.report.viewer import write_viewer
-from ecgzoo.training.run_dir import safe_filename, save_figure, write_atomic
 
 Figure = tuple[str, ...]  # (caption, path relative to the report[, interactive view relative to the report])
 

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from ecgzoo._infra.files import write_atomic
 from ecgzoo.core.leads import canonical_leads
 from ecgzoo.report.figures_leads import CLINICAL_3X4, RHYTHM_LEAD
-from ecgzoo.training.run_dir import write_atomic
 
 TEMPLATE = Path(__file__).with_name("viewer_template.html")
 #: maps longer than this many samples are stored at a coarser step (file size; a 24-h map at 300 Hz

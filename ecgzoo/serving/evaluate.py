@@ -23,13 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from ecgzoo._infra.files import write_atomic, write_json
 from ecgzoo._infra.jsonio import dumps
+from ecgzoo._infra.locks import hold_lock, release_lock
 from ecgzoo.core.create import get_dataset
 from ecgzoo.core.dataset import Dataset
 from ecgzoo.core.registry import get_registry
 from ecgzoo.evaluation.metrics import headline_text
+from ecgzoo.serving.loaded_run import INCOMPLETE, load_run
 from ecgzoo.serving.predict import NON_FINITE
-from ecgzoo.training.run_dir import INCOMPLETE, hold_lock, load_run, release_lock, write_atomic, write_json
 
 
 def _as_set(label: str | tuple[str, ...]) -> set[str]:

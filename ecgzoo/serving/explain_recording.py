@@ -25,8 +25,8 @@ from ecgzoo.core.leads import LeadMismatchError, check_leads
 from ecgzoo.core.record import Record, RecordError
 from ecgzoo.data.inputs import NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.serving.loaded_run import LoadedRun
 from ecgzoo.serving.predict import NON_FINITE, _batches, fit_leads, format_time, pipeline_for, window_bounds
-from ecgzoo.training.run_dir import LoadedRun
 
 #: the preprocessing steps the drawn trace goes through too (which leads, which rate); the others
 #: (filters, normalisation, padding) make the model's input and are not drawn

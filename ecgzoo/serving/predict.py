@@ -43,7 +43,7 @@ from ecgzoo.core.leads import LeadMismatchError, check_leads
 from ecgzoo.core.record import Record, RecordError
 from ecgzoo.core.tasks import Task
 from ecgzoo.data.inputs import BRIDGE_SECONDS, NOT_ANALYSED, InputError, MissingSamples, SignalSource, match_leads
-from ecgzoo.training.run_dir import LoadedRun
+from ecgzoo.serving.loaded_run import LoadedRun
 
 #: the reason given for a window whose model output is not finite
 NON_FINITE = "the model's output is not finite (NaN or inf): no class given; its weights may be damaged"

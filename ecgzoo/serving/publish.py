@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ecgzoo._infra.download import sha256_of
+from ecgzoo._infra.files import write_bytes_atomic
 from ecgzoo.core.manifest import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.evaluation.metrics import figure_text
-from ecgzoo.models.checkpoint import write_bytes_atomic
 from ecgzoo.report.report_multilabel import figure_or_na
-from ecgzoo.training.run_dir import BEST_CHECKPOINT, load_run
+from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
 
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:

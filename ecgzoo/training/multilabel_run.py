@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgzoo._infra.files import save_figure
 from ecgzoo.core.create import create_explainer
 from ecgzoo.core.model import EcgModel
 from ecgzoo.core.tasks import Task
 from ecgzoo.evaluation.multilabel_metrics import choose_thresholds, multilabel_metrics, multilabel_metrics_with_interval
 from ecgzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from ecgzoo.report.report_multilabel import pick_examples
-from ecgzoo.training.run_dir import save_figure
 
 #: explanation pictures are drawn for at most this many classes (the most frequent in validation)
 MAX_EXAMPLE_CLASSES = 6

@@ -30,8 +30,9 @@ from ecgzoo.core.registry import get_registry
 from ecgzoo.core.trainer import FitContext, FitResult, TrainingTask
 from ecgzoo.evaluation.metrics import figure_text, headline_text
 from ecgzoo.models.create import create_model
+from ecgzoo.serving.loaded_run import CONFIG_FILE, METRICS_FILE, RUN_FILE
 from ecgzoo.training.run_config import RunConfig
-from ecgzoo.training.run_dir import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, default_run_name
+from ecgzoo.training.run_dir import RunDir, default_run_name
 
 
 def _say(message: str) -> None:
