@@ -22,8 +22,8 @@ from machine import machine_info
 
 import ecgzoo
 from ecgzoo.data.prepared import prepare
+from ecgzoo.evaluation.scoring import predict_dataset
 from ecgzoo.serving.loaded_run import load_run
-from ecgzoo.training.runner import predict_dataset
 
 
 def timed(model, data, batch: int, precision: str) -> tuple[np.ndarray, float]:

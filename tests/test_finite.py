@@ -13,7 +13,7 @@ import pytest
 import torch
 from run_helpers import cli
 
-import ecgzoo.training.runner
+import ecgzoo.evaluation.scoring
 from ecgzoo._infra.jsonio import loads_strict
 from ecgzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
@@ -76,7 +76,7 @@ def test_nan_model_evaluation_is_an_error_and_writes_nothing(tiny_run, tmp_path)
 
 
 def test_records_with_non_finite_output_are_failed_not_scored(tiny_run, tmp_path, monkeypatch):
-    real = ecgzoo.training.runner.predict_dataset
+    real = ecgzoo.evaluation.scoring.predict_dataset
 
     def two_fail(*args, **kwargs):
         probs = real(*args, **kwargs)
@@ -84,7 +84,7 @@ def test_records_with_non_finite_output_are_failed_not_scored(tiny_run, tmp_path
         probs[2, 1] = np.inf
         return probs
 
-    monkeypatch.setattr(ecgzoo.training.runner, "predict_dataset", two_fail)
+    monkeypatch.setattr(ecgzoo.evaluation.scoring, "predict_dataset", two_fail)
     out = tmp_path / "e"
     code, _, err = cli("evaluate", str(tiny_run), "synthetic", "--split", "val", "--device", "cpu", "--out", str(out))
     assert code == 0, err

@@ -77,12 +77,12 @@ class _Job:
 def _job(args: argparse.Namespace) -> _Job:
     """Load the run and create the explainers; refuse an explainer that does not support the model
     (before any input is read)."""
+    from ecgzoo._infra.device import resolve_device
     from ecgzoo.cli import UsageError
     from ecgzoo.core.create import create_explainer
     from ecgzoo.core.explainer import check_supports
     from ecgzoo.models.checkpoint import CheckpointError
     from ecgzoo.serving.loaded_run import load_run
-    from ecgzoo.training.runner import resolve_device
 
     compare = [n.strip() for n in args.compare.split(",") if n.strip()]
     names = [args.explainer, *[n for n in compare if n != args.explainer]]

@@ -25,13 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ecgzoo._infra.device import resolve_device
     from ecgzoo.cli import UsageError
     from ecgzoo.core.manifest import PretrainedError
     from ecgzoo.data.inputs import InputError, open_input, select_lead
     from ecgzoo.models.checkpoint import CheckpointError
     from ecgzoo.serving.loaded_run import load_run
     from ecgzoo.serving.predict import describe, predict_source
-    from ecgzoo.training.runner import resolve_device
 
     try:
         device = resolve_device(args.device)

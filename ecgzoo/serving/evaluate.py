@@ -73,8 +73,8 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
 
     On the run's own dataset, `dataset_options` override the options the run was trained with.
     """
+    from ecgzoo._infra.device import resolve_device
     from ecgzoo.data.prepared import prepare
-    from ecgzoo.training.runner import resolve_device
 
     device = resolve_device(device)
     run = load_run(run_dir, device=device)
@@ -120,9 +120,9 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
     from ecgzoo._infra.csv_files import predictions_csv, skipped_csv
     from ecgzoo.evaluation.metrics import metrics_with_interval
     from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics_with_interval
+    from ecgzoo.evaluation.scoring import predict_dataset
     from ecgzoo.report.report import metrics_markdown, write_evaluation_figures
     from ecgzoo.report.report_multilabel import predictions_csv as multilabel_predictions_csv
-    from ecgzoo.training.runner import predict_dataset
 
     if prepared.signals.shape[1:] != (run.in_leads, run.input_samples):
         raise EvaluationError(f"dataset {dataset!r} preprocessed to {prepared.signals.shape[1:]}, the model takes "

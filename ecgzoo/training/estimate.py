@@ -270,8 +270,7 @@ def suggest(model: str, dataset: str, data: Any, config: Any, device: str) -> tu
     """The preset declared for this dataset whose job, estimated the same way, is shortest: the first one that
     fits in `LONG_S`, else the quickest; its command line and estimate (None: no preset declared for it)."""
     from ecgzoo.core.create import get_dataset
-    from ecgzoo.training.run_config import _resolved, resolve_run_config
-    from ecgzoo.training.runner import _build_pipeline
+    from ecgzoo.training.run_config import _resolved, build_pipeline, resolve_run_config
 
     best: tuple[str, Estimate] | None = None
     for other, preset in _candidates(model, dataset):
@@ -281,7 +280,7 @@ def suggest(model: str, dataset: str, data: Any, config: Any, device: str) -> tu
             continue  # the run asked for is this preset already
         same_data = candidate.dataset == config.dataset
         cand_data = data if same_data else get_dataset(dataset, **candidate.dataset)
-        found = estimate(other, cand_data, _build_pipeline(candidate, cand_data, dataset), candidate, device)
+        found = estimate(other, cand_data, build_pipeline(candidate, cand_data, dataset), candidate, device)
         if found is not None and (best is None or found.total_s < best[1].total_s):
             best = f"`ecgzoo run {other} {dataset} --preset {preset}`", found
         if best is not None and best[1].total_s <= LONG_S:

@@ -52,8 +52,8 @@ def results(run_dir: Any, model: EcgModel, prepared: Any, val_idx: np.ndarray, t
             probs: np.ndarray, device: str, batch_size: int) -> dict[str, Any]:
     """Validation metrics at thresholds chosen there (stored with the best checkpoint), predictions.csv,
     and the test split scored at the same thresholds (predictions_test.csv) when the run kept one."""
+    from ecgzoo.evaluation.scoring import predict_dataset
     from ecgzoo.report.report_multilabel import predictions_csv
-    from ecgzoo.training.runner import predict_dataset
 
     task = prepared.task
     targets = np.asarray(prepared.labels)

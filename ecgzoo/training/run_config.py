@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pydantic
 
 from ecgzoo.core.config import ConfigError, deep_merge, validate_config
+from ecgzoo.core.dataset import Dataset
 from ecgzoo.core.plugin_spec import PluginConfig
 
 
@@ -174,3 +175,10 @@ def resolve_run_config(
     if assignments:
         values = deep_merge(values, assignments)
     return validate_run_config(values)
+
+
+def build_pipeline(config: RunConfig, data: Dataset, dataset: str) -> Any:
+    """The run's preprocessing, else the one the dataset declares."""
+    from ecgzoo.data.pipeline import Pipeline
+
+    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.for_dataset(data, dataset)

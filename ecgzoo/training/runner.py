@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgzoo._infra.device import resolve_device
 from ecgzoo._infra.version import __version__
 from ecgzoo.core.config import ConfigError
 from ecgzoo.core.create import create_explainer, create_trainer, get_dataset
@@ -29,23 +30,15 @@ from ecgzoo.core.model import EcgModel
 from ecgzoo.core.registry import get_registry
 from ecgzoo.core.trainer import FitContext, FitResult, TrainingTask
 from ecgzoo.evaluation.metrics import figure_text, headline_text
+from ecgzoo.evaluation.scoring import predict_dataset
 from ecgzoo.models.create import create_model
 from ecgzoo.serving.loaded_run import CONFIG_FILE, METRICS_FILE, RUN_FILE
-from ecgzoo.training.run_config import RunConfig
+from ecgzoo.training.run_config import RunConfig, build_pipeline
 from ecgzoo.training.run_dir import RunDir, default_run_name
 
 
 def _say(message: str) -> None:
     print(f"ecgzoo: {message}", file=sys.stderr, flush=True)
-
-
-def resolve_device(device: str) -> str:
-    """cpu/cuda from auto|cpu|cuda, with a clear error when CUDA is asked for and absent."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available (use --device cpu or auto)")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def check_plugins(model: str, dataset: str, config: RunConfig) -> None:
@@ -140,13 +133,6 @@ def _join_torchrun_group(device: str, config: RunConfig) -> Any:
     return distributed.setup(device)
 
 
-def _build_pipeline(config: RunConfig, data: Dataset, dataset: str) -> Any:
-    """The run's preprocessing, else the one the dataset declares."""
-    from ecgzoo.data.pipeline import Pipeline
-
-    return Pipeline(config.preprocessing) if config.preprocessing is not None else Pipeline.for_dataset(data, dataset)
-
-
 def _fit(model: EcgModel, trainer_name: str, trainer_opts: dict[str, Any], train: Any, val: Any,
          task: TrainingTask, device: str, seed: int, checkpoint_dir: Path) -> FitResult:
     """Create the trainer and fit; a module-level function so `--nproc` can spawn it (the model travels pickled)."""
@@ -185,25 +171,6 @@ def save_fit_result(run_dir: RunDir, model: EcgModel, result: FitResult, classes
     run_dir.write_json("history.json", history)
     run_dir.write("checkpoints/metrics.jsonl", "".join(dumps(row) + "\n" for row in history))
     return history
-
-
-@torch.no_grad()
-def predict_dataset(model: EcgModel, dataset: torch.utils.data.Dataset, device: str, batch_size: int,
-                    precision: str = "fp32", task: Any = None) -> np.ndarray:
-    """Class probabilities (N, classes) of every item of a `(signal, label, valid_length)` dataset
-    (softmax; a multi-label `task`: a sigmoid per class).
-
-    precision="bf16" runs the network under bfloat16 autocast (faster on CPUs with bf16 units; the
-    probabilities move by about 1e-3, see BENCHMARKS.md); "fp32" is the exact path.
-    """
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    model.eval()
-    out = []
-    for x, _, vl in loader:
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model(x.to(device), valid_length=vl.to(device))
-        out.append((task.probabilities(logits) if task is not None else torch.softmax(logits.float(), dim=1)).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.num_classes), dtype=np.float32)
 
 
 def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -256,7 +223,7 @@ def _open(model: str, dataset: str, config: RunConfig) -> _Run:
     device = resolve_device(config.device)
     model_entry = get_registry().resolve(model, "model")
     data = get_dataset(dataset, **config.dataset)  # missing data: a message saying where to put it, no folder made
-    pipeline = _build_pipeline(config, data, dataset)
+    pipeline = build_pipeline(config, data, dataset)
     ctx = _join_torchrun_group(device, config)
     name = config.name or default_run_name(model_entry.name, dataset)
     if ctx.enabled:  # under torchrun every rank runs this: all use rank 0's name, only rank 0 writes
