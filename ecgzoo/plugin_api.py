@@ -51,8 +51,8 @@ from ecgzoo._infra.jsonio import dumps
 from ecgzoo.core.explainer import FastPathConfig, engine_for
 from ecgzoo.core.leads import STANDARD_12, canonical_lead_name, canonical_leads
 from ecgzoo.core.model import masked_mean
-from ecgzoo.data.inputs import BRIDGE_SECONDS, InputError, bridge_gaps
 from ecgzoo.data.prepared import default_cache_dir
+from ecgzoo.data.signal_source import BRIDGE_SECONDS, InputError, bridge_gaps
 from ecgzoo.data.splits import class_weights, stratified_kfold, stratified_split
 from ecgzoo.data.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
 from ecgzoo.data.wfdb_segments import read_multi_segment

@@ -146,7 +146,8 @@ def test_physionet2017_records_name_their_lead_as_the_header_does(sample_dir):
 
 
 def test_predict_checks_lead_names_unless_the_user_picked_the_lead(tmp_path):
-    from ecgzoo.data.inputs import InputError, SignalSource, select_lead
+    from ecgzoo.data.inputs import select_lead
+    from ecgzoo.data.signal_source import InputError, SignalSource
     from ecgzoo.serving.loaded_run import LoadedRun
     from ecgzoo.serving.predict import predict_source
 

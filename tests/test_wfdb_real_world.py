@@ -15,7 +15,8 @@ from run_helpers import cli
 
 import ecgzoo
 from ecgzoo import RecordError
-from ecgzoo.data.inputs import InputError, MissingSamples, open_input, select_lead
+from ecgzoo.data.inputs import open_input, select_lead
+from ecgzoo.data.signal_source import InputError, MissingSamples
 from ecgzoo.serving.explain_recording import explain_recording
 from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.serving.predict import predict_source
@@ -242,7 +243,7 @@ def test_missing_samples_error_says_how_many_and_where(tmp_path):
 
 
 def test_bridge_gaps_fills_only_short_runs_it_sees_whole():
-    from ecgzoo.data.inputs import bridge_gaps
+    from ecgzoo.data.signal_source import bridge_gaps
 
     x = np.array([[1.0, np.nan, np.nan, 4.0, np.nan, np.nan, np.nan, 8.0]])
     assert bridge_gaps(x, 2) == 2

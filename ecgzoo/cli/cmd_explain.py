@@ -111,7 +111,8 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     from ecgzoo.cli import UsageError
     from ecgzoo.core.leads import LeadMismatchError, check_leads
     from ecgzoo.core.record import Record
-    from ecgzoo.data.inputs import InputError, flat_leads, open_input, select_lead
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError, flat_leads
     from ecgzoo.serving.predict import fit_leads, pipeline_for
 
     args, run = job.args, job.run
@@ -248,7 +249,8 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
     """--html: one viewer per input, the whole recording explained window by window."""
     from ecgzoo._infra.files import safe_filename
     from ecgzoo.cli import UsageError
-    from ecgzoo.data.inputs import InputError, open_input, select_lead
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError
     from ecgzoo.report.viewer import write_viewer
     from ecgzoo.serving.explain_recording import explain_recording
 

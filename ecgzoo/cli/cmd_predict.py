@@ -28,7 +28,8 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo._infra.device import resolve_device
     from ecgzoo.cli import UsageError
     from ecgzoo.core.manifest import PretrainedError
-    from ecgzoo.data.inputs import InputError, open_input, select_lead
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError
     from ecgzoo.models.checkpoint import CheckpointError
     from ecgzoo.serving.loaded_run import load_run
     from ecgzoo.serving.predict import describe, predict_source

@@ -38,152 +38,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ecgzoo.core.leads import STANDARD_12, LeadMismatchError, canonical_lead_name, canonical_leads, lead_order
-from ecgzoo.data.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, readable_record, samples_in_file
-
-#: sampling rates outside this range are refused as misread (ECGs are recorded at 50 Hz to a few kHz)
-MIN_FS, MAX_FS = 1.0, 1e6
-
-
-class InputError(ValueError):
-    """An input file that cannot be read as an ECG; names the file and what was expected."""
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of a library's message, without its exception class (users act on the words)."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else "no detail given").strip("'\"")
-
-
-#: how the problem of a stretch with missing samples begins (`MissingSamples.problem`)
-NOT_ANALYSED = "not analysed:"
-
-
-class MissingSamples(InputError):
-    """A stretch holding missing samples (WFDB's invalid-sample marker, `~` segments, skew, NaN) that
-    are not bridged: it is not analysed, the rest of the recording is. `problem` says so in a few words."""
-
-    def __init__(self, path: Path, start: int, stop: int, missing: int, first: int):
-        self.missing, self.first = missing, first
-        self.problem = f"{NOT_ANALYSED} {missing} missing sample{'s' if missing != 1 else ''}"
-        super().__init__(f"{path}: samples {start}:{stop}: {self.problem} (the first at sample {first})")
-
-
-@contextlib.contextmanager
-def _no_warnings(path: Path) -> Iterator[None]:
-    """Warnings about the data (UserWarning, RuntimeWarning) while reading `path` become InputErrors."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("error", UserWarning)
-        warnings.simplefilter("error", RuntimeWarning)
-        try:
-            yield
-        except (UserWarning, RuntimeWarning) as w:  # the message, not the class name: this is an error now
-            raise InputError(f"{path}: unreadable data ({(str(w).strip().splitlines() or ['?'])[0]})") from None
-
-
-def flat_leads(signal: np.ndarray) -> bool:
-    """True when every lead of a (leads, n) stretch is constant: a flat line, no ECG to classify."""
-    return signal.shape[-1] > 0 and bool((np.ptp(signal, axis=-1) == 0).all())
-
-
-@dataclasses.dataclass
-class SignalSource:
-    """A recording to read in stretches: (leads, samples) in mV at `fs` Hz."""
-
-    path: Path
-    fs: float
-    leads: int
-    samples: int
-    _read: Callable[[int, int], np.ndarray]
-    #: lead names where the format stores them (WFDB; CSV columns named as standard leads), canonical
-    #: (`ecgzoo.core.leads.canonical_lead_name`), else empty
-    lead_names: tuple[str, ...] = ()
-    #: True when the user picked the lead (`--lead`): it stands for the model's lead whatever its name
-    lead_chosen: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.path.stem if self.path.suffix else self.path.name
-
-    @property
-    def bridge_limit(self) -> int:
-        """The longest gap of missing samples (per lead) that `read` bridges: `BRIDGE_SECONDS` at `fs`."""
-        return int(BRIDGE_SECONDS * self.fs + 1e-9)
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        """Samples [start, stop) as float32 (leads, n); gaps are bridged or refused (`read_bridged`)."""
-        return self.read_bridged(start, stop)[0]
-
-    def read_bridged(self, start: int, stop: int) -> tuple[np.ndarray, int]:
-        """(samples [start, stop) as float32 (leads, n), how many missing samples in them were bridged).
-
-        Gaps of missing samples (NaN) no longer than `bridge_limit` are filled by linear interpolation
-        (`bridge_gaps`; enough context is read around the stretch to see a gap whole); a longer gap
-        raises `MissingSamples`, an infinite value an `InputError` naming its sample.
-        """
-        start, stop = max(0, start), min(self.samples, stop)
-        margin = self.bridge_limit + 1 if self.bridge_limit else 0
-        a, b = max(0, start - margin), min(self.samples, stop + margin)
-        with _no_warnings(self.path):
-            out = np.array(self._read(a, b), dtype=np.float32)
-        if out.shape != (self.leads, b - a):
-            raise InputError(f"{self.path}: read {out.shape} for samples {a}:{b}, expected ({self.leads}, {b - a})")
-        if np.isinf(out).any():
-            raise InputError(f"{self.path}: infinite value at sample {int(np.argwhere(np.isinf(out))[0][1]) + a}")
-        bridged = np.isnan(out)
-        bridge_gaps(out, self.bridge_limit, open_start=a > 0, open_end=b < self.samples)
-        out = out[:, start - a : stop - a]
-        bridged = int(np.count_nonzero(bridged[:, start - a : stop - a])) - int(np.count_nonzero(np.isnan(out)))
-        if np.isnan(out).any():
-            first = int(np.argwhere(np.isnan(out))[:, 1].min()) + start
-            raise MissingSamples(self.path, start, stop, int(np.count_nonzero(np.isnan(out))), first)
-        return out, bridged
-
-
-#: gaps of missing samples up to this long (20 ms, a fifth of a QRS complex) are bridged by linear
-#: interpolation, too short to hide or make a beat; longer gaps leave their window unclassified
-BRIDGE_SECONDS = 0.02
-
-
-def bridge_gaps(signal: np.ndarray, limit: int, *, open_start: bool = False, open_end: bool = False) -> int:
-    """Fill, in place, each run of NaN of at most `limit` samples in each lead of a (leads, n) array by
-    linear interpolation between its neighbours (a run at the array's start or end holds the nearest
-    value, unless `open_start`/`open_end` say the recording goes on there: such a run may be longer
-    than it looks, so it is left). Returns the number of samples filled."""
-    filled = 0
-    for lead in signal:
-        missing = np.isnan(lead)
-        if limit < 1 or not missing.any() or missing.all():
-            continue
-        edges = np.diff(np.concatenate(([0], missing.view(np.int8), [0])))
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        short = (ends - starts <= limit) & ~((starts == 0) & open_start) & ~((ends == len(lead)) & open_end)
-        fill = np.concatenate([np.arange(s, e) for s, e in zip(starts[short], ends[short], strict=True)] or [np.zeros(0, int)])
-        if len(fill):
-            known = np.flatnonzero(~missing)
-            lead[fill] = np.interp(fill, known, lead[known])
-            filled += len(fill)
-    return filled
-
-
-def _check_fs(path: Path, stated: float | None, given: float | None) -> float:
-    if stated is not None and given is not None and abs(stated - given) > 1e-6 * stated:
-        raise InputError(f"{path}: the file says {stated:g} Hz but --fs {given:g} was given; leave out --fs or fix the file")
-    fs = stated if stated is not None else given
-    if fs is None:
-        raise InputError(f"{path}: the sampling rate is not stored in this format; give it with --fs HZ")
-    if not MIN_FS <= fs <= MAX_FS:  # also NaN and inf: a rate nothing can be computed from
-        raise InputError(f"{path}: sampling rate {fs:g} Hz is not plausible for an ECG (expected {MIN_FS:g} to {MAX_FS:g} Hz)")
-    return float(fs)
+from ecgzoo.data.signal_source import InputError, SignalSource, check_fs, first_line, no_warnings, to_millivolts
+from ecgzoo.data.wfdb_header import check_truncation, is_multi_segment, readable_record, samples_in_file
+from ecgzoo.data.wfdb_segments import multi_segment_source
 
 
 def _length_from_files(header: Any, record_path: Path) -> int:
@@ -232,25 +95,6 @@ def _check_wfdb_count(header: Any, held: int, shown: Path) -> int:
     return n
 
 
-def _check_truncation(header: Any, folder: Path, shown: Path) -> None:
-    """Refuse a fixed-width signal file shorter than the header's sample count, saying by how much."""
-    by_file: dict[str, list[int]] = {}
-    for i, name in enumerate(header.file_name or []):
-        by_file.setdefault(name, []).append(i)
-    for name, signals in by_file.items():
-        fmts = {str(header.fmt[i]) for i in signals}
-        frames = sum(int((header.samps_per_frame or [1] * len(header.fmt))[i] or 1) for i in signals)
-        if len(fmts) != 1 or next(iter(fmts)) not in BYTES_PER_SAMPLE:
-            continue
-        per_sample = BYTES_PER_SAMPLE[next(iter(fmts))] * frames
-        offset = int((header.byte_offset or [0] * len(header.fmt))[signals[0]] or 0)
-        need, have = offset + int(np.ceil(per_sample * header.sig_len)), (folder / name).stat().st_size
-        if have < need:
-            held = max(0, int((have - offset) // per_sample))
-            raise InputError(f"{shown}: signal file {name} is truncated: it holds {held:,} of the {header.sig_len:,} samples "
-                             f"per signal the header declares ({header.sig_len - held:,} missing; {have:,} of {need:,} bytes)")
-
-
 def _header_text(hea: Path, shown: Path) -> str:
     """The header's text, refusing a header with no record line (empty, or comments only)."""
     text = hea.read_text(encoding="ascii", errors="replace")
@@ -261,26 +105,17 @@ def _header_text(hea: Path, shown: Path) -> str:
     return text
 
 
-def to_millivolts(signal: np.ndarray, units: list[str] | None) -> np.ndarray:
-    """(leads, n) physical values in mV, from signals in uV, mV or V (other units kept as they are)."""
-    units = [str(u or "").lower() for u in (units or [])]
-    scale = np.array([1e-3 if u in ("uv", "µv") else 1e3 if u == "v" else 1.0 for u in units] or [1.0])
-    return signal * scale[:, None] if len(units) == signal.shape[0] else signal
-
-
 def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSource:
     import wfdb
 
     text = _header_text(record_path.with_name(record_path.name + ".hea"), shown)
     if is_multi_segment(text):
-        from ecgzoo.data.wfdb_segments import multi_segment_source
-
         return multi_segment_source(record_path, shown, fs)
     stack = contextlib.ExitStack()  # the normalised header's folder lives as long as this reader
     try:
         readable = stack.enter_context(readable_record(record_path))
         header = wfdb.rdheader(str(readable))
-        rate = _check_fs(shown, float(header.fs), fs)
+        rate = check_fs(shown, float(header.fs), fs)
         if header.sig_len == 0 and set(header.file_name or []) <= {"~"}:
             raise InputError(f"{shown}: the layout segment of a multi-segment record (no samples): give the record's "
                              "master header, the .hea that lists the segments")
@@ -289,13 +124,13 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
             readable = stack.enter_context(readable_record(record_path, samples=_length_from_files(header, readable)))
             header = wfdb.rdheader(str(readable))
         n = _check_wfdb_count(header, held, shown)
-        _check_truncation(header, record_path.parent, shown)
+        check_truncation(header, record_path.parent, shown)
     except InputError:
         stack.close()
         raise
     except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
         stack.close()
-        raise InputError(f"{shown}: not a readable WFDB header ({_first_line(exc)})") from None
+        raise InputError(f"{shown}: not a readable WFDB header ({first_line(exc)})") from None
 
     def read(start: int, stop: int) -> np.ndarray:
         _ = stack
@@ -303,7 +138,7 @@ def _wfdb_source(record_path: Path, shown: Path, fs: float | None) -> SignalSour
             rec = wfdb.rdrecord(str(readable), sampfrom=start, sampto=stop, physical=True)
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"{shown}: cannot read samples {start}:{stop}; the signal file may be damaged "
-                             f"({_first_line(exc)})") from None
+                             f"({first_line(exc)})") from None
         return to_millivolts(rec.p_signal.T, rec.units)
 
     names = canonical_leads(header.sig_name) if header.sig_name and len(header.sig_name) == header.n_sig else ()
@@ -328,10 +163,10 @@ def _npy_source(path: Path, fs: float | None) -> SignalSource:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, EOFError, OSError) as exc:
-        raise InputError(f"{path}: not a plain numeric .npy array ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a plain numeric .npy array ({first_line(exc)})") from None
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise InputError(f"{path}: expected real numbers, got dtype {arr.dtype}")
-    return _array_source(path, arr, _check_fs(path, None, fs))
+    return _array_source(path, arr, check_fs(path, None, fs))
 
 
 def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSource:
@@ -342,12 +177,12 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty (0 bytes)")
     try:
-        with _no_warnings(path):
+        with no_warnings(path):
             data = scipy.io.loadmat(path)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{path}: not a readable MATLAB file ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable MATLAB file ({first_line(exc)})") from None
     arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
               and np.issubdtype(v.dtype, np.number) and not np.issubdtype(v.dtype, np.complexfloating)}
     if "val" in arrays:
@@ -357,12 +192,12 @@ def _mat_source(path: Path, fs: float | None, gain: float | None) -> SignalSourc
     else:
         raise InputError(f"{path}: expected a variable 'val' or a single numeric array, found {sorted(arrays) or 'none'}")
     if "fs" in arrays and arrays["fs"].size == 1 and "val" in arrays:
-        fs = _check_fs(path, float(arrays["fs"].item()), fs)
-    with _no_warnings(path):
+        fs = check_fs(path, float(arrays["fs"].item()), fs)
+    with no_warnings(path):
         arr = np.asarray(arr, dtype=np.float32).squeeze()
     if gain:
         arr = arr / float(gain)
-    return _array_source(path, arr, _check_fs(path, None, fs))
+    return _array_source(path, arr, check_fs(path, None, fs))
 
 
 def _csv_source(path: Path, fs: float | None) -> SignalSource:
@@ -386,7 +221,7 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
             arr = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: expected numeric CSV columns (one per lead, optional 'time' column first): "
-                         f"{_first_line(exc)}") from None
+                         f"{first_line(exc)}") from None
     if arr.shape[0] == 0:
         raise InputError(f"{path}: no data rows{' (a header row only)' if header else ''}: the recording is empty")
     stated = None
@@ -405,9 +240,9 @@ def _csv_source(path: Path, fs: float | None) -> SignalSource:
         raise InputError(f"{path}: {arr.shape[0]:,} row(s) of {arr.shape[1]:,} values cannot be samples x leads "
                          f"({arr.shape[1]:,} leads of {arr.shape[0]:,} sample(s)); a CSV holds one row per sample and one "
                          "column per lead: write each lead as a column (for one lead, one value per line)")
-    with _no_warnings(path):  # values beyond float32 (overflow) are an error naming the file
+    with no_warnings(path):  # values beyond float32 (overflow) are an error naming the file
         arr = arr.astype(np.float32)
-    source = _array_source(path, arr, _check_fs(path, stated, fs), layout="samples-first")
+    source = _array_source(path, arr, check_fs(path, stated, fs), layout="samples-first")
     columns = header[1:] if stated is not None else header
     if columns and len(columns) == source.leads and set(canonical_leads(columns)) <= set(STANDARD_12):
         source.lead_names = canonical_leads(columns)  # only standard lead names: other headers are not lead names

@@ -19,6 +19,11 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgzoo.data.signal_source import InputError
 
 _ISO_DATETIME = re.compile(r"\s(\d{4})-(\d{2})-(\d{2})\s+(\d{1,2}:\d{2}:\d{2}(?:\.\d+)?)\s*$")
 #: bytes per sample of the WFDB storage formats whose size follows from the sample count
@@ -105,3 +110,22 @@ def samples_in_file(path: Path, fmts: Sequence[str], byte_offset: int = 0) -> in
         return None
     size = path.stat().st_size - byte_offset
     return max(0, int(size // (BYTES_PER_SAMPLE[fmts[0]] * len(fmts))))
+
+
+def check_truncation(header: Any, folder: Path, shown: Path) -> None:
+    """Refuse a fixed-width signal file shorter than the header's sample count, saying by how much."""
+    by_file: dict[str, list[int]] = {}
+    for i, name in enumerate(header.file_name or []):
+        by_file.setdefault(name, []).append(i)
+    for name, signals in by_file.items():
+        fmts = {str(header.fmt[i]) for i in signals}
+        frames = sum(int((header.samps_per_frame or [1] * len(header.fmt))[i] or 1) for i in signals)
+        if len(fmts) != 1 or next(iter(fmts)) not in BYTES_PER_SAMPLE:
+            continue
+        per_sample = BYTES_PER_SAMPLE[next(iter(fmts))] * frames
+        offset = int((header.byte_offset or [0] * len(header.fmt))[signals[0]] or 0)
+        need, have = offset + int(np.ceil(per_sample * header.sig_len)), (folder / name).stat().st_size
+        if have < need:
+            held = max(0, int((have - offset) // per_sample))
+            raise InputError(f"{shown}: signal file {name} is truncated: it holds {held:,} of the {header.sig_len:,} samples "
+                             f"per signal the header declares ({header.sig_len - held:,} missing; {have:,} of {need:,} bytes)")

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ecgzoo.core.leads import canonical_leads
-from ecgzoo.data.inputs import InputError, SignalSource, _check_fs, _check_truncation, _first_line, to_millivolts
-from ecgzoo.data.wfdb_header import readable_record
+from ecgzoo.data.signal_source import InputError, SignalSource, check_fs, first_line, to_millivolts
+from ecgzoo.data.wfdb_header import check_truncation, readable_record
 
 GAP = "~"
 
@@ -50,7 +50,7 @@ def _rdheader(path: Path, what: str, shown: Path) -> Any:
         with readable_record(path) as readable:
             return wfdb.rdheader(str(readable))
     except Exception as exc:  # noqa: BLE001 - wfdb raises many types for one meaning
-        raise InputError(f"{shown}: {what} header {path.name}.hea is not readable ({_first_line(exc)})") from None
+        raise InputError(f"{shown}: {what} header {path.name}.hea is not readable ({first_line(exc)})") from None
 
 
 def _channels(names: list[str], signals: list[str], segment: str, shown: Path) -> tuple[int, ...]:
@@ -102,7 +102,7 @@ def _check_segment_files(head: Any, folder: Path, segment: str, shown: Path) -> 
         path = folder / file
         if not path.is_file() or path.stat().st_size == 0:
             raise InputError(f"{shown}: signal file {file} of segment {segment} is {'empty' if path.is_file() else 'missing'}")
-    _check_truncation(head, folder, Path(f"{shown}: segment {segment}"))
+    check_truncation(head, folder, Path(f"{shown}: segment {segment}"))
 
 
 def _read_segment(segment: Segment, a: int, b: int, shown: Path) -> np.ndarray:
@@ -115,7 +115,7 @@ def _read_segment(segment: Segment, a: int, b: int, shown: Path) -> np.ndarray:
             rec = wfdb.rdrecord(str(readable), sampfrom=a, sampto=b, physical=True)
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{shown}: cannot read samples {a}:{b} of segment {segment.path.name}; its signal file may be "
-                         f"damaged ({_first_line(exc)})") from None
+                         f"damaged ({first_line(exc)})") from None
     return to_millivolts(rec.p_signal.T, list(segment.units))
 
 
@@ -136,7 +136,7 @@ def read_multi_segment(record_path: Path) -> tuple[np.ndarray, float, list[str],
 def _open(record_path: Path, shown: Path, fs: float | None) -> tuple[SignalSource, list[str], list[str]]:
     """(source, the layout's units, its signal names) of a multi-segment record."""
     master = _rdheader(record_path, "master", shown)
-    rate = _check_fs(shown, float(master.fs), fs)
+    rate = check_fs(shown, float(master.fs), fs)
     signals, units, segments = _segments(master, record_path.parent, shown)
     total = sum(s.length for s in segments)
     if total <= 0:

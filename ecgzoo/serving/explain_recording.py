@@ -23,8 +23,8 @@ import torch
 from ecgzoo.core.explainer import Explainer
 from ecgzoo.core.leads import LeadMismatchError, check_leads
 from ecgzoo.core.record import Record, RecordError
-from ecgzoo.data.inputs import NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.signal_source import NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.serving.loaded_run import LoadedRun
 from ecgzoo.serving.predict import NON_FINITE, _batches, fit_leads, format_time, pipeline_for, window_bounds
 

@@ -16,8 +16,8 @@ from ecgzoo.core.leads import canonical_leads
 from ecgzoo.core.manifest import InputContract
 from ecgzoo.core.model import EcgModel
 from ecgzoo.core.tasks import Task
-from ecgzoo.data.inputs import MAX_FS, MIN_FS
 from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.signal_source import MAX_FS, MIN_FS
 from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgzoo.models.pretrained import find_manifest, is_pretrained_name, splits_of, weights_path
 

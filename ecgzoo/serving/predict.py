@@ -42,7 +42,8 @@ import torch
 from ecgzoo.core.leads import LeadMismatchError, check_leads
 from ecgzoo.core.record import Record, RecordError
 from ecgzoo.core.tasks import Task
-from ecgzoo.data.inputs import BRIDGE_SECONDS, NOT_ANALYSED, InputError, MissingSamples, SignalSource, match_leads
+from ecgzoo.data.inputs import match_leads
+from ecgzoo.data.signal_source import BRIDGE_SECONDS, NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.serving.loaded_run import LoadedRun
 
 #: the reason given for a window whose model output is not finite
