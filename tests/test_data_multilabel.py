@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 from loopback import RangeHandler, serve
+from ptbxl_fixtures import write_ptbxl_tree
 
 import ecgzoo
 from ecgzoo.testing import check_dataset_plugin
-from ecgzoo.testing_ptbxl import write_ptbxl_tree
 
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
 TWELVE = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
+from ptbxl_fixtures import write_ptbxl_tree
 from run_helpers import cli
 
 from ecgzoo.models.checkpoint import load_checkpoint
-from ecgzoo.testing_ptbxl import write_ptbxl_tree
 
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
 COMMON = ["trainer.epochs=1", "trainer.batch_size=8", "trainer.progress=false", "report.examples_per_class=1",
