@@ -57,6 +57,7 @@ from ecgzoo.data.splits import class_weights, stratified_kfold, stratified_split
 from ecgzoo.data.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
 from ecgzoo.data.wfdb_segments import read_multi_segment
 from ecgzoo.evaluation.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
+from ecgzoo.evaluation.multilabel_metrics import challenge_score_2021, uses_cinc2021_codes
 from ecgzoo.models.checkpoint import (
     CheckpointError,
     cudnn_flags_restored,
@@ -76,12 +77,12 @@ from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_score
 __all__ = [
     "BRIDGE_SECONDS", "BYTES_PER_SAMPLE", "STANDARD_12", "CheckpointError", "InputError", "bridge_gaps", "is_multi_segment",
     "read_multi_segment", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
-    "canonical_leads", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
+    "canonical_leads", "challenge_score_2021", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
     "download_file", "dumps", "engine_for", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
     "format_duration", "run_progress",
     "load_checkpoint", "load_checkpoint_bytes", "masked_mean", "metrics_from_confusion", "model_from_checkpoint",
     "multilabel_training", "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",
     "samples_in_file", "save_checkpoint", "seed_everything", "set_rng_state", "stratified_kfold", "stratified_split",
-    "write_atomic", "write_bytes_atomic", "write_json",
+    "uses_cinc2021_codes", "write_atomic", "write_bytes_atomic", "write_json",
 ]

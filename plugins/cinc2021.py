@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 
 import ecgzoo
 from ecgzoo import Task
-from ecgzoo.plugin_api import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
+from ecgzoo.plugin_api import (
+    challenge_score_2021,
+    cinc2021_diagnoses,
+    cinc2021_equivalent,
+    cinc2021_scored_classes,
+    uses_cinc2021_codes,
+)
 from ecgzoo_plugins.wfdb_records import LabelledWfdbFolder, read_header, wfdb_record_ids
 
 _DX = re.compile(r"^Dx\s*:\s*(.*)$", re.IGNORECASE)
@@ -113,3 +119,12 @@ class Cinc2021(LabelledWfdbFolder, ecgzoo.Dataset):
 def ecgzoo_datasets() -> list[ecgzoo.PluginSpec]:
     return [ecgzoo.PluginSpec("cinc2021", Cinc2021, Cinc2021Config,
                               summary="PhysioNet/CinC Challenge 2021 (12-lead, multi-label SNOMED CT, 26 scored classes)")]
+
+
+@ecgzoo.hookimpl
+def ecgzoo_task_scores(task: ecgzoo.Task, targets: Any, probabilities: Any, decisions: Any) -> dict[str, Any] | None:
+    """The CinC 2021 challenge score of the decisions, for any task whose classes include the challenge's
+    scored SNOMED CT codes (this dataset, or the same codes read by `wfdb-folder`)."""
+    if not uses_cinc2021_codes(task.classes):
+        return None
+    return {"challenge_score_2021": ("CinC 2021 challenge score", challenge_score_2021(targets, decisions, task.classes))}

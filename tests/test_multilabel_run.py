@@ -8,22 +8,29 @@ import ecgzoo
 from ecgzoo.core.tasks import Task
 from ecgzoo.data.prepared import Prepared
 from ecgzoo.evaluation.multilabel_metrics import choose_thresholds
-from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from ecgzoo.training.multilabel_run import explanation_examples, validation_metrics
+from ecgzoo.evaluation.task_scoring import scoring
+from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgzoo.report.examples import examples_multi as explanation_examples
+from ecgzoo.training.run_dir import RunDir
+from ecgzoo.training.runner import save_best
 
 TASK = Task.multi_label(["A", "B", "C"], {"A": "class a"})
 
 
 def test_thresholds_are_chosen_on_validation_and_stored_with_the_checkpoint(tmp_path):
     model = ecgzoo.create_model("inception1d", num_classes=3, in_leads=2, depth=3, filters=2, bottleneck=2)
-    path = save_checkpoint(tmp_path / "best.safetensors", model, {"kind": "best", "epoch": 3})
     y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
     p = np.array([[0.8, 0.3, 0.1], [0.4, 0.6, 0.2], [0.55, 0.7, 0.1], [0.2, 0.1, 0.3]])
-    metrics, thresholds = validation_metrics(y, p, TASK, path, model)
+    score = scoring(TASK)
+    thresholds = score.choose_thresholds(TASK, y, p)
+    metrics = score.metrics(TASK, y, p, thresholds)
     np.testing.assert_array_equal(thresholds, choose_thresholds(y, p))
+    result = ecgzoo.FitResult(epochs=[ecgzoo.EpochRecord(3, 0.5, 0.6, {"macro_auroc": 0.7}, best=True)],
+                              best_state=model.state_dict(), best_epoch=3)
+    path = save_best(RunDir.create(tmp_path, "run"), model, result, TASK, thresholds)
     _, meta = load_checkpoint(path)
-    assert meta["thresholds"] == thresholds.tolist() and meta["epoch"] == 3 and Task.from_json(meta["task"]) == TASK
-    assert [metrics["per_class"][c]["threshold"] for c in TASK.classes] == thresholds.tolist()
+    assert meta["thresholds"] == list(thresholds) and meta["epoch"] == 3 and Task.from_json(meta["task"]) == TASK
+    assert [metrics["per_class"][c]["threshold"] for c in TASK.classes] == list(thresholds)
     model_from_checkpoint(path)  # still loads
 
 

@@ -9,9 +9,15 @@ import numpy as np
 
 from ecgzoo.core.tasks import Task
 from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics
-from ecgzoo.report.report_multilabel import class_counts, metrics_markdown, pick_examples, predictions_csv
+from ecgzoo.evaluation.task_scoring import scoring
+from ecgzoo.report.examples import pick_examples_multi as pick_examples
+from ecgzoo.report.report import metrics_markdown
 
 TASK = Task.multi_label(["164889003", "426783006", "X"], {"164889003": "AF (atrial fibrillation)"})
+
+
+def predictions_csv(ids, y, p, task, thresholds):
+    return scoring(task).predictions_csv(task, ids, y, p, thresholds)
 
 
 def test_predictions_csv_lists_true_and_thresholded_labels():
@@ -49,4 +55,4 @@ def test_examples_are_confident_true_positives_per_class_and_counts_per_label():
     y = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]])
     p = np.array([[0.6, 0.1, 0.0], [0.9, 0.2, 0.0], [0.1, 0.8, 0.0]])
     assert pick_examples(y, p, 1) == [(1, 0), (2, 1)]
-    assert class_counts(y, TASK.classes) == {"164889003": 2, "426783006": 2, "X": 0}
+    assert TASK.class_counts(y) == {"164889003": 2, "426783006": 2, "X": 0}

@@ -283,13 +283,14 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
         "model": f"{model} ({sum(p.numel() for p in run.model.parameters()):,} parameters), {run.label or run.path}",
         "model input": f"windows of {run.input_samples / run.fs:g} s, each preprocessed and classified on its own",
         "preprocessing": steps, "classes": ", ".join(run.classes),
-        "explained class": run.classes[done.target] + (" (the most probable label; --target chooses another)" if run.task.multi else ""),
+        "explained class": run.classes[done.target]
+                           + (" (the most probable label; --target chooses another)" if run.task.lists_labels else ""),
         **({"notes": "; ".join(done.notes)} if done.notes else {}),
         "explainers": ", ".join(f"{n} {getattr(e, 'config', '')}" for n, e in explainers.items()),
     }
     return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
             "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts,
-            "lead_names": done.lead_names, "multi_label": run.task.multi, "thresholds": run.thresholds}
+            "lead_names": done.lead_names, "multi_label": run.task.lists_labels, "thresholds": run.thresholds}
 
 
 def main(args: argparse.Namespace) -> int:

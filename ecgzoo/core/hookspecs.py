@@ -63,3 +63,20 @@ def ecgzoo_pretrained() -> list[Any]:
     package) or that its `url` serves the file whose SHA-256 and size the manifest states; ecgzoo
     verifies both before loading, so a wrong manifest gives an error, never a wrong model.
     """
+
+
+@hookspec
+def ecgzoo_task_scores(task: Any, targets: Any, probabilities: Any, decisions: Any) -> dict[str, tuple[str, float | None]] | None:
+    """Extra scores of a dataset's own (a challenge's metric) beside ecgzoo's metrics of one set of predictions.
+
+    Called by `ecgzoo.evaluation.extra_scores.extra_scores` each time a run's or an evaluation's
+    multi-label metrics are computed (`multilabel_metrics`: validation, the test split, `ecgzoo
+    evaluate`), once per implementation, with the `ecgzoo.Task`, the encoded targets (N, K) 0/1,
+    the probabilities (N, K) and the decisions (N, K) booleans at the stored thresholds.
+    Returns {metric key: (its name in prose, value or None where undefined)} for a task the plugin
+    recognises (by its classes), else None; the values land in metrics.json beside ecgzoo's own,
+    which they may not replace (a clash is an error naming the key), the names under
+    `extra_score_names`, and the report's headline shows each. Example: the CinC 2021 dataset
+    plugin returns `{"challenge_score_2021": ("CinC 2021 challenge score", ...)}` when the
+    classes are the challenge's SNOMED CT codes.
+    """

@@ -278,6 +278,11 @@ class Registry:
         self._entries = None
         return name
 
+    def hooks(self) -> Any:
+        """pluggy's hook caller with every plugin source loaded: `hooks().ecgzoo_task_scores(...)`."""
+        self._load_sources()
+        return self.pm.hook
+
     def register(self, plugin: object, name: str | None = None) -> str:
         """Add a plugin (module, class or object with hook implementations) from code."""
         self._load_sources()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -35,7 +35,13 @@ TaskKind = Literal["single-label", "multi-label"]
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """The kind of task, its class vocabulary in output order and each class's human name."""
+    """The kind of task, its class vocabulary in output order and each class's human name.
+
+    `Task(kind, classes, names)` gives the subclass of that kind (`SingleLabelTask`,
+    `MultiLabelTask`): each owns what differs between the kinds (targets, activation, loss,
+    decisions, thresholds, the headline figure, class counts); callers ask the task, never test
+    its kind. What a task's metrics and report look like is `ecgzoo.evaluation.task_scoring`.
+    """
 
     kind: TaskKind
     classes: tuple[str, ...]
@@ -44,8 +50,27 @@ class Task:
     #: None: every class); not part of the task's identity (equality, `to_json`)
     scored_classes: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
 
+    #: the loss a trainer minimises, the output activation, the figure that picks the best epoch
+    #: by default, the key of the headline figure in metrics.json, the dtype of encoded targets
+    #: (each kind's class sets them)
+    loss: ClassVar[str]
+    activation: ClassVar[str]
+    selection_metric: ClassVar[str]
+    headline_metric: ClassVar[str]
+    label_dtype: ClassVar[type]
+    #: the fewest classes with records that training needs, and how to say it
+    min_present: ClassVar[int]
+    min_present_text: ClassVar[str]
+    #: a prediction lists each label at or above its threshold (with probability and threshold), not one class
+    lists_labels: ClassVar[bool]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Task:
+        if cls is Task:  # Task(kind, ...) is the subclass of that kind (an unknown kind: __post_init__ says so)
+            cls = _KINDS.get(args[0] if args else kwargs.get("kind"), Task)
+        return object.__new__(cls)
+
     def __post_init__(self) -> None:
-        if self.kind not in (SINGLE, MULTI):
+        if self.kind not in _KINDS or type(self) is not _KINDS[self.kind]:
             raise ValueError(f"task kind must be {SINGLE!r} or {MULTI!r}, got {self.kind!r}")
         classes = tuple(str(c) for c in self.classes)
         if not classes or len(set(classes)) != len(classes):
@@ -57,28 +82,16 @@ class Task:
 
     @classmethod
     def single_label(cls, classes: Sequence[str], names: Mapping[str, str] | None = None) -> Task:
-        return cls(SINGLE, tuple(classes), names or {})
+        return SingleLabelTask(SINGLE, tuple(classes), names or {})
 
     @classmethod
     def multi_label(cls, classes: Sequence[str], names: Mapping[str, str] | None = None) -> Task:
-        return cls(MULTI, tuple(classes), names or {})
+        return MultiLabelTask(MULTI, tuple(classes), names or {})
 
     @property
     def multi(self) -> bool:
+        """Kept for third-party code written against 0.x; ecgzoo itself asks the task instead."""
         return self.kind == MULTI
-
-    @property
-    def loss(self) -> str:
-        return "binary-cross-entropy" if self.multi else "cross-entropy"
-
-    @property
-    def activation(self) -> str:
-        return "sigmoid" if self.multi else "softmax"
-
-    @property
-    def selection_metric(self) -> str:
-        """The validation figure that picks the best epoch by default."""
-        return "macro_auroc" if self.multi else "challenge_f1"
 
     def with_scored(self, scored_classes: Sequence[str] | None) -> Task:
         """The same task with the classes the headline F1 averages (None: every class)."""
@@ -90,40 +103,67 @@ class Task:
 
     def encode(self, label: str | Iterable[str], record_id: str = "?") -> int | np.ndarray:
         """Class index (single-label) or 0/1 uint8 vector (multi-label); unknown labels are errors."""
-        from ecgzoo.core.record import RecordError
-
-        if not self.multi:
-            if not isinstance(label, str) or label not in self.classes:
-                raise RecordError(record_id, f"label {label!r} is not one of the classes {list(self.classes)}")
-            return self.classes.index(label)
-        if isinstance(label, str):
-            raise RecordError(record_id, f"a multi-label task needs a set of labels, got the string {label!r}")
-        target = np.zeros(len(self.classes), dtype=np.uint8)
-        for one in label:
-            if one not in self.classes:
-                raise RecordError(record_id, f"label {one!r} is not one of the classes {list(self.classes)}")
-            target[self.classes.index(one)] = 1
-        return target
+        raise NotImplementedError
 
     def decode(self, target: int | np.ndarray) -> str | tuple[str, ...]:
-        if not self.multi:
-            return self.classes[int(target)]
-        return tuple(c for c, on in zip(self.classes, np.asarray(target), strict=True) if on)
+        raise NotImplementedError
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over classes, or an independent sigmoid per class."""
-        logits = logits.float()
-        return torch.sigmoid(logits) if self.multi else torch.softmax(logits, dim=-1)
+        raise NotImplementedError
 
     def decide(self, probs: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
         """Predicted class indices (N,), or (N, K) booleans: probability >= the class's threshold."""
-        probs = np.asarray(probs)
-        if not self.multi:
-            return probs.argmax(axis=-1)
-        t = np.full(len(self.classes), 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-        if t.shape != (len(self.classes),):
-            raise ValueError(f"{t.size} thresholds for {len(self.classes)} classes")
-        return probs >= t
+        raise NotImplementedError
+
+    def chosen(self, probs: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None) -> list[int]:
+        """The classes one record's probabilities (K,) decide for, most probable first: the arg max, or every
+        class at or above its threshold (possibly none)."""
+        decided = np.atleast_1d(self.decide(np.asarray(probs)[None], thresholds)[0])
+        picked = np.flatnonzero(decided) if decided.dtype == bool else decided
+        return sorted((int(i) for i in picked), key=lambda i: -float(probs[i]))
+
+    def thresholds(self, stored: Sequence[float] | None) -> list[float] | None:
+        """The decision thresholds to use: those stored with the model; a multi-label task 0.5 where none were."""
+        return None if stored is None else [float(t) for t in stored]
+
+    def labels(self, labels: Any, n: int) -> np.ndarray:
+        """Encoded targets of n records from a flat or nested list (prepared arrays' metadata)."""
+        return np.asarray(labels, dtype=self.label_dtype).reshape(self._label_shape(n))
+
+    def _label_shape(self, n: int) -> tuple[int, ...]:
+        return (n,)
+
+    def relabel(self, labels: np.ndarray, to_task: np.ndarray) -> np.ndarray:
+        """Targets encoded over another class list, re-encoded over this task's classes: `to_task[j]` is the
+        index here of that list's class j (a dataset's classes, matched to a run's by name)."""
+        return np.asarray(to_task)[np.asarray(labels)]
+
+    def has_records(self, labels: np.ndarray) -> np.ndarray:
+        """(K,) booleans: which classes have at least one record (a positive, for a multi-label task)."""
+        return np.isin(np.arange(len(self.classes)), np.asarray(labels))
+
+    def stratify_by(self, labels: np.ndarray) -> np.ndarray:
+        """One class index per record to stratify a random split by."""
+        return np.asarray(labels)
+
+    def class_counts(self, labels: np.ndarray) -> dict[str, int]:
+        """Records carrying each class (a multi-label record counts once per label it has)."""
+        labels = np.asarray(labels)
+        return {c: int((labels == i).sum()) for i, c in enumerate(self.classes)}
+
+    def loss_value(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The task's plain (unweighted) loss of logits against encoded targets."""
+        raise NotImplementedError
+
+    def zero_targets(self, logits: torch.Tensor) -> torch.Tensor:
+        """Targets of the shape `loss_value` takes, all class 0 / all negative (timing a step)."""
+        raise NotImplementedError
+
+    def cache_fields(self) -> dict[str, Any]:
+        """What the task adds to a prepared cache entry's identity: a multi-label task itself; a
+        single-label task nothing (its entries keep the key they had before tasks existed)."""
+        return {}
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "classes": list(self.classes), "names": dict(self.names)}
@@ -135,7 +175,117 @@ class Task:
             if classes is None:
                 raise ValueError("no task stored and no classes given")
             return cls.single_label(classes)
-        return cls(data["kind"], tuple(data["classes"]), data.get("names") or {})
+        return Task(data["kind"], tuple(data["classes"]), data.get("names") or {})
+
+
+@dataclasses.dataclass(frozen=True)
+class SingleLabelTask(Task):
+    """One class per record: softmax, cross-entropy, arg max; headline: the challenge F1."""
+
+    loss, activation, selection_metric, headline_metric = "cross-entropy", "softmax", "challenge_f1", "challenge_f1"
+    label_dtype, min_present, min_present_text, lists_labels = np.int64, 2, "2", False
+
+    def encode(self, label: str | Iterable[str], record_id: str = "?") -> int | np.ndarray:
+        from ecgzoo.core.record import RecordError
+
+        if not isinstance(label, str) or label not in self.classes:
+            raise RecordError(record_id, f"label {label!r} is not one of the classes {list(self.classes)}")
+        return self.classes.index(label)
+
+    def decode(self, target: int | np.ndarray) -> str | tuple[str, ...]:
+        return self.classes[int(target)]
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=-1)
+
+    def decide(self, probs: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(probs).argmax(axis=-1)
+
+    def loss_value(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, targets)
+
+    def zero_targets(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiLabelTask(Task):
+    """A set of labels per record: a sigmoid per class, binary cross-entropy, per-class thresholds
+    (chosen on validation, 0.5 where none were); headline: macro AUROC."""
+
+    loss, activation, selection_metric, headline_metric = "binary-cross-entropy", "sigmoid", "macro_auroc", "macro_auroc"
+    label_dtype, min_present, min_present_text, lists_labels = np.uint8, 1, "one class with a positive record", True
+
+    def encode(self, label: str | Iterable[str], record_id: str = "?") -> int | np.ndarray:
+        from ecgzoo.core.record import RecordError
+
+        if isinstance(label, str):
+            raise RecordError(record_id, f"a multi-label task needs a set of labels, got the string {label!r}")
+        target = np.zeros(len(self.classes), dtype=np.uint8)
+        for one in label:
+            if one not in self.classes:
+                raise RecordError(record_id, f"label {one!r} is not one of the classes {list(self.classes)}")
+            target[self.classes.index(one)] = 1
+        return target
+
+    def decode(self, target: int | np.ndarray) -> str | tuple[str, ...]:
+        return tuple(c for c, on in zip(self.classes, np.asarray(target), strict=True) if on)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.float())
+
+    def decide(self, probs: np.ndarray, thresholds: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+        probs = np.asarray(probs)
+        t = np.full(len(self.classes), 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+        if t.shape != (len(self.classes),):
+            raise ValueError(f"{t.size} thresholds for {len(self.classes)} classes")
+        return probs >= t
+
+    def thresholds(self, stored: Sequence[float] | None) -> list[float] | None:
+        return [0.5] * len(self.classes) if stored is None else [float(t) for t in stored]
+
+    def cache_fields(self) -> dict[str, Any]:
+        return {"task": self.to_json()}
+
+    def _label_shape(self, n: int) -> tuple[int, ...]:
+        return (n, -1)
+
+    def relabel(self, labels: np.ndarray, to_task: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels)
+        out = np.zeros((len(labels), len(self.classes)), dtype=np.uint8)
+        out[:, np.asarray(to_task)] = labels
+        return out
+
+    def has_records(self, labels: np.ndarray) -> np.ndarray:
+        return np.asarray(labels).reshape(-1, len(self.classes)).any(axis=0)
+
+    def stratify_by(self, labels: np.ndarray) -> np.ndarray:
+        return rarest_label(labels)
+
+    def class_counts(self, labels: np.ndarray) -> dict[str, int]:
+        return {c: int(n) for c, n in zip(self.classes, np.asarray(labels).sum(axis=0), strict=True)}
+
+    def loss_value(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+
+    def zero_targets(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(logits)
+
+
+_KINDS: dict[str, type[Task]] = {SINGLE: SingleLabelTask, MULTI: MultiLabelTask}
+
+
+def rarest_label(targets: np.ndarray) -> np.ndarray:
+    """(N,) group of each record of multi-label targets (N, K): the class among its labels that is rarest
+    in the whole set (records without a label: group K). Splitting these groups with `stratified_split`
+    stratifies a multi-label set: a class reaches both splits whenever two or more of its records have
+    it as their rarest label."""
+    targets = np.asarray(targets)
+    if targets.ndim != 2:
+        raise ValueError(f"multi-label targets must be (records, classes), got shape {targets.shape}")
+    counts = targets.sum(axis=0)
+    rank = np.where(targets > 0, counts[None, :], np.inf)
+    return np.where(np.isinf(rank.min(axis=1)), targets.shape[1], rank.argmin(axis=1)).astype(np.int64)
 
 
 def task_of(dataset: Any) -> Task:

@@ -45,7 +45,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 
 #: What a trainer learns: `ecgzoo.core.tasks.Task` (kind, classes in output order, `scored_classes` the
 #: headline F1 averages, `selection_metric` that picks the best epoch). Single-label: a target is a
-#: class index; multi-label (`task.multi`): a float32 0/1 vector over the classes, and the trainer
+#: class index; multi-label (`MultiLabelTask`): a float32 0/1 vector over the classes, and the trainer
 #: trains sigmoid outputs (binary cross-entropy); a trainer that cannot is free to raise.
 TrainingTask = Task
 

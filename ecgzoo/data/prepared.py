@@ -52,7 +52,7 @@ class Prepared:
     """Preprocessed records ready for a model.
 
     Single-label: `labels` is (N,) int64 and `signals[i]` has class `classes[labels[i]]`.
-    Multi-label (`task.multi`): `labels` is (N, classes) uint8, 1 where the record has the class.
+    Multi-label (`MultiLabelTask`): `labels` is (N, classes) uint8, 1 where the record has the class.
     """
 
     signals: np.ndarray  # (N, leads, T) float32, ndarray or read-only memmap
@@ -124,9 +124,7 @@ def _dataset_identity(dataset: Dataset) -> dict[str, Any]:
         "config": config.model_dump(mode="json") if config is not None else None,
         "classes": list(dataset.classes),
     }
-    task = task_of(dataset)
-    if task.multi:  # single-label entries keep the key they had before tasks existed
-        identity["task"] = task.to_json()
+    identity.update(task_of(dataset).cache_fields())
     return identity
 
 
@@ -238,7 +236,7 @@ def _build(dataset: Dataset, pipeline: Pipeline, ids: list[str], on_error: str, 
         raise ValueError(f"no record of {len(ids)} could be prepared (first problems: {first})")
     if isinstance(signals, np.memmap):
         signals.flush()
-    return {"signals": signals[: len(kept)], "labels": np.asarray(labels, dtype=np.uint8 if task.multi else np.int64),
+    return {"signals": signals[: len(kept)], "labels": np.asarray(labels, dtype=task.label_dtype),
             "valid_lengths": np.asarray(valid, dtype=np.int64), "record_ids": kept, "classes": list(task.classes),
             "fs": fs, "skipped": skipped, "units": units, "task": task, "lead_names": leads}
 
@@ -281,7 +279,7 @@ def load_cached(folder: Path, verify: bool = True) -> Prepared:
         signals = np.load(folder / "signals.npy", mmap_mode="r")[:n]
         task = Task.from_json(meta.get("task"), meta["classes"])
         leads = tuple(meta["lead_names"]) if meta.get("lead_names") is not None else None
-        labels = np.asarray(meta["labels"], dtype=np.uint8 if task.multi else np.int64).reshape((n, -1) if task.multi else (n,))
+        labels = task.labels(meta["labels"], n)
         prepared = Prepared(
             signals=signals, labels=labels, task=task, lead_names=leads,
             valid_lengths=np.asarray(meta["valid_lengths"], dtype=np.int64), record_ids=list(meta["record_ids"]),

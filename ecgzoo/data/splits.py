@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecgzoo.core.tasks import rarest_label
+
 
 def _check(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
@@ -71,19 +73,6 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     present = counts > 0
     weights[present] = labels.size / (present.sum() * counts[present])
     return weights.astype(np.float32)
-
-
-def rarest_label(targets: np.ndarray) -> np.ndarray:
-    """(N,) group of each record of multi-label targets (N, K): the class among its labels that is rarest
-    in the whole set (records without a label: group K). Splitting these groups with `stratified_split`
-    stratifies a multi-label set: a class reaches both splits whenever two or more of its records have
-    it as their rarest label."""
-    targets = np.asarray(targets)
-    if targets.ndim != 2:
-        raise ValueError(f"multi-label targets must be (records, classes), got shape {targets.shape}")
-    counts = targets.sum(axis=0)
-    rank = np.where(targets > 0, counts[None, :], np.inf)
-    return np.where(np.isinf(rank.min(axis=1)), targets.shape[1], rank.argmin(axis=1)).astype(np.int64)
 
 
 def multilabel_split(targets: np.ndarray, val_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

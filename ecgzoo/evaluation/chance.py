@@ -58,11 +58,3 @@ def warning(check: dict[str, Any] | None) -> str | None:
             f"the model has not learnt to tell the classes apart on this data (train longer, on more records, "
             f"or check the labels and preprocessing)")
 
-
-def check(prepared: Any, splits: Sequence[np.ndarray], probs: np.ndarray, scored: Sequence[str] | None) -> dict[str, Any]:
-    """The chance-level check of a run: `prepared` records, (train, val, ...) positions, validation probabilities."""
-    labels = np.asarray(prepared.labels)
-    train_idx, val_idx = splits[0], splits[1]
-    if prepared.task.multi:
-        return multi_label(labels[val_idx], probs)
-    return single_label(labels[val_idx], probs.argmax(1), labels[train_idx], list(prepared.classes), scored)

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from ecgzoo.core.tasks import Task
+from ecgzoo.evaluation.extra_scores import EXTRA_NAMES, extra_scores
 from ecgzoo.evaluation.metrics import BOOTSTRAP_RESAMPLES
 from ecgzoo.vocab import CINC2021_NORMAL, cinc2021_equivalent, cinc2021_weights
 
@@ -200,8 +202,7 @@ def multilabel_metrics(y: np.ndarray, probs: np.ndarray, classes: Sequence[str],
             for i, c in enumerate(classes)
         },
     }
-    if uses_cinc2021_codes(classes):
-        out["challenge_score_2021"] = challenge_score_2021(y_b, d, classes)
+    out.update(extra_scores(Task.multi_label(classes, names), y_b, probs, d, taken=out))
     return {key: _json(v) if isinstance(v, float) else v for key, v in out.items()}
 
 
@@ -219,3 +220,20 @@ def _json(value: float) -> float | None:
     """NaN (undefined) as None so metrics.json stays valid JSON."""
     value = float(value)
     return None if np.isnan(value) else value
+
+
+def figure_or_na(value: float | None) -> str:
+    """A multi-label figure with three decimals; 'n/a' where it is undefined on the split (None)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """One line of the scores a reader compares first."""
+    auroc = f"macro AUROC **{figure_or_na(metrics['macro_auroc'])}**"
+    if metrics.get("macro_auroc_ci95"):
+        lo, hi = metrics["macro_auroc_ci95"]
+        auroc += f" (95% bootstrap interval {lo:.3f}-{hi:.3f}, {metrics.get('bootstrap_resamples', 1000)} resamples of the records)"
+    parts = [auroc, f"F-max {figure_or_na(metrics['f_max'])}",
+             f"macro F1 at the stored thresholds {figure_or_na(metrics['macro_f1'])}"]
+    parts += [f"{name} {figure_or_na(metrics[key])}" for key, name in metrics.get(EXTRA_NAMES, {}).items() if key in metrics]
+    return ", ".join(parts) + f", n = {metrics['n']} records"

@@ -29,7 +29,7 @@ from ecgzoo._infra.locks import hold_lock, release_lock
 from ecgzoo.core.create import get_dataset
 from ecgzoo.core.dataset import Dataset
 from ecgzoo.core.registry import get_registry
-from ecgzoo.evaluation.metrics import headline_text
+from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.serving.loaded_run import INCOMPLETE, load_run
 from ecgzoo.serving.predict import NON_FINITE
 
@@ -103,12 +103,7 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
         release_lock(lock)
         raise
     release_lock(lock, lock_path)
-    if run.task.multi:
-        from ecgzoo.report.report_multilabel import headline
-
-        print(f"ecgzoo: {headline(metrics).replace('**', '')}", file=sys.stderr)
-    else:
-        print(f"ecgzoo: {headline_text(metrics)}", file=sys.stderr)
+    print(f"ecgzoo: {scoring(run.task).headline(metrics).replace('**', '')}", file=sys.stderr)
     return out
 
 
@@ -117,12 +112,9 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
     """Predict the prepared records, score those with finite outputs and write every output file into `work`.
 
     `scored_classes`: the classes the headline F1 averages (the dataset's `scored_classes`; None: all)."""
-    from ecgzoo._infra.csv_files import predictions_csv, skipped_csv
-    from ecgzoo.evaluation.metrics import metrics_with_interval
-    from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics_with_interval
+    from ecgzoo._infra.csv_files import skipped_csv
     from ecgzoo.evaluation.scoring import predict_dataset
     from ecgzoo.report.report import metrics_markdown, write_evaluation_figures
-    from ecgzoo.report.report_multilabel import predictions_csv as multilabel_predictions_csv
 
     if prepared.signals.shape[1:] != (run.in_leads, run.input_samples):
         raise EvaluationError(f"dataset {dataset!r} preprocessed to {prepared.signals.shape[1:]}, the model takes "
@@ -136,17 +128,11 @@ def _score_into(work: Path, run: Any, prepared: Any, dataset: str, split: str, d
         raise EvaluationError(f"no record of {dataset!r} could be scored: {NON_FINITE} "
                               f"(all {len(ids)} records; {run.label})")
     ids, probs = [r for r, ok in zip(ids, finite, strict=True) if ok], probs[finite]
-    if run.task.multi:  # decisions at the thresholds stored with the run's checkpoint
-        labels = np.zeros((len(prepared), len(run.classes)), dtype=np.uint8)
-        labels[:, to_run] = np.asarray(prepared.labels)
-        labels = labels[finite]
-        thresholds = run.thresholds if run.thresholds is not None else [0.5] * len(run.classes)
-        metrics = multilabel_metrics_with_interval(labels, probs, run.classes, thresholds, dict(run.task.names))
-        predictions = multilabel_predictions_csv(ids, labels, probs, run.task, thresholds)
-    else:
-        labels = to_run[np.asarray(prepared.labels)][finite]
-        metrics = metrics_with_interval(labels, probs.argmax(1), run.classes, scored_classes)
-        predictions = predictions_csv(ids, labels, probs, run.classes)
+    labels = run.task.relabel(np.asarray(prepared.labels), to_run)[finite]  # the dataset's targets in the run's classes
+    thresholds = run.task.thresholds(run.thresholds)  # decisions at those stored with the run's checkpoint
+    score = scoring(run.task)
+    metrics = score.metrics(run.task, labels, probs, thresholds, scored_classes, interval=True)
+    predictions = score.predictions_csv(run.task, ids, labels, probs, thresholds)
     metrics.update(split=f"{dataset} ({split})", run=run.label, failed=len(failed))
     write_json(work / "metrics.json", metrics)
     write_atomic(work / "predictions.csv", predictions)

@@ -74,8 +74,9 @@ class Prediction:
     thresholds: list[float] | None = None  # multi-label decision thresholds (0.5 where None)
 
     @property
-    def multi(self) -> bool:
-        return self.task is not None and self.task.multi
+    def kind(self) -> Task:
+        """The task of the prediction (a single-label task over `classes` where none was given)."""
+        return self.task if self.task is not None else Task.single_label(self.classes)
 
     @property
     def threshold_values(self) -> np.ndarray:
@@ -83,21 +84,17 @@ class Prediction:
         return np.full(len(self.classes), 0.5) if self.thresholds is None else np.asarray(self.thresholds, dtype=np.float64)
 
     def above(self, p: np.ndarray) -> list[int]:
-        """Multi-label: indices of the classes at or above their thresholds, most probable first."""
-        assert self.task is not None
-        return sorted(np.flatnonzero(self.task.decide(p[None], self.threshold_values)[0]), key=lambda i: -p[i])
+        """Indices of the classes the task decides for, most probable first (multi-label: at or above their thresholds)."""
+        return self.kind.chosen(p, self.threshold_values)
 
     def _labels(self, p: np.ndarray) -> str:
         """Predicted class, or for a multi-label task the labels at or above their thresholds ('-' for none)."""
-        if not self.multi:
-            return self.classes[int(p.argmax())]
         return ",".join(self.classes[i] for i in self.above(p)) or "-"
 
     def label_list(self, p: np.ndarray) -> list[dict[str, Any]]:
-        """Multi-label: every label at or above its threshold (class, name, probability, threshold), most probable first."""
-        assert self.task is not None
+        """Every label decided for (class, name, probability, threshold), most probable first."""
         t = self.threshold_values
-        return [{"class": self.classes[i], "name": self.task.name(self.classes[i]), "probability": round(float(p[i]), 5),
+        return [{"class": self.classes[i], "name": self.kind.name(self.classes[i]), "probability": round(float(p[i]), 5),
                  "threshold": round(float(t[i]), 5)} for i in self.above(p)]
 
     @property
@@ -150,7 +147,7 @@ class Prediction:
             "fs": self.fs,
             "duration_s": round(self.duration_s, 3),
             "class": self.label,
-            **({"labels": self.label_list(p)} if self.multi and p is not None else {}),
+            **({"labels": self.label_list(p)} if self.kind.lists_labels and p is not None else {}),
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
             **({"problem": self.problem} if p is None else {}),
             "analysed_s": round(self.analysed_s, 3),
@@ -347,7 +344,7 @@ def describe(prediction: Prediction) -> str:
     head = f"{prediction.source}: "
     if p is None:
         head += f"not classified: {prediction.problem}"
-    elif prediction.multi:
+    elif prediction.kind.lists_labels:
         head += _multi_label_lines(prediction, p)
     else:
         head += f"{prediction.label}  (" + ", ".join(f"{c} {v:.3f}" for c, v in zip(prediction.classes, p, strict=True)) + ")"

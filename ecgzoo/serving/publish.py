@@ -18,26 +18,17 @@ from ecgzoo._infra.download import sha256_of
 from ecgzoo._infra.files import write_bytes_atomic
 from ecgzoo.core.manifest import InputContract, PretrainedManifest, read_manifest
 from ecgzoo.evaluation.metrics import figure_text
-from ecgzoo.report.report_multilabel import figure_or_na
+from ecgzoo.evaluation.multilabel_metrics import figure_or_na
+from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
 
 
-def _rounded(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(float(value), digits)
-
-
 def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The figures worth shipping of one metrics.json section (single- or multi-label); undefined stays None."""
-    if metrics.get("task") == "multi-label":
-        keys = ("macro_auroc", "macro_auroc_ci95", "bootstrap_resamples", "f_max", "f_max_threshold", "macro_f1", "n", "best_epoch")
-        keep = {k: metrics[k] for k in keys if k in metrics}
-        keep["per_class"] = {c: {"name": m["name"], "auroc": _rounded(m["auroc"]), "f1": _rounded(m["f1"]),
-                                 "threshold": _rounded(m["threshold"]), "support": m["support"]}
-                             for c, m in metrics.get("per_class", {}).items()}
-        return keep
-    keep = {k: metrics[k] for k in ("challenge_f1", "challenge_f1_ci95", "accuracy", "macro_f1", "n", "best_epoch") if k in metrics}
-    keep["f1"] = {c: _rounded(m["f1"]) for c, m in metrics.get("per_class", {}).items()}
-    return keep
+    """The figures worth shipping of one metrics.json section (the task's `TaskScoring.shipped`); undefined stays None."""
+    from ecgzoo.report.task_report import task_of_metrics
+
+    task = task_of_metrics(metrics)
+    return scoring(task).shipped(metrics)
 
 
 #: dataset options that say where the data was on the training machine, not what it was

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 #: beyond this many seconds a job counts as out of reach of the machine at hand (a few hours)
 LONG_S = 3 * 3600.0
@@ -170,7 +169,7 @@ def _batch(records: list[Any], size: int, crop: int | None) -> tuple[torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(signals)), torch.tensor(lengths)
 
 
-def _measure(model: Any, records: list[Any], plan: dict[str, Any], multi: bool, device: str) -> tuple[float, float]:
+def _measure(model: Any, records: list[Any], plan: dict[str, Any], task: Any, device: str) -> tuple[float, float]:
     """(seconds per training batch, seconds per validation record) of `model` on batches of the records' shape."""
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan["precision"])
     autocast = {"device_type": torch.device(device).type, "dtype": amp or torch.float32,
@@ -186,8 +185,7 @@ def _measure(model: Any, records: list[Any], plan: dict[str, Any], multi: bool, 
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(**autocast):
                 logits = model(x, valid_length=vl).float()
-            target = torch.zeros_like(logits) if multi else torch.zeros(len(logits), dtype=torch.long, device=logits.device)
-            (F.binary_cross_entropy_with_logits(logits, target) if multi else F.cross_entropy(logits, target)).backward()
+            task.loss_value(logits, task.zero_targets(logits)).backward()
             optimizer.step()
         return step
 
@@ -243,7 +241,7 @@ def estimate(model_name: str, data: Any, pipeline: Any, config: Any, device: str
         task = task_of(data)
         options = {**config.model, "num_classes": len(task.classes), "in_leads": int(records[0].signal.shape[0])}
         model = create_model(model_name, **options)
-        step_s, val_s = _measure(model, records, plan, task.multi, device)
+        step_s, val_s = _measure(model, records, plan, task, device)
     train, val, test = _split_sizes(data, config)
     workers = max(1, min(config.workers, os.cpu_count() or 1))
     prepare_s = None if _is_prepared(data, pipeline, config.cache_dir) else per_record * len(data.record_ids()) / workers

@@ -29,7 +29,6 @@ from ecgzoo.core.dataset import Dataset
 from ecgzoo.core.model import EcgModel
 from ecgzoo.core.registry import get_registry
 from ecgzoo.core.trainer import FitContext, FitResult, TrainingTask
-from ecgzoo.evaluation.metrics import figure_text, headline_text
 from ecgzoo.evaluation.scoring import predict_dataset
 from ecgzoo.models.create import create_model
 from ecgzoo.serving.loaded_run import CONFIG_FILE, METRICS_FILE, RUN_FILE
@@ -153,24 +152,32 @@ def _fit_in_worker(*args: Any) -> tuple[FitResult, bytes]:
     return dataclasses.replace(result, best_state={}), state
 
 
-def save_fit_result(run_dir: RunDir, model: EcgModel, result: FitResult, classes: list[str],
-                    task: Any = None) -> list[dict[str, Any]]:
-    """What every trainer gets from the runner: checkpoints/best.safetensors (the best epoch's weights),
-    history.json and checkpoints/metrics.jsonl (one row per epoch); returns the history rows."""
+def save_fit_result(run_dir: RunDir, result: FitResult) -> list[dict[str, Any]]:
+    """history.json and checkpoints/metrics.jsonl (one row per epoch) from the trainer's result: the one
+    writer of both in a finished run; returns the history rows."""
     from ecgzoo._infra.jsonio import dumps
-    from ecgzoo.models.checkpoint import save_checkpoint
 
-    model.load_state_dict(result.best_state)
     run_dir.path("checkpoints").mkdir(parents=True, exist_ok=True)
-    best = next(e for e in result.epochs if e.epoch == result.best_epoch)
-    meta = {"kind": "best", "classes": classes, "epoch": result.best_epoch, "metrics": dict(best.metrics)}
-    if task is not None:
-        meta["task"] = task.to_json()
-    save_checkpoint(run_dir.path("checkpoints", "best.safetensors"), model, meta)
     history = result.history()
     run_dir.write_json("history.json", history)
     run_dir.write("checkpoints/metrics.jsonl", "".join(dumps(row) + "\n" for row in history))
     return history
+
+
+def save_best(run_dir: RunDir, model: EcgModel, result: FitResult, task: Any,
+              thresholds: list[float] | None = None) -> Path:
+    """checkpoints/best.safetensors, written once per run, here: the best epoch's weights (`model`, holding
+    `result.best_state`), its metrics, the task and the decision thresholds chosen on validation (a
+    multi-label task; None: none stored). `ecgzoo predict`, `evaluate` and `publish` read it back."""
+    from ecgzoo.models.checkpoint import save_checkpoint
+
+    best = next(e for e in result.epochs if e.epoch == result.best_epoch)
+    meta = {"kind": "best", "classes": list(task.classes), "epoch": result.best_epoch, "metrics": dict(best.metrics),
+            "task": task.to_json()}
+    if thresholds is not None:
+        meta["thresholds"] = [float(t) for t in thresholds]
+    run_dir.path("checkpoints").mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(run_dir.path("checkpoints", "best.safetensors"), model, meta)
 
 
 def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,18 +192,19 @@ def split_records(labels: np.ndarray, split: Any, seed: int) -> tuple[np.ndarray
     return rest[train_in_rest], rest[val_in_rest], test_idx
 
 
-def score_test_split(run_dir: Any, model: EcgModel, prepared: Any, test_idx: np.ndarray, classes: list[str],
-                     device: str, batch_size: int, scored: list[str] | None = None) -> dict[str, Any]:
-    """Metrics of the chosen model on the test split, with a 95% bootstrap interval; writes predictions_test.csv."""
-    from ecgzoo._infra.csv_files import predictions_csv
-    from ecgzoo.evaluation.metrics import metrics_with_interval
+def score_test_split(run_dir: Any, model: EcgModel, prepared: Any, test_idx: np.ndarray, device: str,
+                     batch_size: int, scored: list[str] | None = None, thresholds: list[float] | None = None) -> dict[str, Any]:
+    """Metrics of the chosen model on the test split (at the thresholds chosen on validation), with a 95%
+    bootstrap interval of the headline figure; writes predictions_test.csv."""
+    from ecgzoo.evaluation.task_scoring import scoring
 
-    probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size)
+    task = prepared.task
+    score = scoring(task)
+    probs = predict_dataset(model, prepared.torch_dataset(test_idx), device, batch_size, task=task)
     y_test = np.asarray(prepared.labels)[test_idx]
-    metrics = metrics_with_interval(y_test, probs.argmax(1), classes, scored)
-    metrics.update(split="test")
+    metrics = {**score.metrics(task, y_test, probs, thresholds, scored, interval=True), "split": "test", **score.test_note()}
     ids = [str(prepared.record_ids[i]) for i in test_idx]
-    run_dir.write("predictions_test.csv", predictions_csv(ids, y_test, probs, classes))
+    run_dir.write("predictions_test.csv", score.predictions_csv(task, ids, y_test, probs, thresholds))
     return metrics
 
 
@@ -238,18 +246,17 @@ def _open(model: str, dataset: str, config: RunConfig) -> _Run:
 
 def _check_classes(dataset: str, classes: list[str], labels: np.ndarray, task: Any) -> None:
     """Training needs two classes with records (single-label) or one class with a positive record (multi-label)."""
-    present = [c for i, c in enumerate(classes) if (labels[:, i] if task.multi else labels == i).any()]
-    if len(present) < (1 if task.multi else 2):
+    present = [c for c, has in zip(classes, task.has_records(labels), strict=True) if has]
+    if len(present) < task.min_present:
         raise ValueError(f"dataset {dataset!r} has records of {len(present)} class(es) {present}; training needs at least "
-                         f"{'one class with a positive record' if task.multi else 2}")
+                         f"{task.min_present_text}")
 
 
 def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Preprocess (cached), split, and write environment/config/skipped/split/run files; returns (prepared, splits)."""
     from ecgzoo._infra.csv_files import skipped_csv
     from ecgzoo.data.prepared import prepare
-    from ecgzoo.data.splits import dataset_split, rarest_label
-    from ecgzoo.report.report_multilabel import class_counts
+    from ecgzoo.data.splits import dataset_split
 
     config, run_dir = r.config, r.run_dir
     run_dir.write_json("environment.json", environment(r.device))
@@ -266,7 +273,7 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
     seed = config.split.seed if config.split.seed is not None else config.seed
     record_ids = [str(i) for i in prepared.record_ids]
     fixed = dataset_split(r.data, record_ids)  # e.g. PTB-XL's folds 1-8 / 9 / 10
-    train_idx, val_idx, test_idx = fixed or split_records(rarest_label(labels) if task.multi else labels, config.split, seed)
+    train_idx, val_idx, test_idx = fixed or split_records(task.stratify_by(labels), config.split, seed)
     run_dir.write_json("split.json", {
         "source": "the dataset's recommended split" if fixed else "stratified by seed",
         "seed": seed, "val_fraction": config.split.val_fraction, "test_fraction": config.split.test_fraction,
@@ -279,7 +286,7 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
         "in_leads": int(prepared.signals.shape[1]), "pipeline": r.pipeline.config, "records": len(record_ids),
         "train_records": len(train_idx), "val_records": len(val_idx), "test_records": len(test_idx),
         "skipped": len(prepared.skipped),
-        "class_counts": class_counts(labels, classes) if task.multi else {c: int((labels == i).sum()) for i, c in enumerate(classes)},
+        "class_counts": task.class_counts(labels),
         "task": task.to_json(), "lead_names": list(prepared.lead_names) if prepared.lead_names else None,
     }
     run_dir.write_json(RUN_FILE, r.info)
@@ -323,49 +330,51 @@ def _train(r: _Run, prepared: Any, train_idx: np.ndarray, val_idx: np.ndarray) -
     return net, _fit(*args)
 
 
-def _validation_metrics(r: _Run, best: Any, prepared: Any, splits: tuple[np.ndarray, ...], probs: np.ndarray) -> dict[str, Any]:
-    """Validation metrics (multi-label: at thresholds chosen there, stored with the checkpoint), the test split's, predictions."""
-    from ecgzoo._infra.csv_files import predictions_csv
-    from ecgzoo.evaluation.metrics import classification_metrics
-    from ecgzoo.training import multilabel_run
+def _validation_metrics(r: _Run, best: Any, prepared: Any, splits: tuple[np.ndarray, ...],
+                        probs: np.ndarray) -> tuple[dict[str, Any], list[float] | None]:
+    """(validation metrics at the thresholds chosen there, those thresholds); the test split's metrics at the
+    same thresholds; predictions.csv (and predictions_test.csv)."""
+    from ecgzoo.evaluation.task_scoring import scoring
 
-    config, run_dir, classes, task = r.config, r.run_dir, list(prepared.classes), prepared.task
+    config, run_dir, task, scored = r.config, r.run_dir, prepared.task, r.data.scored_classes
+    score = scoring(task)
     _, val_idx, test_idx = splits
-    if task.multi:  # thresholds chosen on validation, stored with the checkpoint; test scored at them
-        return multilabel_run.results(run_dir, best, prepared, val_idx, test_idx, probs, r.device, config.eval_batch_size)
     y_val = np.asarray(prepared.labels)[val_idx]
-    metrics = classification_metrics(y_val, probs.argmax(1), classes, r.data.scored_classes)
+    thresholds = score.choose_thresholds(task, y_val, probs)
+    metrics = {**score.metrics(task, y_val, probs, thresholds, scored), **score.validation_note()}
     if len(test_idx):
-        metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, classes, r.device, config.eval_batch_size,
-                                           r.data.scored_classes)
-    run_dir.write("predictions.csv", predictions_csv([str(prepared.record_ids[i]) for i in val_idx], y_val, probs, classes))
-    return metrics
+        metrics["test"] = score_test_split(run_dir, best, prepared, test_idx, r.device, config.eval_batch_size, scored, thresholds)
+    ids = [str(prepared.record_ids[i]) for i in val_idx]
+    run_dir.write("predictions.csv", score.predictions_csv(task, ids, y_val, probs, thresholds))
+    return metrics, thresholds
 
 
-def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Score the saved best checkpoint on validation (and test), write predictions, figures and report.md."""
-    from ecgzoo.evaluation import chance
-    from ecgzoo.models.checkpoint import model_from_checkpoint
-    from ecgzoo.report.report import explanation_examples, write_evaluation_figures, write_report
-    from ecgzoo.training import multilabel_run
+def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], net: EcgModel, result: FitResult,
+                      history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Score the best epoch's model on validation (and test), write the best checkpoint (with the thresholds
+    chosen on validation), predictions, figures and report.md."""
+    from ecgzoo.evaluation.task_scoring import chance_check
+    from ecgzoo.report.report import write_evaluation_figures, write_report
+    from ecgzoo.report.task_report import report_for
 
-    config, run_dir, classes, task = r.config, r.run_dir, list(prepared.classes), prepared.task
+    config, run_dir, task = r.config, r.run_dir, prepared.task
     val_idx = splits[1]
-    best = model_from_checkpoint(run_dir.path("checkpoints", "best.safetensors"), device=r.device)
+    net.load_state_dict(result.best_state)
+    best = net.to(r.device).eval()
     probs = predict_dataset(best, prepared.torch_dataset(val_idx), r.device, config.eval_batch_size, task=task)
     if not np.isfinite(probs).all():  # finite or nothing: a diverged model is no result
         raise ValueError(f"the trained model's output is not finite (NaN or inf) for {int((~np.isfinite(probs).all(1)).sum())} "
                          f"of {len(probs)} validation records: training diverged (try a lower learning rate or trainer.grad_clip)")
-    metrics = _validation_metrics(r, best, prepared, splits, probs)
+    metrics, thresholds = _validation_metrics(r, best, prepared, splits, probs)
+    save_best(run_dir, best, result, task, thresholds)
     metrics["split"] = "validation"
-    metrics["chance"] = chance.check(prepared, splits, probs, r.data.scored_classes)  # no better than a guess? (warned)
+    metrics["chance"] = chance_check(prepared, splits, probs, r.data.scored_classes)  # no better than a guess? (warned)
     best_epoch = max((h for h in history if h.get("best")), key=lambda h: h["epoch"], default=None)
     metrics["best_epoch"] = best_epoch["epoch"] if best_epoch else None
     run_dir.write_json(METRICS_FILE, metrics)
     figures = write_evaluation_figures(run_dir.work, metrics, history)
-    examples = multilabel_run.explanation_examples if task.multi else explanation_examples
-    figures += examples(
-        run_dir.work, best, prepared, val_idx, probs, task if task.multi else classes, config.explainer,
+    figures += report_for(task).examples(
+        run_dir.work, best, prepared, val_idx, probs, task, config.explainer,
         config.report.explainer_options, config.report.examples_per_class, r.device,
     )
     r.info["seconds"] = round(time.perf_counter() - r.t_start, 1)
@@ -374,21 +383,14 @@ def _score_and_report(r: _Run, prepared: Any, splits: tuple[np.ndarray, ...], hi
     return metrics
 
 
-def _say_done(r: _Run, final: Path, metrics: dict[str, Any], multi: bool = False) -> None:
-    if multi:
-        from ecgzoo.report.report_multilabel import headline
-
-        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation {headline(metrics).replace('**', '')}")
-        if "test" in metrics:
-            _say(f"test split (never used for training, selection or thresholds): {headline(metrics['test']).replace('**', '')}")
-    else:
-        _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation challenge F1 {figure_text(metrics['challenge_f1'])}, "
-             f"accuracy {metrics['accuracy']:.3f}")
-    if "test" in metrics and not multi:
-        test = metrics["test"]
-        _say(f"test split ({test['n']} records, never used for training or selection): {headline_text(test)}")
+def _say_done(r: _Run, final: Path, metrics: dict[str, Any], task: Any) -> None:
     from ecgzoo.evaluation.chance import warning
+    from ecgzoo.evaluation.task_scoring import scoring
 
+    headline = scoring(task).headline
+    _say(f"done in {time.perf_counter() - r.t_start:.0f} s: validation {headline(metrics).replace('**', '')}")
+    if "test" in metrics:
+        _say(f"{scoring(task).test_intro(metrics['test'])}: {headline(metrics['test']).replace('**', '')}")
     if warning(metrics.get("chance")):
         _say(f"warning: {warning(metrics.get('chance'))}")
     _say(f"run directory: {final}")
@@ -426,11 +428,11 @@ def run(model: str, dataset: str, config: RunConfig | None = None, resume: Calla
         net, result = _train(r, prepared, splits[0], splits[1])
         if not r.ctx.is_main:
             return r.run_dir.final
-        history = save_fit_result(r.run_dir, net, result, list(prepared.classes), prepared.task)
-        metrics = _score_and_report(r, prepared, splits, history)
+        history = save_fit_result(r.run_dir, result)
+        metrics = _score_and_report(r, prepared, splits, net, result, history)
     except BaseException as exc:
         _stopped(r, exc, resume)
         raise
     final = r.run_dir.finish()
-    _say_done(r, final, metrics, prepared.task.multi)
+    _say_done(r, final, metrics, prepared.task)
     return final
