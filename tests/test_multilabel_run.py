@@ -11,7 +11,7 @@ from ecgzoo.evaluation.multilabel_metrics import choose_thresholds
 from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgzoo.report.examples import examples_multi as explanation_examples
-from ecgzoo.training.run_dir import RunDir
+from ecgzoo.serving.run_dir import RunDir
 from ecgzoo.training.runner import save_best
 
 TASK = Task.multi_label(["A", "B", "C"], {"A": "class a"})

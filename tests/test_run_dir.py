@@ -8,7 +8,7 @@ import pytest
 
 from ecgzoo._infra.files import write_atomic
 from ecgzoo.serving.loaded_run import RunDirError, load_run
-from ecgzoo.training.run_dir import RunDir
+from ecgzoo.serving.run_dir import RunDir
 
 
 def test_write_atomic_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):

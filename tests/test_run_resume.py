@@ -8,7 +8,7 @@ import pytest
 from run_helpers import cli, register_toy, tiny_run_args
 
 import ecgzoo.training.runner
-from ecgzoo.training.run_dir import RunDir
+from ecgzoo.serving.run_dir import RunDir
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,6 @@ so nothing of it can end up in a folder that looks complete.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,13 +23,13 @@ import numpy as np
 
 from ecgzoo._infra.files import write_atomic, write_json
 from ecgzoo._infra.jsonio import dumps
-from ecgzoo._infra.locks import hold_lock, release_lock
 from ecgzoo.core.create import get_dataset
 from ecgzoo.core.dataset import Dataset
 from ecgzoo.core.registry import get_registry
 from ecgzoo.evaluation.task_scoring import scoring
-from ecgzoo.serving.loaded_run import INCOMPLETE, load_run
+from ecgzoo.serving.loaded_run import load_run
 from ecgzoo.serving.predict import NON_FINITE
+from ecgzoo.serving.run_dir import RunDir
 
 
 def _as_set(label: str | tuple[str, ...]) -> set[str]:
@@ -84,25 +82,17 @@ def evaluate(run_dir: str | Path, dataset: str, dataset_options: dict[str, Any] 
     data = get_dataset(dataset, **(dataset_options or {}))
     record_ids = _records_to_score(run, data, dataset, split)
     out = Path(out) if out else run.output_dir / "evaluations" / f"{dataset}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
-    lock_path = out.with_name(f".{out.name}.lock")
-    lock = hold_lock(lock_path, f"evaluation folder {out}")
-    work = out.with_name(out.name + INCOMPLETE)
+    folder = RunDir.create(out.parent, out.name, fresh=True)  # our lock; a dead evaluation's leftovers removed
+    work = folder.work
     try:
-        if out.exists():
-            raise FileExistsError(f"output folder {out} already exists")
-        if work.exists():  # left by an evaluation that died: we hold the lock, so nobody is writing it
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
         print(f"ecgzoo: evaluating {run.label} on {dataset} ({split}); output {out}", file=sys.stderr, flush=True)
         prepared = prepare(data, run.pipeline, record_ids=record_ids, cache_dir=cache_dir, on_error=on_error)
         metrics = _score_into(work, run, prepared, dataset, split, dataset_options, device, batch_size, precision,
                               data.scored_classes)
-        os.replace(work, out)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        release_lock(lock)
+        folder.abandon()
         raise
-    release_lock(lock, lock_path)
+    folder.finish()
     print(f"ecgzoo: {scoring(run.task).headline(metrics).replace('**', '')}", file=sys.stderr)
     return out
 

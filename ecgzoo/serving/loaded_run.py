@@ -2,7 +2,7 @@
 
 `load_run(path)` gives back what prediction, evaluation and explanation need: the model (weights loaded
 from safetensors, never unpickled, eval mode), the preprocessing pipeline, classes and rates. The names
-of a run folder's files are defined here, where they are read; `ecgzoo.training.run_dir` writes them.
+of a run folder's files are defined here, where they are read; `ecgzoo.serving.run_dir` writes them.
 """
 
 from __future__ import annotations

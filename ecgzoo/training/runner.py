@@ -3,7 +3,7 @@
 `run(model, dataset, config)` performs the whole job and returns the finished run directory.
 Every option is validated (including each plugin's own options) before any data is read,
 and every file lands atomically in a folder that is renamed only once the report exists
-(see `ecgzoo.training.run_dir`).
+(see `ecgzoo.serving.run_dir`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from ecgzoo.core.trainer import FitContext, FitResult, TrainingTask
 from ecgzoo.evaluation.scoring import predict_dataset
 from ecgzoo.models.create import create_model
 from ecgzoo.serving.loaded_run import CONFIG_FILE, METRICS_FILE, RUN_FILE
+from ecgzoo.serving.run_dir import RunDir, default_run_name
 from ecgzoo.training.run_config import RunConfig, build_pipeline
-from ecgzoo.training.run_dir import RunDir, default_run_name
 
 
 def _say(message: str) -> None:

@@ -13,6 +13,10 @@ for as long as the run is being built, so a second process given the same name r
 once (`InUseError`) instead of writing into the same folder. The kernel drops the lock when
 its holder dies, even by SIGKILL, so a crashed run never blocks the next one.
 
+`ecgzoo evaluate` builds its output folder the same way (`RunDir.create(..., fresh=True)`: an
+incomplete folder left by an evaluation that died is removed, not continued; `abandon()` removes the
+folder of one that fails).
+
 `ecgzoo.serving.loaded_run.load_run(path)` loads a finished run to predict with; the folder's file names
 are defined there.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -40,8 +45,8 @@ def default_run_name(model: str, dataset: str) -> str:
 class RunDir:
     """A run directory being built: `work` is where files go until `finish()` renames it."""
 
-    def __init__(self, output_dir: str | Path, name: str, writes: bool = True) -> None:
-        if not _NAME.match(name) or name.endswith(INCOMPLETE):
+    def __init__(self, output_dir: str | Path, name: str, writes: bool = True, any_name: bool = False) -> None:
+        if name.endswith(INCOMPLETE) or not (any_name and name) and not _NAME.match(name):
             raise ValueError(f"run name {name!r}: use letters, digits, '.', '_', '+' or '-' (not ending in {INCOMPLETE})")
         self.root = Path(output_dir)
         self.name = name
@@ -53,13 +58,20 @@ class RunDir:
         self._lock: int | None = None
 
     @classmethod
-    def create(cls, output_dir: str | Path, name: str) -> RunDir:
-        """Start (or continue, when its incomplete folder exists) the run called `name`; holds its lock."""
-        run = cls(output_dir, name)
-        run._lock = hold_lock(run.lock_path, f"run {name!r} in {run.root}")
+    def create(cls, output_dir: str | Path, name: str, fresh: bool = False) -> RunDir:
+        """Start (or continue, when its incomplete folder exists) the run called `name`; holds its lock.
+
+        `fresh` (an evaluation's output folder, any name): an incomplete folder is what one that died left,
+        and is removed (the lock is ours, so nobody is writing it) instead of continued."""
+        run = cls(output_dir, name, any_name=fresh)
+        what = f"output folder {run.final}" if fresh else f"run {name!r} in {run.root}"
+        run._lock = hold_lock(run.lock_path, what)
         if run.final.exists():
             release_lock(run._lock)
-            raise FileExistsError(f"run directory {run.final} already exists; choose another name (--name NAME)")
+            raise FileExistsError(f"output folder {run.final} already exists" if fresh else
+                                  f"run directory {run.final} already exists; choose another name (--name NAME)")
+        if fresh and run.work.exists():
+            shutil.rmtree(run.work)
         run.work.mkdir(parents=True, exist_ok=True)
         failed = run.work / FAILED_FILE
         if failed.exists():
@@ -101,6 +113,12 @@ class RunDir:
         finally:
             release_lock(self._lock)
             self._lock = None
+
+    def abandon(self) -> None:
+        """Remove the folder being built and drop the lock (an evaluation that failed leaves nothing)."""
+        shutil.rmtree(self.work, ignore_errors=True)
+        release_lock(self._lock)
+        self._lock = None
 
     def finish(self) -> Path:
         """Rename the finished folder to its real name and drop the run's lock; returns it."""
