@@ -7,11 +7,12 @@ validation challenge F1 (mean F1 of N, A, O). Options add early stopping, cosine
 schedules, gradient clipping, bf16/fp16 autocast on CUDA and DistributedDataParallel
 (see `ecgzoo.training.distributed`).
 
-Files in `checkpoint_dir` (rank 0 only):
-  best.safetensors   weights of the best validation epoch (+ its metrics); `ecgzoo.models.checkpoint.model_from_checkpoint`
-  last.safetensors   full training state (weights, optimizer, scheduler, RNG of every rank, position in the
-                     epoch, history): written after every epoch and every `save_every_batches` batches
-  metrics.jsonl      one JSON line per finished epoch, flushed and fsynced as it is written
+Files in `checkpoint_dir` (rank 0 only), this trainer's own state for resuming; the run's
+`best.safetensors` and `metrics.jsonl` are written once, by the runner, from the returned `FitResult`:
+  best_epoch.safetensors  weights of the best validation epoch (+ its metrics); `ecgzoo.models.checkpoint.model_from_checkpoint`
+  last.safetensors        full training state (weights, optimizer, scheduler, RNG of every rank, position in the
+                          epoch, history): written after every epoch and every `save_every_batches` batches
+  epochs.jsonl            one JSON line per finished epoch, flushed and fsynced as it is written
 
 Calling `fit` again with the same arguments continues from `last.safetensors` (after SIGKILL, a
 crash or Ctrl-C); with the same seed the result is bit-for-bit that of an uninterrupted run.
@@ -62,7 +63,7 @@ from ecgzoo_plugins.augment import BatchAugment
 
 ml = multilabel_training
 
-BEST, LAST, METRICS = "best.safetensors", "last.safetensors", "metrics.jsonl"
+BEST, LAST, METRICS = "best_epoch.safetensors", "last.safetensors", "epochs.jsonl"  # not the run's files (the runner's)
 # options that may change between a run and its resumption without changing the result's meaning
 _RESUME_FREE = {"epochs", "patience", "progress", "num_workers", "resume", "device", "eval_batch_size", "save_every_batches"}
 # model options that say where the weights started, not what is trained: a saved state resumes whatever they say
@@ -308,7 +309,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         checkpoint_dir: Path,
         task: ecgzoo.Task | None = None,
     ) -> list[dict[str, Any]]:
-        """Train with this trainer's own files in `checkpoint_dir` (best, last, metrics.jsonl); resumes from
+        """Train with this trainer's own files in `checkpoint_dir` (best_epoch, last, epochs.jsonl); resumes from
         `last.safetensors`; returns the history rows and leaves the best weights in `model`.
 
         Stages: set up (checks, optimizer, schedule, averaging) -> resume -> epochs (batches, then
@@ -390,7 +391,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         )
 
     def _resume(self, f: SimpleNamespace) -> None:
-        """Continue from last.safetensors (rank 0 reads, every rank receives) or start metrics.jsonl afresh."""
+        """Continue from last.safetensors (rank 0 reads, every rank receives) or start epochs.jsonl afresh."""
         if f.ctx.is_main:
             f.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         last_path = f.last_path

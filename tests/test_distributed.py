@@ -36,9 +36,9 @@ def test_two_cpu_processes_train_with_gloo_and_only_rank0_writes(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_loss"] < history[0]["val_loss"]
-    assert sorted(p.name for p in (tmp_path / "rank0").iterdir()) == ["best.safetensors", "last.safetensors", "metrics.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "rank0").iterdir()) == ["best_epoch.safetensors", "epochs.jsonl", "last.safetensors"]
     assert not (tmp_path / "rank1").exists() or not any((tmp_path / "rank1").iterdir()), "rank 1 wrote files"
-    _, meta = load_checkpoint(tmp_path / "rank0" / "best.safetensors")
+    _, meta = load_checkpoint(tmp_path / "rank0" / "best_epoch.safetensors")
     # the 15 validation records are split 8 + 7 over the ranks and the confusion matrices summed: no record twice
     assert meta["metrics"]["n"] == 15
     _, last = load_checkpoint(tmp_path / "rank0" / "last.safetensors")
@@ -81,7 +81,7 @@ def test_torchrun_launch_uses_the_environment(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [(tmp_path / f"done-rank{r}").read_text() for r in (0, 1)] == ["3", "3"]  # both ranks did 3 epochs
-    assert (tmp_path / "rank0" / "best.safetensors").is_file() and not (tmp_path / "rank1").exists()
+    assert (tmp_path / "rank0" / "best_epoch.safetensors").is_file() and not (tmp_path / "rank1").exists()
 
 
 def _sleep_forever(fifo: str) -> None:

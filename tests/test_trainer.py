@@ -84,15 +84,15 @@ def test_trainer_learns_keeps_best_weights_and_logs_every_epoch(tmp_path):
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     assert max(h["val_challenge_f1"] for h in history) > 0.5  # 0.22 when everything is called N
-    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / "epochs.jsonl").read_text().splitlines()]
     assert lines == history
     best = max(history, key=lambda h: h["val_challenge_f1"])  # first of equals wins: strict improvement
     assert [h["epoch"] for h in history if h["best"]][-1] == best["epoch"]
-    state, meta = load_checkpoint(tmp_path / "best.safetensors")
+    state, meta = load_checkpoint(tmp_path / "best_epoch.safetensors")
     assert meta["epoch"] == best["epoch"] and meta["classes"] == CLASSES
     assert meta["metrics"]["challenge_f1"] == pytest.approx(best["val_challenge_f1"])
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items()), "fit must leave the best weights loaded"
-    rebuilt = model_from_checkpoint(tmp_path / "best.safetensors")
+    rebuilt = model_from_checkpoint(tmp_path / "best_epoch.safetensors")
     x = torch.from_numpy(ToyData(4, seed=5).x)
     net.eval()
     assert torch.equal(rebuilt(x), net(x))
@@ -143,7 +143,7 @@ def test_resuming_another_training_is_a_clear_error_and_finished_run_is_not_redo
     _, history = _fit(tmp_path, epochs=1)
     again_net, again = _fit(tmp_path, epochs=1)  # same call: nothing left to do
     assert again == history
-    best, _ = load_checkpoint(tmp_path / "best.safetensors")
+    best, _ = load_checkpoint(tmp_path / "best_epoch.safetensors")
     assert all(torch.equal(best[k], v) for k, v in again_net.state_dict().items())
     with pytest.raises(CheckpointError, match=r"last.safetensors belongs to another training.*batch_size.*resume=false"):
         register()
@@ -252,7 +252,7 @@ def test_sigkill_mid_epoch_then_same_call_gives_identical_weights(tmp_path, unin
     final = _final(tmp_path)
     _assert_same(final, uninterrupted)
     assert load_checkpoint(tmp_path / "final.safetensors")[1]["history"][0] == meta["history"][0]  # epoch 1 not redone
-    assert len((tmp_path / "ckpt" / "metrics.jsonl").read_text().splitlines()) == 3
+    assert len((tmp_path / "ckpt" / "epochs.jsonl").read_text().splitlines()) == 3
 
 
 def test_ctrl_c_saves_then_resumes_to_the_same_weights(tmp_path, uninterrupted):
