@@ -184,3 +184,17 @@ def test_the_shipped_one_lead_model_on_a_12_lead_record_with_lead(tmp_path):
     source = open_input(record)
     expected = resample_poly(source.read(0, source.samples)[source.lead_names.index("II")].astype(np.float64), 3, 5)
     np.testing.assert_allclose(drawn[300:-300], expected[300:-300], atol=0.01)  # mV as recorded, resampled only
+
+
+def test_the_viewer_reads_a_window_as_predict_does_and_refuses_microvolts(tiny, tmp_path):
+    """explain_recording had its own copy of reading a window, without predict's amplitude check: a recording
+    in microvolts was explained as if it were in mV. Now both read through `read_window` and refuse it alike."""
+    from ecgzoo.data.signal_source import InputError
+    from ecgzoo.serving.predict import predict_source
+
+    run = load_run(tiny)
+    np.save(tmp_path / "uv.npy", _recording(run, 2) * 1000.0)
+    source = open_input(tmp_path / "uv.npy", fs=run.input_fs)
+    assert "not an ECG in mV" in predict_source(run, source).problem
+    with pytest.raises(InputError, match="no window could be preprocessed .*not an ECG in mV"):
+        explain_recording(run, source, {"cam": ecgzoo.create_explainer("cam")})

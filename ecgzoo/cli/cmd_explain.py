@@ -109,11 +109,10 @@ def _job(args: argparse.Namespace) -> _Job:
 def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.core.leads import LeadMismatchError, check_leads
-    from ecgzoo.core.record import Record
+    from ecgzoo.core.record import RecordError
     from ecgzoo.data.inputs import open_input, select_lead
-    from ecgzoo.data.signal_source import InputError, flat_leads
-    from ecgzoo.serving.predict import fit_leads, pipeline_for
+    from ecgzoo.data.signal_source import InputError, MissingSamples, flat_leads
+    from ecgzoo.serving.predict import fit_leads, pipeline_for, read_window
 
     args, run = job.args, job.run
     try:
@@ -137,11 +136,9 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
         raise UsageError(f"{path}: flat signal (every lead constant): no ECG to explain")
     for note in notes:
         print(f"{source.name}: {note}")
-    rec = pipeline(Record(raw, source.fs, source.name, lead_names=source.lead_names or None))
     try:
-        if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
-            check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
-    except LeadMismatchError as exc:
+        rec = read_window(run, pipeline, source, a, b, record_id=source.name)[0]  # as predict reads it
+    except (InputError, RecordError, MissingSamples) as exc:
         raise UsageError(str(exc)) from None
     return source, rec
 

@@ -21,12 +21,11 @@ import numpy as np
 import torch
 
 from ecgzoo.core.explainer import Explainer
-from ecgzoo.core.leads import LeadMismatchError, check_leads
 from ecgzoo.core.record import Record, RecordError
 from ecgzoo.data.pipeline import Pipeline
 from ecgzoo.data.signal_source import NOT_ANALYSED, InputError, MissingSamples, SignalSource
 from ecgzoo.serving.loaded_run import LoadedRun
-from ecgzoo.serving.predict import NON_FINITE, _batches, fit_leads, format_time, pipeline_for, window_bounds
+from ecgzoo.serving.predict import NON_FINITE, _batches, fit_leads, format_time, pipeline_for, read_window, window_bounds
 
 #: the preprocessing steps the drawn trace goes through too (which leads, which rate); the others
 #: (filters, normalisation, padding) make the model's input and are not drawn
@@ -55,16 +54,10 @@ def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
     """[(start_s, end_s, Record | None, problem)] for each window, and notes (`source`'s leads already fitted)."""
     pipeline, notes = pipeline_for(run, source.fs)
     bounds = window_bounds(source.samples, int(round(run.input_samples / run.fs * source.fs)))
-    names = source.lead_names or None
     out = []
     for a, b in bounds:
         try:
-            rec = pipeline(Record(source.read(a, b), source.fs, f"{source.name}@{a / source.fs:.1f}s", lead_names=names))
-            if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
-                check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
-            out.append((a / source.fs, b / source.fs, rec, None))
-        except LeadMismatchError as exc:
-            raise InputError(str(exc)) from None
+            out.append((a / source.fs, b / source.fs, read_window(run, pipeline, source, a, b)[0], None))
         except (RecordError, MissingSamples) as exc:
             out.append((a / source.fs, b / source.fs, None, exc.problem))
     bad = [w for w in out if w[2] is None]

@@ -234,6 +234,29 @@ def fit_leads(run: LoadedRun, source: SignalSource) -> tuple[SignalSource, list[
 
 
 @torch.no_grad()
+def read_window(run: LoadedRun, pipeline: Any, source: SignalSource, start: int, stop: int,
+                record_id: str | None = None) -> tuple[Record, int]:
+    """Samples [start, stop) of `source` as the model's input: the one way `ecgzoo predict`, `ecgzoo explain`
+    and the viewer (`explain_recording`) read a window.
+
+    Gaps no longer than the source's bridge limit are bridged, the amplitude is checked (an ECG in mV),
+    the run's preprocessing `pipeline` (`pipeline_for`: select-leads, resampling, ...) runs with the file's
+    lead names, and the leads it gives are matched to the run's by name unless a lead was chosen with
+    --lead. Returns (record, bridged samples). A window that cannot be used raises `RecordError` or
+    `MissingSamples` (its `problem` says why); leads that do not fit the model an `InputError`.
+    """
+    rid = record_id or f"{source.name}@{start / source.fs:.1f}s"
+    raw, filled = source.read_bridged(start, stop)
+    check_amplitude(raw, rid)
+    rec = pipeline(Record(raw, source.fs, rid, lead_names=source.lead_names or None))
+    try:
+        if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+            check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
+    except LeadMismatchError as exc:
+        raise InputError(str(exc)) from None
+    return rec, filled
+
+
 def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
                    precision: str = "fp32") -> Prediction:
     """Classify one recording (window by window when it is longer than the model's input)."""
@@ -253,17 +276,10 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
     for batch in _batches(bounds, batch_size):
         xs, vls, slots = [], [], []
         for a, b in batch:
-            rid = f"{source.name}@{a / source.fs:.1f}s"
             windows.append(Window(a / source.fs, b / source.fs, None))
             try:
-                raw, filled = source.read_bridged(a, b)
+                rec, filled = read_window(run, pipeline, source, a, b)
                 bridged += filled
-                check_amplitude(raw, rid)
-                rec = pipeline(Record(raw, source.fs, rid, lead_names=source.lead_names or None))
-                if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
-                    check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
-            except LeadMismatchError as exc:
-                raise InputError(str(exc)) from None
             except (RecordError, MissingSamples) as exc:
                 windows[-1].problem = exc.problem
                 continue
