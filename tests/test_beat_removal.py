@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the shared tiny run)
 from torch import nn
 
 import ecgzoo
@@ -114,3 +115,28 @@ def test_conformance_and_a_clear_error_without_the_sampling_rate():
     assert attr.shape == (2, 600)
     with pytest.raises(ValueError, match="beat-removal': the sampling rate is unknown"):
         ecgzoo.create_explainer("beat-removal").explain(model, _ecg())
+
+
+def test_explain_draws_the_beats_with_their_cuts_and_units(tiny, tmp_path, monkeypatch):
+    from run_helpers import cli
+
+    import ecgzoo.figures
+
+    drawn = {}
+    plot = ecgzoo.figures.plot_attribution
+
+    def spy(*args, **kwargs):
+        drawn.update(kwargs, attribution=args[2])
+        return plot(*args, **kwargs)
+
+    monkeypatch.setattr(ecgzoo.figures, "plot_attribution", spy)
+    data = ecgzoo.get_dataset("synthetic", records=1, seconds=4.0, fs=300.0, seed=3)
+    np.save(tmp_path / "rec.npy", data.load(data.record_ids()[0]).signal)
+    code, out, err = cli("explain", str(tiny), str(tmp_path / "rec.npy"), "--fs", "300", "--explainer", "beat-removal",
+                         "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    assert (tmp_path / "o" / "rec_beat-removal.png").is_file()
+    bounds = drawn["segments"]
+    assert len(bounds) > 3 and drawn["segment_units"] == "drop of the class logit"
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        assert np.unique(drawn["attribution"][a:b]).size == 1  # the cuts drawn are those of the map's beats

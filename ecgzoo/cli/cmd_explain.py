@@ -5,7 +5,11 @@ multi-lead runs the per-lead maps on calibrated ECG paper (the clinical 3 x 4 la
 lead II rhythm strip for 12 leads, one row per lead otherwise), and the beat-template view; with
 `--compare a,b,c` also the explainers side by side, and over
 all inputs the deletion-AUC table (printed) and the deletion curves (saved). Several inputs
-add a class-average beat view grouped by predicted class.
+add a class-average beat view grouped by predicted class. Explainers whose map is constant per
+beat (`beat-removal`: they have `segment_bounds`) get each beat's cut and value marked on the pictures.
+`--save-maps DIR` writes every class's map of each whole recording at its own rate instead
+(`ecgzoo.saved_maps`); `--html` the interactive viewer (`ecgzoo.viewer`), with the record's
+annotated rhythm where it has a `.atr` file.
 """
 
 from __future__ import annotations
