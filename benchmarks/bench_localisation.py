@@ -1,8 +1,8 @@
 """Do maps localise annotated atrial fibrillation? CPSC 2021 records with AF episodes marked sample by sample.
 
 For each WFDB record of `--data` (CPSC 2021: two leads, 200 Hz, `.atr` rhythm annotations; read with
-`ecgzoo.annotations`), lead `--lead` is explained window by window with the shipped one-lead model exactly
-as `ecgzoo explain RUN REC --lead L --save-maps DIR` does (`ecgzoo.saved_maps`): every explainer's map of
+`ecgzoo.data.annotations`), lead `--lead` is explained window by window with the shipped one-lead model exactly
+as `ecgzoo explain RUN REC --lead L --save-maps DIR` does (`ecgzoo.serving.saved_maps`): every explainer's map of
 class `--cls` (A) at the record's own rate, and, as the baseline a map must beat, the plain probability
 track (each sample gets P(A) of its window). Scores:
 
@@ -43,10 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
 
 import ecgzoo  # noqa: E402
-from ecgzoo.annotations import episodes_of, rhythm_episodes, rhythm_mask  # noqa: E402
-from ecgzoo.inputs import open_input, select_lead  # noqa: E402
-from ecgzoo.run_dir import load_run  # noqa: E402
-from ecgzoo.saved_maps import save_recording_maps  # noqa: E402
+from ecgzoo.data.annotations import episodes_of, rhythm_episodes, rhythm_mask  # noqa: E402
+from ecgzoo.data.inputs import open_input, select_lead  # noqa: E402
+from ecgzoo.serving.loaded_run import load_run  # noqa: E402
+from ecgzoo.serving.saved_maps import save_recording_maps  # noqa: E402
 
 TRACK = "probability track"
 OPTIONS = {"integrated-gradients": {"n_steps": 16}}

@@ -1,8 +1,8 @@
 """`beat-removal`: one score per beat (per lead of each beat): the model's response to its removal.
 
-The valid part of each input is cut into whole beats at the R-R midpoints (`ecgzoo.evidence.beat_bounds`,
+The valid part of each input is cut into whole beats at the R-R midpoints (`ecgzoo.explain.evidence.beat_bounds`,
 R-peaks by the `rpeaks` plugin on lead `rpeak_lead` of the input, the last lead where it has fewer), and every beat of every lead is in turn
-replaced by the ROAD noisy linear imputation (`ecgzoo.evidence.road_fill`: the line between the beat's
+replaced by the ROAD noisy linear imputation (`ecgzoo.explain.evidence.road_fill`: the line between the beat's
 edge samples plus noise at the local noise floor, drawn once per input with `seed`, so a rerun gives the
 same map). Lead k of beat i scores
 

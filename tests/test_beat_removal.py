@@ -9,7 +9,7 @@ from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the
 from torch import nn
 
 import ecgzoo
-from ecgzoo import evidence
+from ecgzoo.explain import evidence
 from ecgzoo.testing import check_explainer_plugin
 
 FS = 100.0
@@ -120,16 +120,16 @@ def test_conformance_and_a_clear_error_without_the_sampling_rate():
 def test_explain_draws_the_beats_with_their_cuts_and_units(tiny, tmp_path, monkeypatch):
     from run_helpers import cli
 
-    import ecgzoo.figures
+    import ecgzoo.report.figures
 
     drawn = {}
-    plot = ecgzoo.figures.plot_attribution
+    plot = ecgzoo.report.figures.plot_attribution
 
     def spy(*args, **kwargs):
         drawn.update(kwargs, attribution=args[2])
         return plot(*args, **kwargs)
 
-    monkeypatch.setattr(ecgzoo.figures, "plot_attribution", spy)
+    monkeypatch.setattr(ecgzoo.report.figures, "plot_attribution", spy)
     data = ecgzoo.get_dataset("synthetic", records=1, seconds=4.0, fs=300.0, seed=3)
     np.save(tmp_path / "rec.npy", data.load(data.record_ids()[0]).signal)
     code, out, err = cli("explain", str(tiny), str(tmp_path / "rec.npy"), "--fs", "300", "--explainer", "beat-removal",

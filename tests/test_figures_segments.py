@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgzoo.figures import axes_by_label, plot_attribution
-from ecgzoo.figures_leads import plot_leads
-from ecgzoo.figures_segments import segment_values
+from ecgzoo.report.figures import axes_by_label, plot_attribution
+from ecgzoo.report.figures_leads import plot_leads
+from ecgzoo.report.figures_segments import segment_values
 
 BOUNDS = np.array([0, 120, 250, 400])
 VALUES = [0.5, -0.25, 0.003]

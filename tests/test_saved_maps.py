@@ -14,11 +14,11 @@ from run_helpers import cli
 from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the shared tiny run)
 
 import ecgzoo
-from ecgzoo.annotations import Episode, episodes_of, rhythm_episodes, rhythm_mask
-from ecgzoo.inputs import open_input, select_lead
-from ecgzoo.predict import pipeline_for
-from ecgzoo.run_dir import load_run
-from ecgzoo.saved_maps import save_recording_maps, to_source_rate
+from ecgzoo.data.annotations import Episode, episodes_of, rhythm_episodes, rhythm_mask
+from ecgzoo.data.inputs import open_input, select_lead
+from ecgzoo.serving.loaded_run import load_run
+from ecgzoo.serving.predict import pipeline_for
+from ecgzoo.serving.saved_maps import save_recording_maps, to_source_rate
 
 FS = 200.0  # the recording's rate; the tiny run's model runs at another
 
@@ -69,12 +69,12 @@ def test_the_saved_maps_are_each_windows_maps_for_every_class_at_the_recordings_
 def test_memory_holds_a_batch_of_windows_never_the_recording(tiny, tmp_path, monkeypatch):
     import weakref
 
-    import ecgzoo.saved_maps
+    import ecgzoo.serving.saved_maps
 
     run = load_run(tiny)
     refs: list[weakref.ref] = []
     most = []
-    prepare = ecgzoo.saved_maps.prepare_window
+    prepare = ecgzoo.serving.saved_maps.prepare_window
 
     def counted(*args):
         out = prepare(*args)
@@ -82,7 +82,7 @@ def test_memory_holds_a_batch_of_windows_never_the_recording(tiny, tmp_path, mon
         most.append(sum(r() is not None for r in refs))
         return out
 
-    monkeypatch.setattr(ecgzoo.saved_maps, "prepare_window", counted)
+    monkeypatch.setattr(ecgzoo.serving.saved_maps, "prepare_window", counted)
     source = select_lead(open_input(_long_record(run, tmp_path, 40, "long", rhythm=False)), "II")
     save_recording_maps(run, source, {"cam": ecgzoo.create_explainer("cam")}, tmp_path / "maps", batch_size=3)
     assert len(most) == 40 and max(most) <= 2 * 3  # the batch being explained and the next one being read
