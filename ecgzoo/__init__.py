@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ecgzoo.callback import Callback, TrainBatch, TrainingLoop
 from ecgzoo.config import ConfigError
 from ecgzoo.dataset import Dataset
 from ecgzoo.explainer import Explainer
@@ -27,7 +28,8 @@ from ecgzoo.trainer import EpochRecord, FitContext, FitResult, Trainer, Training
 __version__ = "0.1.0"
 
 __all__ = [
-    "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
+    "KINDS", "Callback", "TrainBatch", "TrainingLoop",
+    "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
     "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "TrainingTask", "Task", "FitContext", "FitResult", "EpochRecord",
     "create", "create_explainer",
     "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models", "list_pretrained",
