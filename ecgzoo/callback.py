@@ -131,7 +131,3 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take back what `state_dict()` returned when the state was saved."""
 
-
-#: the hooks in the order the loop calls them (for documentation and for tests that record them)
-HOOKS = ("on_fit_start", "load_state_dict", "on_epoch_start", "on_batch_end", "on_validation_start",
-         "on_validation_end", "on_epoch_end", "on_interrupt", "on_fit_end")

@@ -45,7 +45,10 @@ def create_callback(spec: CallbackSpec) -> ecgzoo.Callback:
     import path package.module:Class (called with the options as keyword arguments)."""
     where = f"trainer option callbacks: {spec.name!r}"
     if ":" not in spec.name:
-        callback = ecgzoo.create("callback", spec.name, **spec.options)
+        try:
+            callback = ecgzoo.create("callback", spec.name, **spec.options)
+        except ecgzoo.PluginError as exc:
+            raise ecgzoo.PluginError(f"trainer option callbacks: {exc} An import path package.module:Class works too.") from None
     else:
         module_name, _, attribute = spec.name.partition(":")
         try:
@@ -58,7 +61,7 @@ def create_callback(spec: CallbackSpec) -> ecgzoo.Callback:
         try:
             callback = factory(**spec.options)
         except TypeError as exc:
-            raise ecgzoo.ConfigError(f"{where}: does not take the options {sorted(spec.options)} ({exc})") from None
+            raise ecgzoo.ConfigError(f"{where}: cannot be made with the options {spec.options} ({exc})") from None
     if not isinstance(callback, ecgzoo.Callback):
         raise ecgzoo.ConfigError(f"{where} gives a {type(callback).__name__}, not a subclass of ecgzoo.Callback")
     return callback
