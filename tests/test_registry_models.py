@@ -1,10 +1,10 @@
 """Every registered model, found in the registry (not a hand-written list), through the conformance kit and a one-epoch
-`ecgzoo.run` on the synthetic set at its tiny options (tests/tiny_models.py): a new model plugin is tested from the
-moment it is registered, and one that cannot run a tiny configuration fails saying so."""
+training on the synthetic set (the reference trainer, its best checkpoint rebuilt) at its tiny options
+(tests/tiny_models.py): a new model plugin is tested from the moment it is registered, and one that cannot run a tiny
+configuration fails saying so."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -12,8 +12,8 @@ import torch
 from tiny_models import MAX_PARAMETERS, registered_models, tiny_options
 
 import ecgzoo
+from ecgzoo.checkpoint import model_from_checkpoint
 from ecgzoo.model_facts import parameter_count
-from ecgzoo.run_dir import load_run
 from ecgzoo.testing import check_model_plugin
 
 MODELS = registered_models()
@@ -46,18 +46,30 @@ def test_every_registered_model_passes_the_conformance_kit_at_tiny_widths(name):
     assert parameter_count(model) <= MAX_PARAMETERS, f"model {name!r}: its tiny options still give {parameter_count(model):,} parameters"
 
 
+@pytest.fixture(scope="module")
+def synthetic():
+    """12 synthetic records of 2 s, z-scored: the training (8) and validation (4) sets of the one-epoch runs, and the task."""
+    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.prepared import prepare
+    from ecgzoo.splits import stratified_split
+
+    data = ecgzoo.get_dataset("synthetic", records=12, seconds=SECONDS, fs=FS)
+    prep = prepare(data, Pipeline([{"name": "zscore"}, {"name": "pad-crop", "seconds": SECONDS}]), progress=False)
+    train, val = stratified_split(prep.labels, 0.34, seed=0)
+    return prep.torch_dataset(train), prep.torch_dataset(val), ecgzoo.TrainingTask.single_label(list(prep.classes))
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_every_registered_model_trains_one_epoch_on_the_synthetic_set(name, tmp_path):
-    run = ecgzoo.run(
-        name, "synthetic", model=tiny_options(name), dataset={"records": 12, "seconds": SECONDS, "fs": FS},
-        preprocessing=[{"name": "zscore"}, {"name": "pad-crop", "seconds": SECONDS}],
-        trainer={"epochs": 1, "batch_size": 6, "progress": False}, report={"examples_per_class": 0},
-        device="cpu", output_dir=str(tmp_path), name="one-epoch", cache_dir=str(tmp_path / "cache"),
-    )
-    history = json.loads((run / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [1] and math.isfinite(history[0]["train_loss"])
-    assert math.isfinite(history[0]["val_loss"]) and (run / "report.md").is_file()
-    loaded = load_run(run)  # the run's best checkpoint rebuilds the model it trained
-    assert type(loaded.model) is type(ecgzoo.create_model(name, **tiny_options(name)))
+def test_every_registered_model_trains_one_epoch_on_the_synthetic_set(name, synthetic, tmp_path):
+    train, val, task = synthetic
+    torch.manual_seed(0)
+    model = ecgzoo.create_model(name, num_classes=len(task.classes), **tiny_options(name))
+    trainer = ecgzoo.create_trainer("trainer", epochs=1, batch_size=4, progress=False)
+    result = trainer.fit(model, train, val, task, ecgzoo.FitContext(device="cpu", seed=0, checkpoint_dir=tmp_path))
+    assert [e.epoch for e in result.epochs] == [1] and result.best_epoch == 1
+    assert math.isfinite(result.epochs[0].train_loss) and math.isfinite(result.epochs[0].val_loss)
+    assert task.selection_metric in result.epochs[0].metrics
+    rebuilt = model_from_checkpoint(tmp_path / "best.safetensors")  # the trainer's best checkpoint rebuilds the model it trained
+    x = torch.stack([val[i][0] for i in range(2)])
     with torch.no_grad():
-        assert loaded.model.eval()(torch.zeros(2, 1, int(SECONDS * FS))).shape == (2, len(loaded.classes))
+        assert torch.equal(rebuilt(x), model.eval()(x))
