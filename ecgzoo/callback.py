@@ -26,7 +26,8 @@ the same hooks at the same points, in the order the callbacks are listed):
                                    ends with its row, `loop.finished` says whether it was the last
     on_interrupt(loop)             when the processes agreed to stop early (`loop.interrupt_requested`),
                                    after the batch (or epoch) that was running; KeyboardInterrupt follows
-    on_fit_end(loop)               once, when fit leaves, normally (`loop.finished`) or by an exception
+    on_fit_end(loop)               once, when fit leaves, normally (`loop.finished`) or by an exception,
+                                   for every callback whose on_fit_start was called
     state_dict()                   whenever the resumable state is written (`loop.save_state`)
 
 What a callback may change: `loop.should_stop = True` (in on_validation_end at the latest: training
@@ -41,8 +42,9 @@ What the loop guarantees: hooks are called in the order above, each callback in 
 callback's `state_dict()` is taken at the same point of the run as the rest of the state (weights,
 optimizer, random generators), and a continued run calls `load_state_dict` with it before any
 batch, so a callback whose state is all in `state_dict()` continues bit-for-bit; on_fit_end is
-called even when a hook or training raised. A callback must not consume the global random
-generators outside `on_fit_start` if the run is to stay identical to one without it.
+called even when a hook or training raised (so a callback can undo what its on_fit_start did).
+A callback must not consume the global random generators outside `on_fit_start` if the run is to
+stay identical to one without it.
 """
 
 from __future__ import annotations
