@@ -5,10 +5,10 @@ cross-entropy weighted by inverse class frequency of the training split (Keras-s
 record's loss times its class weight, averaged over the batch), model selection by the
 validation challenge F1 (mean F1 of N, A, O). Options add early stopping, cosine/step LR
 schedules, gradient clipping, bf16/fp16 autocast on CUDA and DistributedDataParallel
-(see `ecgzoo.distributed`).
+(see `ecgzoo.training.distributed`).
 
 Files in `checkpoint_dir` (rank 0 only):
-  best.safetensors   weights of the best validation epoch (+ its metrics); `ecgzoo.checkpoint.model_from_checkpoint`
+  best.safetensors   weights of the best validation epoch (+ its metrics); `ecgzoo.models.checkpoint.model_from_checkpoint`
   last.safetensors   full training state (weights, optimizer, scheduler, RNG of every rank, position in the
                      epoch, history): written after every epoch and every `save_every_batches` batches
   metrics.jsonl      one JSON line per finished epoch, flushed and fsynced as it is written
@@ -75,7 +75,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         `last.safetensors`; returns the history rows and leaves the best weights in `model`."""
         if self.config.seed is None:
             self.config = self.config.model_copy(update={"seed": 0})
-        multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.multilabel_training)
+        multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.training.multilabel_training)
         loop = FitLoop(self.config, model, train, val, list(classes), Path(checkpoint_dir), multi, self.scored_classes)
         loop.run(train, val)
         if loop.best_state is not None:

@@ -38,7 +38,7 @@ class TrainerConfig(ecgzoo.PluginConfig):
 
     Every lever below that acts during training (the learning-rate schedule, the weight average,
     early stopping, saving the resumable state, the progress bars, Ctrl-C) is a callback the trainer
-    builds from these options (`ecgzoo.callback` states what a callback may do and when it is called).
+    builds from these options (`ecgzoo.core.callback` states what a callback may do and when it is called).
 
     `callbacks` adds further callbacks, e.g. a third party's logger, each by the name its plugin
     registered (hook `ecgzoo_callbacks`, `ecgzoo list callback`) or by import path
@@ -61,8 +61,8 @@ class TrainerConfig(ecgzoo.PluginConfig):
     weight_decay: float = pydantic.Field(0.0, ge=0, description="weight decay (adam: L2 penalty; adamw: decoupled)")
     class_weighting: Literal["inverse-frequency", "sqrt-inverse-frequency", "none"] = pydantic.Field(
         "inverse-frequency",
-        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), its square "
-                    "root, or none",
+        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.data.splits.class_weights), "
+                    "its square root, or none",
     )
     label_smoothing: float = pydantic.Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss", "macro_auroc", "f_max"] = pydantic.Field(

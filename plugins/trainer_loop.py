@@ -1,6 +1,6 @@
 """The reference trainer's loop: set-up, then epochs of batches, validation and the best weights; every other lever is a callback.
 
-`FitLoop` is the `ecgzoo.TrainingLoop` its callbacks see (`ecgzoo.callback` states when each hook
+`FitLoop` is the `ecgzoo.TrainingLoop` its callbacks see (`ecgzoo.core.callback` states when each hook
 is called and what a callback may change); `ecgzoo_plugins.trainer_callbacks` lists which callbacks
 a fit has, `ecgzoo_plugins.trainer_resume` what its resumable state holds.
 """

@@ -12,8 +12,8 @@ import torch
 from tiny_models import MAX_PARAMETERS, registered_models, tiny_options
 
 import ecgzoo
-from ecgzoo.checkpoint import model_from_checkpoint
-from ecgzoo.model_facts import parameter_count
+from ecgzoo.models.checkpoint import model_from_checkpoint
+from ecgzoo.models.model_facts import parameter_count
 from ecgzoo.testing import check_model_plugin
 
 MODELS = registered_models()
@@ -49,9 +49,9 @@ def test_every_registered_model_passes_the_conformance_kit_at_tiny_widths(name):
 @pytest.fixture(scope="module")
 def synthetic():
     """12 synthetic records of 2 s, z-scored: the training (8) and validation (4) sets of the one-epoch runs, and the task."""
-    from ecgzoo.pipeline import Pipeline
-    from ecgzoo.prepared import prepare
-    from ecgzoo.splits import stratified_split
+    from ecgzoo.data.pipeline import Pipeline
+    from ecgzoo.data.prepared import prepare
+    from ecgzoo.data.splits import stratified_split
 
     data = ecgzoo.get_dataset("synthetic", records=12, seconds=SECONDS, fs=FS)
     prep = prepare(data, Pipeline([{"name": "zscore"}, {"name": "pad-crop", "seconds": SECONDS}]), progress=False)

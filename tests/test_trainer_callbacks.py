@@ -13,7 +13,7 @@ from run_helpers import cli, tiny_run_args
 from test_trainer import CLASSES, TIMING, ToyData, register
 
 import ecgzoo
-from ecgzoo.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ecgzoo.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 RECORDER = "callback_recorder:HookRecorder"
 #: the levers the cpu preset uses, each one a callback with state of its own
