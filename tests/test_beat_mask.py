@@ -1,0 +1,108 @@
+"""Beat masking (augment.BeatMask, trainer-beat-mask): whole beats replaced by evidence.road_fill, only
+inside the valid part, with the probability asked for, reproducible from torch's RNG state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ecgzoo
+from ecgzoo import evidence
+from ecgzoo.testing import check_trainer_plugin
+from ecgzoo.trainer import FitContext, TrainingTask
+from ecgzoo_plugins.augment import BeatMask, BeatMaskedDataset
+
+FS = 300.0
+
+
+def _ecg(seconds: float = 8.0, padded: int = 0, index: int = 0) -> tuple[torch.Tensor, int]:
+    """A synthetic sinus-rhythm record (1, T + padded) and its valid length T."""
+    data = ecgzoo.create("dataset", "synthetic", records=3, seconds=seconds, fs=FS, seed=1)
+    record = data.load(data.record_ids()[index])
+    x = np.pad(record.signal, ((0, 0), (0, padded)))
+    return torch.from_numpy(x), record.signal.shape[1]
+
+
+def _changed_segments(before: torch.Tensor, after: torch.Tensor, bounds: np.ndarray) -> list[int]:
+    return [i for i in range(len(bounds) - 1) if not torch.equal(before[:, bounds[i]:bounds[i + 1]], after[:, bounds[i]:bounds[i + 1]])]
+
+
+def test_masked_beats_are_whole_segments_filled_as_evidence_fills_them():
+    x, valid = _ecg(padded=300)
+    rpeaks = evidence.rpeaks_of(ecgzoo.Record(signal=x[:, :valid].numpy(), fs=FS, record_id="r"))
+    bounds = evidence.beat_bounds(rpeaks, valid)
+    torch.manual_seed(3)
+    out = BeatMask(p=1.0, beats=3, fs=FS)(x, valid, rpeaks)
+    changed = _changed_segments(x, out, bounds)
+    assert len(changed) == 3
+    assert torch.equal(out[:, valid:], x[:, valid:])  # padding untouched
+    # the same draws, replayed by hand: which beats, then the fill's seed
+    torch.manual_seed(3)
+    torch.rand(())
+    chosen = torch.randperm(len(bounds) - 1)[:3].tolist()
+    fill = evidence.road_fill(x[:, :valid].numpy(), bounds, np.random.default_rng(int(torch.randint(0, 2**62, ()))), FS)
+    assert sorted(chosen) == changed
+    for i in chosen:
+        a, b = bounds[i], bounds[i + 1]
+        assert np.array_equal(out[:, a:b].numpy(), fill[:, a:b])
+        # the R-peak is gone: the filled beat is a line plus noise, far below the R amplitude
+        assert out[0, a:b].abs().max() < 0.5 * x[0, a:b].abs().max()
+
+
+def test_probability_and_at_least_one_beat_kept():
+    x, valid = _ecg(seconds=2.5)
+    peaks = np.array([150, 450, 700])  # three beats
+    mask = BeatMask(p=0.3, beats=10, fs=FS)
+    torch.manual_seed(0)
+    bounds = evidence.beat_bounds(peaks, valid)
+    counts = [len(_changed_segments(x, mask(x, valid, peaks), bounds)) for _ in range(400)]
+    assert set(counts) == {0, 2}  # 10 asked, 3 beats: all but one
+    assert 0.23 < np.mean([c > 0 for c in counts]) < 0.37  # binomial(400, 0.3): +-3.5 sd
+    assert torch.equal(mask(x, valid, None), x)  # no beats found: left as it is
+
+
+def test_masks_replay_from_the_saved_rng_state():
+    x, valid = _ecg()
+    data = BeatMaskedDataset([(x, 1, valid)] * 8, BeatMask(p=0.5, beats=2, fs=FS))
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    first = [data[i][0] for i in range(8)]
+    torch.set_rng_state(state)
+    again = [data[i][0] for i in range(8)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert any(not torch.equal(a, x) for a in first) and any(torch.equal(a, x) for a in first)
+    assert data[0][1:] == (1, valid) and len(data._rpeaks) == 8  # R-peaks found once per item, kept
+
+
+def _tiny_model() -> ecgzoo.EcgModel:
+    torch.manual_seed(0)
+    return ecgzoo.create_model("cnnv7-s8", num_classes=3, filters=4, conv_a=4, conv_b=4, dilations=[1, 2])
+
+
+def _fit(p: float) -> dict[str, torch.Tensor]:
+    data = ecgzoo.create("dataset", "synthetic", records=12, seconds=4.0, fs=FS, seed=2)
+    classes = list(data.classes)
+    items = [(torch.from_numpy(r.signal), classes.index(r.label), r.signal.shape[1]) for r in map(data.load, data.record_ids())]
+    trainer = ecgzoo.create("trainer", "trainer-beat-mask", epochs=1, batch_size=4, progress=False, augment_beat_mask=p,
+                            augment_beat_mask_fs=FS)
+    model = _tiny_model()
+    result = trainer.fit(model, items[:9], items[9:], TrainingTask.single_label(classes), FitContext(device="cpu", seed=0))
+    return result.best_state
+
+
+def test_training_sees_the_masked_records_and_stays_deterministic():
+    plain, masked, again = _fit(0.0), _fit(1.0), _fit(1.0)
+    assert all(torch.equal(masked[k], again[k]) for k in masked)
+    assert any(not torch.equal(plain[k], masked[k]) for k in plain)
+
+
+def test_trainer_conformance_and_clear_errors():
+    check_trainer_plugin("trainer-beat-mask", _tiny_model(), length=600, epochs=1, progress=False, augment_beat_mask=0.5,
+                         augment_beat_mask_fs=FS)
+    items = [(torch.zeros(1, 600), 0, 600)] * 4
+    task = TrainingTask.single_label(["a", "b", "c"])
+    for options, message in [({}, "needs augment_beat_mask_fs"), ({"augment_beat_mask_fs": FS, "num_workers": 1}, "needs num_workers=0")]:
+        trainer = ecgzoo.create("trainer", "trainer-beat-mask", augment_beat_mask=0.5, **options)
+        with pytest.raises(ValueError, match=message):
+            trainer.fit(_tiny_model(), items, items, task, FitContext())
