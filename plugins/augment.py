@@ -17,6 +17,7 @@ checkpoint, so a resumed run sees the same crops (and masks) as an uninterrupted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,7 @@ def random_crop(x: torch.Tensor, valid_length: torch.Tensor, samples: int) -> tu
 class BeatMask:
     """With probability `p`, replace `beats` random whole beats of a record (R-R midpoint to R-R midpoint,
     `evidence.beat_bounds`) by ROAD noisy linear imputation (`evidence.road_fill`); at least one beat
-    of the record stays as recorded. Draws: torch's global generator (the fill's noise from a numpy
+    of the record stays as recorded. Draws: torch's global generator (each beat's fill noise from a numpy
     generator seeded by one torch draw), so the trainer's saved RNG state makes it resumable."""
 
     p: float
@@ -90,28 +91,40 @@ class BeatMask:
             raise ValueError(f"beat masking needs 0 <= p <= 1, beats >= 1 and fs > 0; got p={self.p}, beats={self.beats}, "
                              f"fs={self.fs}")
 
-    def __call__(self, signal: torch.Tensor, valid_length: int, rpeaks: np.ndarray | None) -> torch.Tensor:
-        """(leads, T) signal, its valid length and R-peaks (None: none found) -> the signal, masked or not."""
-        if not (bool(torch.rand(()) < self.p) and rpeaks is not None):
+    def __call__(self, signal: torch.Tensor, valid_length: int, rpeaks: Callable[[], np.ndarray | None]) -> torch.Tensor:
+        """(leads, T) signal and its valid length -> the signal, masked or not. `rpeaks()` gives the record's
+        R-peaks (None: none found); it is called only for a record the draw masks."""
+        if not bool(torch.rand(()) < self.p):
             return signal
-        bounds = evidence.beat_bounds(rpeaks, valid_length)
+        peaks = rpeaks()
+        if peaks is None:
+            return signal
+        bounds = evidence.beat_bounds(peaks, valid_length)
         segments = len(bounds) - 1
         chosen = torch.randperm(segments)[: min(self.beats, segments - 1)].tolist()
-        seed = int(torch.randint(0, 2**62, ()))
-        fill = evidence.road_fill(signal[:, :valid_length].numpy(), bounds, np.random.default_rng(seed), self.fs)
         out = signal.clone()
         for i in chosen:
             a, b = int(bounds[i]), int(bounds[i + 1])
-            out[:, a:b] = torch.from_numpy(fill[:, a:b]).to(out.dtype)
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+            out[:, a:b] = torch.from_numpy(self.fill(signal, valid_length, a, b, rng)).to(out.dtype)
         return out
+
+    def fill(self, signal: torch.Tensor, valid_length: int, a: int, b: int, rng: np.random.Generator) -> np.ndarray:
+        """`evidence.road_fill` of segment [a, b) alone, computed on a stretch around it: the segment, its noise
+        window (one segment-length either side) and a margin beyond the fill's 50-ms smoothing, cut at the
+        valid part's ends, so the line, the residual and its noise level are those of the whole record."""
+        span, margin = b - a, round(0.1 * self.fs)
+        lo, hi = max(0, a - span - margin), min(valid_length, b + span + margin)
+        bounds = np.array([a - lo, b - lo, hi - lo]) if hi > b else np.array([a - lo, b - lo])
+        return evidence.road_fill(signal[:, lo:hi].numpy(), bounds, rng, self.fs)[:, a - lo:b - lo]
 
 
 @dataclass
 class BeatMaskedDataset(torch.utils.data.Dataset):
     """Items `(signal, target, valid_length)` of `dataset` with `mask` applied to each signal as it is read.
 
-    R-peaks are found once per item (lead 0, the `rpeaks` plugin via `evidence.rpeaks_of`) and kept; an
-    item with fewer than 2 detectable beats is never masked. Draws happen in the process that reads
+    R-peaks are found the first time an item is masked (lead 0, the `rpeaks` plugin via `evidence.rpeaks_of`)
+    and kept; an item with fewer than 2 detectable beats is never masked. Draws happen in the process that reads
     the items: the trainer's own with num_workers=0 (what resumability needs)."""
 
     dataset: Any
@@ -138,4 +151,4 @@ class BeatMaskedDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, Any, int]:
         signal, target, valid_length = self.dataset[i]
         valid_length = int(valid_length)
-        return self.mask(signal, valid_length, self.rpeaks(i, signal, valid_length)), target, valid_length
+        return self.mask(signal, valid_length, lambda: self.rpeaks(i, signal, valid_length)), target, valid_length

@@ -33,19 +33,21 @@ def test_masked_beats_are_whole_segments_filled_as_evidence_fills_them():
     rpeaks = evidence.rpeaks_of(ecgzoo.Record(signal=x[:, :valid].numpy(), fs=FS, record_id="r"))
     bounds = evidence.beat_bounds(rpeaks, valid)
     torch.manual_seed(3)
-    out = BeatMask(p=1.0, beats=3, fs=FS)(x, valid, rpeaks)
+    out = BeatMask(p=1.0, beats=3, fs=FS)(x, valid, lambda: rpeaks)
     changed = _changed_segments(x, out, bounds)
     assert len(changed) == 3
     assert torch.equal(out[:, valid:], x[:, valid:])  # padding untouched
-    # the same draws, replayed by hand: which beats, then the fill's seed
+    # the same draws, replayed by hand: which beats, then the fill's seed; each beat filled as
+    # evidence.road_fill fills it in the whole record (its edges, its noise level), each with its own noise seed
     torch.manual_seed(3)
     torch.rand(())
     chosen = torch.randperm(len(bounds) - 1)[:3].tolist()
-    fill = evidence.road_fill(x[:, :valid].numpy(), bounds, np.random.default_rng(int(torch.randint(0, 2**62, ()))), FS)
     assert sorted(chosen) == changed
     for i in chosen:
         a, b = bounds[i], bounds[i + 1]
-        assert np.array_equal(out[:, a:b].numpy(), fill[:, a:b])
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        expected = evidence.road_fill(x[:, :valid].numpy(), np.unique([a, b, valid]), rng, FS)[:, a:b]
+        np.testing.assert_allclose(out[:, a:b].numpy(), expected, rtol=0, atol=1e-6)
         # the R-peak is gone: the filled beat is a line plus noise, far below the R amplitude
         assert out[0, a:b].abs().max() < 0.5 * x[0, a:b].abs().max()
 
@@ -56,14 +58,17 @@ def test_probability_and_at_least_one_beat_kept():
     mask = BeatMask(p=0.3, beats=10, fs=FS)
     torch.manual_seed(0)
     bounds = evidence.beat_bounds(peaks, valid)
-    counts = [len(_changed_segments(x, mask(x, valid, peaks), bounds)) for _ in range(400)]
+    counts = [len(_changed_segments(x, mask(x, valid, lambda: peaks), bounds)) for _ in range(400)]
     assert set(counts) == {0, 2}  # 10 asked, 3 beats: all but one
     assert 0.23 < np.mean([c > 0 for c in counts]) < 0.37  # binomial(400, 0.3): +-3.5 sd
-    assert torch.equal(mask(x, valid, None), x)  # no beats found: left as it is
+    assert all(torch.equal(mask(x, valid, lambda: None), x) for _ in range(20))  # no beats found: left as it is
 
 
-def test_masks_replay_from_the_saved_rng_state():
+def test_masks_replay_from_the_saved_rng_state(monkeypatch):
     x, valid = _ecg()
+    calls = []
+    find = evidence.rpeaks_of
+    monkeypatch.setattr(evidence, "rpeaks_of", lambda record: calls.append(record.record_id) or find(record))
     data = BeatMaskedDataset([(x, 1, valid)] * 8, BeatMask(p=0.5, beats=2, fs=FS))
     torch.manual_seed(7)
     state = torch.get_rng_state()
@@ -72,7 +77,10 @@ def test_masks_replay_from_the_saved_rng_state():
     again = [data[i][0] for i in range(8)]
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert any(not torch.equal(a, x) for a in first) and any(torch.equal(a, x) for a in first)
-    assert data[0][1:] == (1, valid) and len(data._rpeaks) == 8  # R-peaks found once per item, kept
+    # R-peaks are found for the items a draw masked, once each (kept for the next read)
+    masked = {f"training item {i}" for i, a in enumerate(first) if not torch.equal(a, x)}
+    assert sorted(calls) == sorted(masked)
+    assert data[0][1:] == (1, valid)
 
 
 def _tiny_model() -> ecgzoo.EcgModel:
@@ -106,3 +114,26 @@ def test_trainer_conformance_and_clear_errors():
         trainer = ecgzoo.create("trainer", "trainer-beat-mask", augment_beat_mask=0.5, **options)
         with pytest.raises(ValueError, match=message):
             trainer.fit(_tiny_model(), items, items, task, FitContext())
+
+
+def test_the_readme_command_is_the_cpu_recipe_plus_beat_masking():
+    """The documented cnnv7-s8-rf2 training keeps every lever and the split of the shipped weights' run."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from ecgzoo.config import parse_assignments
+    from ecgzoo.run_config import resolve_run_config
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    command = re.search(r"<!-- rf2-training -->\s*```bash\n(.*?)```", readme, re.S).group(1)
+    words = shlex.split(command)
+    assert words[:4] == ["ecgzoo", "run", "cnnv7-s8-rf2", "physionet2017"] and words[words.index("--preset") + 1] == "cpu"
+    sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    ours = resolve_run_config("cnnv7-s8-rf2", "physionet2017", "cpu", None, parse_assignments(sets))
+    shipped = resolve_run_config("cnnv7-s8", "physionet2017", "cpu", None, parse_assignments(["dataset.path=/data/training2017"]))
+    assert ours.trainer_plugin == "trainer-beat-mask"
+    extra = {"augment_beat_mask": 0.5, "augment_beat_mask_beats": 4, "augment_beat_mask_fs": 300}
+    assert ours.trainer == {**shipped.trainer, **extra}
+    assert ours.split == shipped.split and ours.seed == shipped.seed and ours.dataset == shipped.dataset
+    assert ours.preprocessing == shipped.preprocessing
