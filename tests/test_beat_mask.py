@@ -9,6 +9,7 @@ import torch
 
 import ecgzoo
 from ecgzoo import evidence
+from ecgzoo.checkpoint import load_checkpoint
 from ecgzoo.testing import check_trainer_plugin
 from ecgzoo.trainer import FitContext, TrainingTask
 from ecgzoo_plugins.augment import BeatMask, BeatMaskedDataset
@@ -88,21 +89,34 @@ def _tiny_model() -> ecgzoo.EcgModel:
     return ecgzoo.create_model("cnnv7-s8", num_classes=3, filters=4, conv_a=4, conv_b=4, dilations=[1, 2])
 
 
-def _fit(p: float) -> dict[str, torch.Tensor]:
+def _fit(p: float, epochs: int = 1, checkpoint_dir=None) -> dict[str, torch.Tensor]:
+    """Final weights of a tiny training (best = last: selection by the lowest loss is not what is compared)."""
     data = ecgzoo.create("dataset", "synthetic", records=12, seconds=4.0, fs=FS, seed=2)
     classes = list(data.classes)
     items = [(torch.from_numpy(r.signal), classes.index(r.label), r.signal.shape[1]) for r in map(data.load, data.record_ids())]
-    trainer = ecgzoo.create("trainer", "trainer-beat-mask", epochs=1, batch_size=4, progress=False, augment_beat_mask=p,
+    trainer = ecgzoo.create("trainer", "trainer-beat-mask", epochs=epochs, batch_size=4, progress=False, augment_beat_mask=p,
                             augment_beat_mask_fs=FS)
     model = _tiny_model()
-    result = trainer.fit(model, items[:9], items[9:], TrainingTask.single_label(classes), FitContext(device="cpu", seed=0))
-    return result.best_state
+    ctx = FitContext(device="cpu", seed=0, checkpoint_dir=checkpoint_dir)
+    trainer.fit(model, items[:9], items[9:], TrainingTask.single_label(classes), ctx)
+    return {k: v.clone() for k, v in model.state_dict().items()} if checkpoint_dir is None else load_checkpoint(
+        checkpoint_dir / "last.safetensors")[0]
 
 
 def test_training_sees_the_masked_records_and_stays_deterministic():
     plain, masked, again = _fit(0.0), _fit(1.0), _fit(1.0)
     assert all(torch.equal(masked[k], again[k]) for k in masked)
     assert any(not torch.equal(plain[k], masked[k]) for k in plain)
+
+
+def test_a_resumed_training_masks_as_an_uninterrupted_one(tmp_path):
+    """Stopped after epoch 1 and continued, the run draws the same masks in epoch 2: the same weights."""
+    whole = _fit(0.5, epochs=2, checkpoint_dir=tmp_path / "whole")
+    _fit(0.5, epochs=1, checkpoint_dir=tmp_path / "parts")
+    epoch_1 = (tmp_path / "parts" / "metrics.jsonl").read_text()
+    resumed = _fit(0.5, epochs=2, checkpoint_dir=tmp_path / "parts")
+    assert (tmp_path / "parts" / "metrics.jsonl").read_text().startswith(epoch_1)  # epoch 1 (and its timing) not redone
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 
 
 def test_trainer_conformance_and_clear_errors():
