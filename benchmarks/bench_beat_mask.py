@@ -26,8 +26,8 @@ from bench_training import measure
 from machine import machine_info
 
 import ecgzoo
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
 from ecgzoo_plugins.augment import BeatMask, BeatMaskedDataset
 
 

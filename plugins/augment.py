@@ -7,7 +7,7 @@ window every epoch is itself an augmentation. Why polarity: single-lead handheld
 (PhysioNet 2017's AliveCor device) are often taken with the electrodes reversed.
 
 Why beat masking: faithfulness is measured by removing whole beats and filling them in-distribution
-(`ecgzoo.evidence`, ROAD's noisy linear imputation); a model that never saw such a fill during
+(`ecgzoo.explain.evidence`, ROAD's noisy linear imputation); a model that never saw such a fill during
 training reacts to the fill itself, not only to the evidence it removed. `BeatMask` replaces a few
 whole beats of some training records by exactly that fill, drawn anew every epoch.
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo import evidence
-from ecgzoo.checkpoint import load_checkpoint
+from ecgzoo.explain import evidence
+from ecgzoo.models.checkpoint import load_checkpoint
 from ecgzoo.testing import check_trainer_plugin
-from ecgzoo.trainer import FitContext, TrainingTask
+from ecgzoo.core.trainer import FitContext, TrainingTask
 from ecgzoo_plugins.augment import BeatMask, BeatMaskedDataset
 
 FS = 300.0
@@ -136,8 +136,8 @@ def test_the_readme_command_is_the_cpu_recipe_plus_beat_masking():
     import shlex
     from pathlib import Path
 
-    from ecgzoo.config import parse_assignments
-    from ecgzoo.run_config import resolve_run_config
+    from ecgzoo.core.config import parse_assignments
+    from ecgzoo.training.run_config import resolve_run_config
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     command = re.search(r"<!-- rf2-training -->\s*```bash\n(.*?)```", readme, re.S).group(1)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.model import masked_mean
-from ecgzoo.model_facts import receptive_field
+from ecgzoo.core.model import masked_mean
+from ecgzoo.models.model_facts import receptive_field
 from ecgzoo.testing import check_model_plugin
 
 TINY = {"filters": 4, "conv_a": 4, "conv_b": 4, "context_filters": 3}
