@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import ecgzoo
+from ecgzoo.core.trainer import FitContext, TrainingTask
 from ecgzoo.explain import evidence
 from ecgzoo.models.checkpoint import load_checkpoint
 from ecgzoo.testing import check_trainer_plugin
-from ecgzoo.core.trainer import FitContext, TrainingTask
 from ecgzoo_plugins.augment import BeatMask, BeatMaskedDataset
 
 FS = 300.0
