@@ -10,6 +10,7 @@ import ecgzoo
 #: tiny widths per model config class; a variant keeps its other defaults (cnnv7-s8 its stride-8 stem and batch norm)
 TINY_BY_CONFIG = {
     "CNNv7Config": {"filters": 4, "conv_a": 4, "conv_b": 4},
+    "CNNv7LocalConfig": {"filters": 4, "conv_a": 4, "conv_b": 4, "context_filters": 4},
     "DeepECG13Config": {"layers": [[4, 5, 1], [4, 3, 2]], "pool_after": [1]},
     "XResNet1dConfig": {"layers": [1, 1], "width": 4, "stem": [4, 4]},
     "Inception1dConfig": {"depth": 3, "filters": 4, "bottleneck": 4, "kernel_size": 8},
