@@ -117,11 +117,12 @@ def test_ecgzoo_run_takes_a_registered_callback_from_the_trainer_table(tmp_path)
     assert code == 0 and "hook-recorder" in out and "records the training hooks" in out
     record = tmp_path / "hooks.json"
     register()
-    args = tiny_run_args(tmp_path / "runs", "cb", "estimate=false", f'trainer.callbacks=["{RECORDER}", {{name = "hook-recorder", options = '
-                                                  f'{{path = "{record}"}}}}]')
+    quick = ["estimate=false", "report.examples_per_class=0"]
+    args = tiny_run_args(tmp_path / "runs", "cb", *quick,
+                         f'trainer.callbacks=["{RECORDER}", {{name = "hook-recorder", options = {{path = "{record}"}}}}]')
     code, _, err = cli(*args)
     assert code != 0 and "cannot be made with the options {}" in err and "path" in err  # the bare import path lacks its `path` option
-    args = tiny_run_args(tmp_path / "runs", "cb2", "estimate=false",
+    args = tiny_run_args(tmp_path / "runs", "cb2", *quick,
                          f'trainer.callbacks=[{{name = "hook-recorder", options = {{path = "{record}"}}}}]')
     code, _, err = cli(*args)
     assert code == 0, err
