@@ -29,6 +29,8 @@ What is here, by use:
   and their in-distribution ROAD fill, `road_fill`).
 * leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order); label
   vocabularies: `cinc2021_diagnoses`, `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
+* beats filled in-distribution: the `evidence` module (`rpeaks_of`, `beat_bounds`: R-R-midpoint
+  segments; `road_fill`: ROAD's noisy linear imputation), e.g. for beat masking during training.
 * multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
   `validation_figures`, `selection_score`); progress: `run_progress` (the whole run's line:
   epoch k of n, elapsed, time left), `format_duration`.
