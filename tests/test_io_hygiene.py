@@ -15,10 +15,12 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo._infra.csv_files import predictions_csv, skipped_csv
+from ecgzoo._infra.csv_files import skipped_csv
 from ecgzoo._infra.files import safe_filename
+from ecgzoo.core.tasks import Task
 from ecgzoo.data.pipeline import Pipeline
 from ecgzoo.data.prepared import prepare
+from ecgzoo.evaluation.task_scoring import scoring
 
 REPO = Path(__file__).resolve().parent.parent
 BAD_ID = 'rec,"7"'
@@ -48,6 +50,11 @@ def test_skipped_csv_keeps_commas_quotes_and_line_breaks_in_their_cells(tmp_path
     rows = list(csv.reader(io.StringIO((prep.cache_path / "skipped.csv").read_text(encoding="utf-8"))))
     assert rows == [["record", "problem"], [BAD_ID, prep.skipped[0][1]]]
     assert BAD_PROBLEM in rows[1][1]
+
+
+def predictions_csv(ids, labels, probs, classes):
+    task = Task.single_label(classes)
+    return scoring(task).predictions_csv(task, ids, labels, probs)
 
 
 def test_predictions_csv_reads_back_cell_for_cell():

