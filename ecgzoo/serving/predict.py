@@ -233,7 +233,6 @@ def fit_leads(run: LoadedRun, source: SignalSource) -> tuple[SignalSource, list[
     return source, notes
 
 
-@torch.no_grad()
 def read_window(run: LoadedRun, pipeline: Any, source: SignalSource, start: int, stop: int,
                 record_id: str | None = None) -> tuple[Record, int]:
     """Samples [start, stop) of `source` as the model's input: the one way `ecgzoo predict`, `ecgzoo explain`
@@ -257,6 +256,7 @@ def read_window(run: LoadedRun, pipeline: Any, source: SignalSource, start: int,
     return rec, filled
 
 
+@torch.no_grad()
 def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, device: str = "cpu",
                    precision: str = "fp32") -> Prediction:
     """Classify one recording (window by window when it is longer than the model's input)."""
