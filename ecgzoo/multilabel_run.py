@@ -74,6 +74,7 @@ def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, po
     """Per-lead pictures of confident true positives of the most frequent classes (target: that class)."""
     from ecgzoo.figures import plot_attribution
     from ecgzoo.figures_leads import plot_leads
+    from ecgzoo.map_units import sums_to
 
     if per_class <= 0:
         return []
@@ -95,10 +96,11 @@ def explanation_examples(folder: Path, model: ecgzoo.EcgModel, prepared: Any, po
         if signal.shape[0] > 1:
             attr = explainer.explain_leads(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
             fig = plot_leads(signal, float(prepared.fs), attr, prepared.lead_names, valid_length=vl, title=title, units=prepared.units,
-                             explainer=explainer_name, per_lead=explainer.per_lead)
+                             explainer=explainer_name, per_lead=explainer.per_lead, sums_to=sums_to(explainer))
         else:
             attr = explainer.explain(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
-            fig = plot_attribution(signal, float(prepared.fs), attr, valid_length=vl, title=title, explainer=explainer_name)
+            fig = plot_attribution(signal, float(prepared.fs), attr, valid_length=vl, title=title, explainer=explainer_name,
+                                   sums_to=sums_to(explainer))
         rel = f"figures/explain_{explainer_name}_{_safe(cls)}_{_safe(rid)}.png"
         save_figure(folder / rel, fig)
         figures.append((f"{explainer_name} map of {rid} for {cls} ({task.name(cls)})", rel))

@@ -117,6 +117,7 @@ def explanation_examples(
 ) -> list[Figure]:
     """One attribution picture per class (explainer target: the predicted class) under folder/figures."""
     from ecgzoo.figures import plot_attribution
+    from ecgzoo.map_units import sums_to
 
     if per_class <= 0:
         return []
@@ -135,7 +136,7 @@ def explanation_examples(
         true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
         rid = str(prepared.record_ids[i])
         fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl, title=rid, units=units,
-                               true_label=true, predicted_label=pred, explainer=explainer_name,
+                               true_label=true, predicted_label=pred, explainer=explainer_name, sums_to=sums_to(explainer),
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
         rel = f"figures/explain_{explainer_name}_{safe_filename(true)}_{safe_filename(rid)}.png"
         save_figure(folder / rel, fig)

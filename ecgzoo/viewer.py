@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ecgzoo.figures_leads import CLINICAL_3X4, RHYTHM_LEAD
+from ecgzoo.inputs import NOT_ANALYSED
 from ecgzoo.leads import canonical_leads
 from ecgzoo.run_dir import write_atomic
 
@@ -77,13 +78,18 @@ def clinical_rows(names: Sequence[str]) -> list[list[int]] | None:
 def viewer_html(*, title: str, signal: np.ndarray, fs: float, units: str, maps: Mapping[str, np.ndarray],
                 classes: Sequence[str], windows: Sequence[tuple[float, float, Sequence[float] | None]],
                 facts: Mapping[str, Any], lead_names: Sequence[str] | None = None, multi_label: bool = False,
-                thresholds: Sequence[float] | None = None) -> str:
+                thresholds: Sequence[float] | None = None, problems: Sequence[str | None] | None = None) -> str:
     """The HTML text of the viewer for one recording: `signal` (leads, T) in `units` (drawn at
     10 mm/mV when `units` is mV), maps (T,) by explainer name, `windows` = (start_s, end_s, class
     probabilities or None) for the timeline; `multi_label`: the probabilities are independent per
-    label, decided at `thresholds` (0.5 each where None)."""
+    label, decided at `thresholds` (0.5 each where None). `problems`: per window, why it has no
+    class (None where it has one); windows "not analysed: N missing samples" (`ecgzoo.inputs`)
+    form the gap track, drawn over the trace and the timeline as a hatched band with that text."""
     signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
     n = signal.shape[-1]
+    problems = list(problems) if problems is not None else [None] * len(windows)
+    if len(problems) != len(windows):
+        raise ValueError(f"viewer: {len(problems)} window problems for {len(windows)} windows")
     for name, m in maps.items():
         if np.shape(m) != (n,):
             raise ValueError(f"viewer: map {name!r} has shape {np.shape(m)}, the signal has {n} samples")
@@ -102,12 +108,20 @@ def viewer_html(*, title: str, signal: np.ndarray, fs: float, units: str, maps: 
         "classes": list(classes), "facts": {k: str(v) for k, v in facts.items()},
         "clinical": clinical_rows(names), "multi_label": bool(multi_label),
         "thresholds": [float(t) for t in thresholds] if thresholds is not None else [0.5] * len(classes) if multi_label else None,
-        "windows": [{"start": float(a), "end": float(b), "p": None if p is None else [round(float(v), 4) for v in p]}
-                    for a, b, p in windows],
+        "windows": [{"start": float(a), "end": float(b), "p": None if p is None else [round(float(v), 4) for v in p],
+                     "problem": problem} for (a, b, p), problem in zip(windows, problems, strict=True)],
+        "gaps": gap_track(windows, problems),
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     template = TEMPLATE.read_text(encoding="utf-8")
     return template.replace("__TITLE__", _html_escape(title)).replace("__DATA__", payload)
+
+
+def gap_track(windows: Sequence[tuple[float, float, Any]], problems: Sequence[str | None]) -> list[dict[str, Any]]:
+    """The gap track: one band per window with missing samples (its problem starts with `NOT_ANALYSED`),
+    {"start", "end" (s), "text": "not analysed: N missing samples"}."""
+    return [{"start": float(a), "end": float(b), "text": problem}
+            for (a, b, _), problem in zip(windows, problems, strict=True) if (problem or "").startswith(NOT_ANALYSED)]
 
 
 def _html_escape(text: str) -> str:

@@ -25,6 +25,11 @@ class Cam(ecgzoo.Explainer):
     def non_negative(self) -> bool:  # type: ignore[override]
         return self.config.positive_only
 
+    @property
+    def sums_to(self) -> str | None:  # type: ignore[override]
+        """The map's sum is T x the class logit (its time-mean is the logit); clipped, it has no such sum."""
+        return None if self.config.positive_only else "the class logit"
+
     def supports(self, model: ecgzoo.EcgModel) -> str | None:
         if model.has_cam:
             return None

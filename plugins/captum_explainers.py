@@ -157,6 +157,11 @@ class Saliency(_CaptumExplainer):
 class IntegratedGradients(_CaptumExplainer):
     """Path integral of gradients from the zero signal to the input (Sundararajan et al. 2017)."""
 
+    @property
+    def sums_to(self) -> str:  # type: ignore[override]
+        """Completeness: the attributions sum to the explained output minus the zero signal's (up to the quadrature)."""
+        return f"the class {self.config.output} minus the zero signal's"
+
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
               valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor:
         """captum's quadrature (same points and weights); `internal_batch_size` path points per record

@@ -106,9 +106,11 @@ def _job(args: argparse.Namespace) -> _Job:
     return _Job(args, run, model, device, names, compare, explainers, target, out)
 
 
-def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
-    """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
+def _read_input(job: _Job, path: str) -> tuple[Any, Any, Any]:
+    """(source, record, trace): the model-input-long stretch from --start, through the run's own preprocessing,
+    and the same stretch as recorded (mV, the model's rate and leads) for the pictures to draw."""
     from ecgzoo.cli import UsageError
+    from ecgzoo.explain_recording import trace_stretch
     from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
     from ecgzoo.leads import LeadMismatchError, check_leads
     from ecgzoo.predict import fit_leads, pipeline_for
@@ -142,17 +144,33 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
             check_leads(run.lead_names, rec.lead_names, f"{path} (after the run's preprocessing)")
     except LeadMismatchError as exc:
         raise UsageError(str(exc)) from None
-    return source, rec
+    try:
+        trace = trace_stretch(run, source, a, b, float(rec.fs))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    return source, rec, trace
 
 
-def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
-    """Every explainer's map of one record (fs passed explicitly), its attribution picture; returns
-    (maps, beat templates or None, predicted class, probabilities)."""
+def _drawn(rec: Any, trace: Any) -> tuple[Any, int]:
+    """The recorded trace (leads, T) laid over the model input's length, and how many samples are recorded:
+    the pictures draw the recording in mV and the maps of the model's input, sample for sample."""
+    import numpy as np
+
+    n = min(trace.samples, rec.valid_length)
+    out = np.zeros((trace.leads, rec.samples), dtype=np.float32)
+    out[:, :n] = trace.signal[:, :n]
+    return out, n
+
+
+def _explain_input(job: _Job, source: Any, rec: Any, trace: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
+    """Every explainer's map of one record (fs passed explicitly), its attribution picture (the recorded
+    trace in mV, maps in % per second); returns (maps, beat templates or None, predicted class, probabilities)."""
     import numpy as np
     import torch
 
     from ecgzoo.cli import UsageError
     from ecgzoo.figures import plot_attribution
+    from ecgzoo.map_units import sums_to
     from ecgzoo.predict import NON_FINITE
     from ecgzoo.run_dir import safe_filename, save_figure
 
@@ -167,18 +185,20 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     tgt = None if job.target is None else torch.tensor([job.target], device=job.device)
     attrs = {n: job.explainers[n].explain(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy() for n in job.names}
     name = job.args.explainer
-    fig = plot_attribution(rec.signal, rec.fs, attrs[name], valid_length=rec.valid_length, title=source.name,
-                           predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units)
+    signal, valid = _drawn(rec, trace)
+    fig = plot_attribution(signal, rec.fs, attrs[name], valid_length=valid, title=source.name, predicted_label=predicted,
+                           probabilities=prob_text, explainer=name, units=trace.units, sums_to=sums_to(job.explainers[name]))
     job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
     if rec.leads > 1:
-        _lead_views(job, source, rec, x, tgt, vl, predicted)
+        _lead_views(job, source, rec, trace, x, tgt, vl, predicted)
     return attrs, _beat_view(job, source, rec, attrs[name], predicted), predicted, prob_text
 
 
-def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
+def _lead_views(job: _Job, source: Any, rec: Any, trace: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
     """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
     from ecgzoo.beats import lead_templates
     from ecgzoo.figures_leads import plot_lead_beats, plot_leads
+    from ecgzoo.map_units import sums_to
     from ecgzoo.record import RecordError
     from ecgzoo.run_dir import safe_filename, save_figure
 
@@ -186,8 +206,9 @@ def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, pre
     stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
     lead_names = rec.lead_names or job.run.lead_names
     per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
-    fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length,
-                     title=source.name, predicted_label=predicted, explainer=name, per_lead=explainer.per_lead, units=rec.units)
+    signal, valid = _drawn(rec, trace)
+    fig = plot_leads(signal, rec.fs, per_lead, lead_names, valid_length=valid, title=source.name, predicted_label=predicted,
+                     explainer=name, per_lead=explainer.per_lead, units=trace.units, sums_to=sums_to(explainer))
     job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
     try:
         fig = plot_lead_beats(lead_templates(rec, per_lead), lead_names, title=source.name, units=rec.units, explainer=name)
@@ -287,11 +308,13 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
     }
     return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
             "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts,
-            "lead_names": done.lead_names, "multi_label": run.task.multi, "thresholds": run.thresholds}
+            "lead_names": done.lead_names, "multi_label": run.task.multi, "thresholds": run.thresholds,
+            "problems": done.problems}
 
 
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.figures import plot_side_by_side
+    from ecgzoo.map_units import sums_to
     from ecgzoo.run_dir import safe_filename, save_figure
 
     job = _job(args)
@@ -299,16 +322,18 @@ def main(args: argparse.Namespace) -> int:
         return _write_views(args, job.run, job.explainers, job.target, job.out, job.device)
     records, maps, per_class = [], {n: [] for n in job.compare}, {}
     for path in args.inputs:
-        source, rec = _read_input(job, path)
-        attrs, templates, predicted, probs = _explain_input(job, source, rec)
+        source, rec, trace = _read_input(job, path)
+        attrs, templates, predicted, probs = _explain_input(job, source, rec, trace)
         if templates is not None:
             per_class.setdefault(predicted, []).append(templates)
         for n in job.compare:
             maps[n].append(attrs[n])
         records.append(rec)
         if job.compare:
-            fig = plot_side_by_side(rec.signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=rec.valid_length,
-                                    title=source.name, predicted_label=predicted, probabilities=probs, units=rec.units)
+            signal, valid = _drawn(rec, trace)
+            fig = plot_side_by_side(signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=valid, title=source.name,
+                                    predicted_label=predicted, probabilities=probs, units=trace.units,
+                                    sums_to={n: sums_to(job.explainers[n]) for n in job.compare})
             job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_compare.png", fig))
         print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in probs.items())})")
     _summaries(job, records, maps, per_class)
