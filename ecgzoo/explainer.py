@@ -19,7 +19,7 @@ class FastPathConfig(PluginConfig):
         True, description="use the model's fast exact engine where it has one (CNNv7 on the CPU); false: autograd on the module"
     )
     precision: Literal["fp32", "bf16"] = pydantic.Field(
-        "fp32", description="bf16: the fast engine's matrix products in bfloat16 (CPUs with native bf16; see README for the error)"
+        "fp32", description="bf16: the fast engine's matrix products in bfloat16 (CPUs with native bf16; docs/explainers.md: its error)"
     )
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import torch
+from doc_blocks import run_block
 
 import ecgzoo
 from ecgzoo_plugins.cnnv7_fast import FastCNNv7
@@ -73,11 +71,8 @@ def test_fast_bfloat16_stays_close_to_float32():
     assert (logits - ref_logits).abs().max() < 0.05 * scale
 
 
-def test_readme_example_runs():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    match = re.search(r"<!-- fast-cnnv7-example -->\s*```python\n(.*?)```", readme, re.S)
-    assert match, "README.md has no fast-cnnv7-example block"
-    exec(compile(match.group(1), "README.md", "exec"), {})
+def test_docs_example_runs():
+    run_block("fast-cnnv7-example")  # docs/export.md
 
 
 def test_models_outside_the_fast_layout_are_refused_not_miscomputed():

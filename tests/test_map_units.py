@@ -71,3 +71,33 @@ def test_clipped_and_gradient_maps_state_no_sum():
     assert sums_to(ecgzoo.create_explainer("saliency")) is None
     assert sums_to(ecgzoo.create_explainer("integrated-gradients", output="probability")) == (
         "the class probability minus the zero signal's")
+
+
+def test_explain_draws_the_recorded_part_in_mv_with_the_map_as_share_of_the_logit(tiny_run, tmp_path, monkeypatch):
+    """`ecgzoo explain` of a record a third of the model's input: the picture spans the recorded seconds, the
+    trace is the file's mV values (not the normalised model input), the colour bar names the unit, the title
+    says the record was padded."""
+    from run_helpers import cli, register_toy
+
+    import ecgzoo.run_dir
+    from ecgzoo.figures import axes_by_label
+    from ecgzoo.run_dir import load_run
+
+    register_toy()
+    run = load_run(tiny_run)
+    data = ecgzoo.get_dataset("synthetic", records=24)
+    short = data.load(data.record_ids()[0]).signal[:, : run.input_samples // 3]
+    np.save(tmp_path / "short.npy", short)
+    figures = {}
+    save = ecgzoo.run_dir.save_figure
+    monkeypatch.setattr(ecgzoo.run_dir, "save_figure", lambda path, fig: figures.setdefault(path.name, fig) and save(path, fig))
+    code, out, err = cli("explain", str(tiny_run), str(tmp_path / "short.npy"), "--fs", str(run.input_fs), "--out", str(tmp_path / "x"))
+    assert code == 0, err
+    fig = figures["short_cam.png"]
+    (ax,) = axes_by_label(fig, "signal")
+    seconds = short.shape[1] / run.input_fs
+    assert ax.get_xlim() == pytest.approx((0.0, seconds))
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), short[0], atol=1e-5)  # the recording in mV
+    assert ax.get_ylabel() == "amplitude (mV)"
+    assert axes_by_label(fig, "colorbar")[0].get_ylabel() == "cam: % of the class logit per s"
+    assert f"recorded {seconds:g} s, padded to {run.input_samples / run.input_fs:g} s" in fig._suptitle.get_text()
