@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.map_units import NET_FLOOR, map_share, sums_to
+from ecgzoo.report.map_units import NET_FLOOR, map_share, sums_to
 
 FS = 100.0
 
@@ -79,9 +79,9 @@ def test_explain_draws_the_recorded_part_in_mv_with_the_map_as_share_of_the_logi
     says the record was padded."""
     from run_helpers import cli, register_toy
 
-    import ecgzoo.run_dir
-    from ecgzoo.figures import axes_by_label
-    from ecgzoo.run_dir import load_run
+    import ecgzoo._infra.files
+    from ecgzoo.report.figures import axes_by_label
+    from ecgzoo.serving.loaded_run import load_run
 
     register_toy()
     run = load_run(tiny_run)
@@ -89,8 +89,8 @@ def test_explain_draws_the_recorded_part_in_mv_with_the_map_as_share_of_the_logi
     short = data.load(data.record_ids()[0]).signal[:, : run.input_samples // 3]
     np.save(tmp_path / "short.npy", short)
     figures = {}
-    save = ecgzoo.run_dir.save_figure
-    monkeypatch.setattr(ecgzoo.run_dir, "save_figure", lambda path, fig: figures.setdefault(path.name, fig) and save(path, fig))
+    save = ecgzoo._infra.files.save_figure
+    monkeypatch.setattr(ecgzoo._infra.files, "save_figure", lambda path, fig: figures.setdefault(path.name, fig) and save(path, fig))
     code, out, err = cli("explain", str(tiny_run), str(tmp_path / "short.npy"), "--fs", str(run.input_fs), "--out", str(tmp_path / "x"))
     assert code == 0, err
     fig = figures["short_cam.png"]

@@ -12,7 +12,8 @@ import wfdb_fixtures as fx
 from run_helpers import cli
 from test_viewer import _state
 
-from ecgzoo.viewer import gap_track, viewer_html
+from ecgzoo.report.viewer import viewer_html
+from ecgzoo.serving.explain_recording import gap_track
 
 GAP = "not analysed: 1200 missing samples"
 
@@ -34,7 +35,7 @@ def test_gap_track_has_one_band_per_window_with_missing_samples():
     assert gap_track(windows, problems) == [{"start": 4.0, "end": 8.0, "text": GAP},
                                             {"start": 8.0, "end": 12.0, "text": "not analysed: 7 missing samples"}]
     page = viewer_html(title="t", signal=np.zeros((1, 1600)), fs=100.0, units="mV", maps={}, classes=["N", "A"],
-                       windows=windows, facts={}, problems=problems)
+                       windows=windows, facts={}, problems=problems, gaps=gap_track(windows, problems))
     data = _data(page)
     assert [w["problem"] for w in data["windows"]] == problems
     assert [g["text"] for g in data["gaps"]] == [GAP, "not analysed: 7 missing samples"]  # not-finite is no gap

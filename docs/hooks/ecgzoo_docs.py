@@ -4,7 +4,7 @@ Pages that are generated rather than written, so they never drift from their sou
 
 * `cli.md`: the marker `<!-- cli-reference -->` is replaced by every sub-command's `--help`, taken
   from the argparse parsers `ecgzoo.cli.build_parser` builds (the same text `ecgzoo COMMAND --help` prints).
-* `benchmarks.md`: BENCHMARKS.md of the repository, as it is.
+* `benchmarks.md` and `architecture.md`: BENCHMARKS.md and ARCHITECTURE.md of the repository, as they are.
 * `plugin-package.md`: examples/plugin-package, its README and every file of the package in full.
 """
 
@@ -48,7 +48,8 @@ def plugin_package_page() -> str:
 
 
 def on_files(files: Files, config) -> Files:
-    files.append(File.generated(config, "benchmarks.md", content=(REPO / "BENCHMARKS.md").read_text(encoding="utf-8")))
+    for page, source in (("benchmarks.md", "BENCHMARKS.md"), ("architecture.md", "ARCHITECTURE.md")):
+        files.append(File.generated(config, page, content=(REPO / source).read_text(encoding="utf-8")))
     files.append(File.generated(config, "plugin-package.md", content=plugin_package_page()))
     return files
 

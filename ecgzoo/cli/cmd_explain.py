@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
     """{explainer: options}: plain keys go to the first name, NAME.KEY to that explainer."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.config import parse_assignments
+    from ecgzoo.core.config import parse_assignments
 
     parsed = parse_assignments(assignments)
     out: dict[str, dict[str, Any]] = {n: {} for n in names}
@@ -77,12 +77,12 @@ class _Job:
 def _job(args: argparse.Namespace) -> _Job:
     """Load the run and create the explainers; refuse an explainer that does not support the model
     (before any input is read)."""
-    import ecgzoo
-    from ecgzoo.checkpoint import CheckpointError
+    from ecgzoo._infra.device import resolve_device
     from ecgzoo.cli import UsageError
-    from ecgzoo.explainer import check_supports
-    from ecgzoo.run_dir import load_run
-    from ecgzoo.runner import resolve_device
+    from ecgzoo.core.create import create_explainer
+    from ecgzoo.core.explainer import check_supports
+    from ecgzoo.models.checkpoint import CheckpointError
+    from ecgzoo.serving.loaded_run import load_run
 
     compare = [n.strip() for n in args.compare.split(",") if n.strip()]
     names = [args.explainer, *[n for n in compare if n != args.explainer]]
@@ -98,7 +98,7 @@ def _job(args: argparse.Namespace) -> _Job:
             raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
         target = run.classes.index(args.target)
     model = run.model.to(device).eval()
-    explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
+    explainers = {n: create_explainer(n, **options[n]) for n in names}
     for n, explainer in explainers.items():
         check_supports(explainer, model, n)
     out = Path(args.out) if args.out else run.output_dir / "explanations"
@@ -110,11 +110,12 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any, Any]:
     """(source, record, trace): the model-input-long stretch from --start, through the run's own preprocessing,
     and the same stretch as recorded (mV, the model's rate and leads) for the pictures to draw."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.explain_recording import trace_stretch
-    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
-    from ecgzoo.leads import LeadMismatchError, check_leads
-    from ecgzoo.predict import fit_leads, pipeline_for
-    from ecgzoo.record import Record
+    from ecgzoo.core.leads import LeadMismatchError, check_leads
+    from ecgzoo.core.record import Record
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError, flat_leads
+    from ecgzoo.serving.explain_recording import trace_stretch
+    from ecgzoo.serving.predict import fit_leads, pipeline_for
 
     args, run = job.args, job.run
     try:
@@ -168,11 +169,11 @@ def _explain_input(job: _Job, source: Any, rec: Any, trace: Any) -> tuple[dict[s
     import numpy as np
     import torch
 
+    from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.cli import UsageError
-    from ecgzoo.figures import plot_attribution
-    from ecgzoo.map_units import sums_to
-    from ecgzoo.predict import NON_FINITE
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo.report.figures import plot_attribution
+    from ecgzoo.report.map_units import sums_to
+    from ecgzoo.serving.predict import NON_FINITE
 
     x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
     vl = torch.tensor([rec.valid_length], device=job.device)
@@ -196,11 +197,11 @@ def _explain_input(job: _Job, source: Any, rec: Any, trace: Any) -> tuple[dict[s
 
 def _lead_views(job: _Job, source: Any, rec: Any, trace: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
     """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
-    from ecgzoo.beats import lead_templates
-    from ecgzoo.figures_leads import plot_lead_beats, plot_leads
-    from ecgzoo.map_units import sums_to
-    from ecgzoo.record import RecordError
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo._infra.files import safe_filename, save_figure
+    from ecgzoo.core.record import RecordError
+    from ecgzoo.explain.beats import lead_templates
+    from ecgzoo.report.figures_leads import plot_lead_beats, plot_leads
+    from ecgzoo.report.map_units import sums_to
 
     name, explainer = job.args.explainer, job.explainers[job.args.explainer]
     stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
@@ -219,10 +220,10 @@ def _lead_views(job: _Job, source: Any, rec: Any, trace: Any, x: Any, tgt: Any, 
 
 def _beat_view(job: _Job, source: Any, rec: Any, attr: Any, predicted: str) -> Any:
     """The beat-template picture of one record; its templates (None when no complete beat is found)."""
-    from ecgzoo.beats import record_templates
-    from ecgzoo.figures import plot_beat_templates
-    from ecgzoo.record import RecordError
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo._infra.files import safe_filename, save_figure
+    from ecgzoo.core.record import RecordError
+    from ecgzoo.explain.beats import record_templates
+    from ecgzoo.report.figures import plot_beat_templates
 
     try:
         templates = record_templates(rec, attr)
@@ -243,10 +244,10 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
     import numpy as np
     import torch
 
-    from ecgzoo.beats import pool
-    from ecgzoo.faithfulness import deletion_table
-    from ecgzoo.figures import plot_class_average, plot_deletion_curves
-    from ecgzoo.run_dir import safe_filename, save_figure, write_json
+    from ecgzoo._infra.files import safe_filename, save_figure, write_json
+    from ecgzoo.explain.beats import pool
+    from ecgzoo.explain.faithfulness import deletion_table
+    from ecgzoo.report.figures import plot_class_average, plot_deletion_curves
 
     name = job.args.explainer
     if len(records) > 1 and per_class:
@@ -267,11 +268,12 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
 
 def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: int | None, out: Path, device: str) -> int:
     """--html: one viewer per input, the whole recording explained window by window."""
+    from ecgzoo._infra.files import safe_filename
     from ecgzoo.cli import UsageError
-    from ecgzoo.explain_recording import explain_recording
-    from ecgzoo.inputs import InputError, open_input, select_lead
-    from ecgzoo.run_dir import safe_filename
-    from ecgzoo.viewer import write_viewer
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError
+    from ecgzoo.report.viewer import write_viewer
+    from ecgzoo.serving.explain_recording import explain_recording
 
     for path in args.inputs:
         try:
@@ -290,6 +292,8 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
 
 def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str, Any]:
     """Keyword arguments of `write_viewer` for an `ExplainedRecording` of a run."""
+    from ecgzoo.serving.explain_recording import gap_track
+
     steps = " -> ".join(s["name"] + "".join(f" {k}={v}" for k, v in s.items() if k != "name") for s in run.pipeline.config)
     model = run.info.get("model", "?")
     resampled = done.source_fs not in (None, done.fs)
@@ -309,13 +313,13 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
     return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
             "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts,
             "lead_names": done.lead_names, "multi_label": run.task.multi, "thresholds": run.thresholds,
-            "problems": done.problems}
+            "problems": done.problems, "gaps": gap_track(done.windows, done.problems)}
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgzoo.figures import plot_side_by_side
-    from ecgzoo.map_units import sums_to
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo._infra.files import safe_filename, save_figure
+    from ecgzoo.report.figures import plot_side_by_side
+    from ecgzoo.report.map_units import sums_to
 
     job = _job(args)
     if args.html:
