@@ -54,6 +54,20 @@ def test_the_cam_is_drawn_as_share_of_the_class_logit_the_model_outputs():
     np.testing.assert_allclose(share.values, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_a_model_with_a_logit_offset_draws_its_cam_as_share_of_the_logit_minus_the_offset():
+    """cnnv7-local: logits = CAM mean + a per-class offset, so its CAM is a share of the logit less that offset."""
+    torch.manual_seed(0)
+    model = ecgzoo.create_model("cnnv7-local", num_classes=3).eval()
+    x = torch.randn(1, 1, 600)
+    cam = ecgzoo.create_explainer("cam")
+    unit = sums_to(cam, model)
+    assert unit == "the class logit minus the model's logit_offset" and sums_to(cam, _model_and_input()[0]) == "the class logit"
+    with torch.no_grad():
+        part = float(model(x)[0, 2] - model.logit_offset(x)[0, 2])
+    m = cam.explain(model, x, torch.tensor([2]), fs=FS)[0].numpy()
+    np.testing.assert_allclose(map_share(m, FS, sums_to=unit).values, 100 * FS * m / (x.shape[-1] * abs(part)), rtol=1e-3, atol=1e-3)
+
+
 def test_integrated_gradients_are_drawn_as_share_of_the_logit_minus_the_zero_signals():
     model, x = _model_and_input()
     ig = ecgzoo.create_explainer("integrated-gradients", n_steps=64)

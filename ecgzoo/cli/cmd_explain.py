@@ -188,7 +188,7 @@ def _explain_input(job: _Job, source: Any, rec: Any, trace: Any) -> tuple[dict[s
     name = job.args.explainer
     signal, valid = _drawn(rec, trace)
     fig = plot_attribution(signal, rec.fs, attrs[name], valid_length=valid, title=source.name, predicted_label=predicted,
-                           probabilities=prob_text, explainer=name, units=trace.units, sums_to=sums_to(job.explainers[name]))
+                           probabilities=prob_text, explainer=name, units=trace.units, sums_to=sums_to(job.explainers[name], job.model))
     job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
     if rec.leads > 1:
         _lead_views(job, source, rec, trace, x, tgt, vl, predicted)
@@ -209,7 +209,7 @@ def _lead_views(job: _Job, source: Any, rec: Any, trace: Any, x: Any, tgt: Any, 
     per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
     signal, valid = _drawn(rec, trace)
     fig = plot_leads(signal, rec.fs, per_lead, lead_names, valid_length=valid, title=source.name, predicted_label=predicted,
-                     explainer=name, per_lead=explainer.per_lead, units=trace.units, sums_to=sums_to(explainer))
+                     explainer=name, per_lead=explainer.per_lead, units=trace.units, sums_to=sums_to(explainer, job.model))
     job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
     try:
         fig = plot_lead_beats(lead_templates(rec, per_lead), lead_names, title=source.name, units=rec.units, explainer=name)
@@ -337,7 +337,7 @@ def main(args: argparse.Namespace) -> int:
             signal, valid = _drawn(rec, trace)
             fig = plot_side_by_side(signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=valid, title=source.name,
                                     predicted_label=predicted, probabilities=probs, units=trace.units,
-                                    sums_to={n: sums_to(job.explainers[n]) for n in job.compare})
+                                    sums_to={n: sums_to(job.explainers[n], job.model) for n in job.compare})
             job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_compare.png", fig))
         print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in probs.items())})")
     _summaries(job, records, maps, per_class)

@@ -62,13 +62,14 @@ class Explainer(abc.ABC):
       `gradcam` (with relu off) and `occlusion` (one-sample windows) are each sample's
       contribution (they sum to the logit minus the logit of the zero signal), and `saliency`
       is d logit / d x(t) per input unit (mV). `tests/test_explainer_contract.py` checks each.
-    * drawn unit (`sums_to`): pictures and the viewer draw every map as a share per second
+    * drawn unit (`sums_to`): the PNG pictures draw every map as a share per second
       (`ecgzoo.report.map_units`). An explainer whose map's recorded part sums, for every model it
       supports, to one quantity names it in `sums_to` (`cam`: "the class logit", since the CAM's
       time-mean is the logit; `integrated-gradients`: "the class logit minus the zero signal's", by
-      completeness); its maps are drawn in % of that quantity per second. `sums_to` None (clipped
+      completeness; on a model with a `logit_offset` the CAM's sum is the logit minus it, and the
+      pictures say so); its maps are drawn in % of that quantity per second. `sums_to` None (clipped
       or absolute maps, gradients, occlusion, whose sums hold only for linear models): % of the
-      map's total |value| per second. `tests/test_explainer_contract.py` checks every stated sum.
+      map's total |value| per second. `tests/test_map_units.py` checks the stated sums.
     """
 
     #: True when every value is >= 0 (clipped at zero or absolute): no sign information

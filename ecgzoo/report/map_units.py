@@ -3,7 +3,7 @@
 Explainers return raw maps in their own units (`ecgzoo.Explainer`: CAM values average to the
 class logit, Integrated Gradients sum to logit(x) - logit(zero signal), saliency is a gradient
 per mV), so their colour bars cannot be compared: a CAM reads +-40, the same record's Integrated
-Gradients +-0.08. The pictures (`ecgzoo.report.figures`, `ecgzoo.report.figures_leads`) and the viewer therefore
+Gradients +-0.08. The pictures (`ecgzoo.report.figures`, `ecgzoo.report.figures_leads`) therefore
 draw every map as a share, one definition per explainer family, chosen by the explainer's
 `sums_to` (part of the explainer contract):
 
@@ -27,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from ecgzoo.core.model import EcgModel
 
 #: a complete map's net total below this share of its total |value| is treated as zero
 NET_FLOOR = 0.05
@@ -64,7 +66,16 @@ def map_share(values: np.ndarray, fs: float, valid_length: int | None = None, *,
     return MapShare((100.0 * fs * v / denominator).astype(np.float32), label, denominator)
 
 
-def sums_to(explainer: object) -> str | None:
-    """The quantity an explainer's map sums to (`Explainer.sums_to`), None for explainers without one."""
+#: what `cam`'s map sums to; a model that adds a `logit_offset` to its CAM's mean (cnnv7-local) changes it
+CAM_LOGIT = "the class logit"
+
+
+def sums_to(explainer: object, model: object | None = None) -> str | None:
+    """The quantity an explainer's map sums to (`Explainer.sums_to`), None for explainers without one.
+    With `model`: a map that sums to the class logit through the CAM identity sums, on a model that
+    declares a `logit_offset` (logits = CAM mean + offset), to the logit minus that offset, and says so."""
     value = getattr(explainer, "sums_to", None)
-    return value if isinstance(value, str) and value else None
+    if not (isinstance(value, str) and value):
+        return None
+    overrides = model is not None and type(model).logit_offset is not EcgModel.logit_offset
+    return f"{CAM_LOGIT} minus the model's logit_offset" if value == CAM_LOGIT and overrides else value

@@ -137,7 +137,7 @@ def explanation_examples(
         true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
         rid = str(prepared.record_ids[i])
         fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl, title=rid, units=units,
-                               true_label=true, predicted_label=pred, explainer=explainer_name, sums_to=sums_to(explainer),
+                               true_label=true, predicted_label=pred, explainer=explainer_name, sums_to=sums_to(explainer, model),
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
         rel = f"figures/explain_{explainer_name}_{safe_filename(true)}_{safe_filename(rid)}.png"
         save_figure(folder / rel, fig)

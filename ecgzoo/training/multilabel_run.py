@@ -97,11 +97,11 @@ def explanation_examples(folder: Path, model: EcgModel, prepared: Any, positions
         if signal.shape[0] > 1:
             attr = explainer.explain_leads(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
             fig = plot_leads(signal, float(prepared.fs), attr, prepared.lead_names, valid_length=vl, title=title, units=prepared.units,
-                             explainer=explainer_name, per_lead=explainer.per_lead, sums_to=sums_to(explainer))
+                             explainer=explainer_name, per_lead=explainer.per_lead, sums_to=sums_to(explainer, model))
         else:
             attr = explainer.explain(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
             fig = plot_attribution(signal, float(prepared.fs), attr, valid_length=vl, title=title, explainer=explainer_name,
-                                   sums_to=sums_to(explainer))
+                                   sums_to=sums_to(explainer, model))
         rel = f"figures/explain_{explainer_name}_{_safe(cls)}_{_safe(rid)}.png"
         save_figure(folder / rel, fig)
         figures.append((f"{explainer_name} map of {rid} for {cls} ({task.name(cls)})", rel))
