@@ -1,6 +1,6 @@
 """How far each explainer can be trusted on a multi-label 12-lead model: evidence removal on held-out records.
 
-The multi-label twin of bench_trust.py (its functions and `ecgzoo.evidence`, not a copy): for a
+The multi-label twin of bench_trust.py (its functions and `ecgzoo.explain.evidence`, not a copy): for a
 finished multi-label run or shipped weights (`--run xresnet1d101:ptbxl-superdiag`) and its dataset
 (`--data`, PTB-XL for the shipped ones), on `--records` records of the run's TEST split (PTB-XL fold
 10 for the shipped weights: never used for training, the epoch or the thresholds), sorted, each
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 import ecgzoo
-from ecgzoo import evidence
+from ecgzoo.explain import evidence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_trust as bt  # noqa: E402

@@ -1,9 +1,9 @@
 """The markdown tables of the evidence-removal benchmarks (bench_trust.py, bench_trust_multilabel.py), from
-their summaries (`ecgzoo.evidence.summary` per group) as written to their result files."""
+their summaries (`ecgzoo.explain.evidence.summary` per group) as written to their result files."""
 
 from __future__ import annotations
 
-from ecgzoo import evidence
+from ecgzoo.explain import evidence
 
 
 def _cell(row: dict) -> str:

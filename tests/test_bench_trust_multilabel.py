@@ -1,5 +1,5 @@
 """The multi-label evidence-removal benchmark (benchmarks/bench_trust_multilabel.py) and the parts of
-bench_trust.py and ecgzoo.evidence it shares: targets, per-statement statistics, resumed runs."""
+bench_trust.py and ecgzoo.explain.evidence it shares: targets, per-statement statistics, resumed runs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo import evidence
+from ecgzoo.explain import evidence
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
