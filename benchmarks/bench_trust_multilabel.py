@@ -113,6 +113,44 @@ def statement_tables(rows: Sequence[dict], min_records: int) -> dict:
     return {"summary": out, "explained": counts}
 
 
+def beats_agree(counts: Sequence[int], tolerance: float = 0.2) -> bool:
+    """Whether the first lead's R-peak count (the beats used) lies within `tolerance` of the median count
+    over it and the check leads (a detector that also takes T waves for beats doubles the count)."""
+    return abs(counts[0] - float(np.median(counts))) <= tolerance * float(np.median(counts))
+
+
+def lead_check(records, rows, lead_names: Sequence[str], check: Sequence[str]) -> dict[str, list[int]]:
+    """R-peak counts of each scored record on the beat lead (first) and the `check` leads, by record id."""
+    by_id = {r.record_id: r for r in records}
+    out = {}
+    for row in rows:
+        rec = by_id[row["record_id"]]
+        counts = [len(evidence.rpeaks_of(rec))]
+        for name in check:
+            try:
+                found = ecgzoo.create_preprocessor("rpeaks", lead=list(lead_names).index(name))(rec)
+                counts.append(len(found.meta["rpeaks"]))
+            except ecgzoo.RecordError:
+                counts.append(0)
+        out[row["record_id"]] = counts
+    return out
+
+
+def agreement(args, run, records, rows) -> dict:
+    """--check-leads: how often the beat lead's R-peaks agree with the other leads (`beats_agree`), and the
+    statistics again on the records where they do."""
+    if not args.check_leads:
+        return {}
+    counts = lead_check(records, rows, run.lead_names, args.check_leads)
+    agree = [r for r in rows if beats_agree(counts[r["record_id"]])]
+    tab = statement_tables(agree, args.min_records)
+    return {"leads": [args.rpeak_lead, *args.check_leads], "counts": counts, "records_agreeing": len(agree),
+            "disagreeing": [r["record_id"] for r in rows if not beats_agree(counts[r["record_id"]])],
+            "explained_per_statement": tab["explained"], "evidence": tab["summary"],
+            "table_md": bt.markdown(tab["summary"], args.fractions, margin_name="logit", unit="explained statement",
+                                    items="explained pairs of the records whose beats agree across leads")}
+
+
 def faithfulness(args, run, records) -> tuple[list[dict], list, dict, list[int]]:
     """All rows (`bt.scored_rows`), and the records scored now with their first target's maps and index."""
     expl = bt.explainers(args, run.fs)
@@ -136,10 +174,12 @@ def parse(argv: list[str] | None):
     p.set_defaults(explainers="cam,gradcam,saliency,random", sanity=0, batch_size=32,
                    jsonl=str(RESULTS / f"trust_{tag}.jsonl"), out=str(RESULTS / f"trust_{tag}.json"))
     p.add_argument("--rpeak-lead", default="II", help="lead the R-peaks (beat boundaries) are found on")
+    p.add_argument("--check-leads", default="", help="comma-separated leads whose R-peak counts check the beat lead's")
     p.add_argument("--min-records", type=int, default=20, help="per-statement rows for statements explained this often")
     args = bt.parse(argv, p)
     if args.beats or args.segments != "beats":
         p.error("this test removes whole beats (--segments beats) and has no beat-template view (--beats)")
+    args.check_leads = [n.strip() for n in args.check_leads.split(",") if n.strip()]
     safe = args.run.replace(":", "_").replace("/", "_").strip("_")
     args.jsonl, args.out = args.jsonl.replace(tag, safe), args.out.replace(tag, safe)
     return args
@@ -167,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "table_md": bt.markdown(tab["summary"], args.fractions, margin_name="logit", unit="explained statement",
                                 items="explained (record, statement) pairs"),
         "sanity": bt.sanity(args, run, now, maps, targets) if args.sanity and targets else {},
+        "beat_lead_check": agreement(args, run, records, rows),
     }
     bt.write_result(args, result, t0, f"{len(rows)} records, {result['explained_pairs']} explained pairs ({len(targets)} "
                                       f"records scored now, {result['fallback_records']} with no positive statement)")

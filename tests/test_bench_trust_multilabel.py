@@ -122,3 +122,9 @@ def test_held_out_records_are_loaded_with_the_runs_dataset_options(bt):
     records, skipped = bt.held_out_records(run, None, 2)
     assert [r.record_id for r in records] == sorted(ids[3:])[:2] and not skipped
     assert records[0].signal.shape[-1] == round(4.0 * records[0].fs)  # the run's 4-s records, not the 30-s default
+
+
+def test_beat_lead_agrees_when_its_count_is_near_the_median_of_the_leads(ml):
+    assert not ml.beats_agree([27, 13, 13])  # the beat lead took T waves for beats: twice the others' count
+    assert ml.beats_agree([12, 23, 12])  # another lead doubled; the beat lead is with the majority
+    assert ml.beats_agree([15, 13, 13]) and not ml.beats_agree([16, 13, 13])  # 20% of the median 13 is 2.6
