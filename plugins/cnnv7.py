@@ -162,7 +162,8 @@ class CNNv7(ecgzoo.EcgModel):
 
         return None if unsupported(self) else FastCNNv7(self, dtype)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def skip_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Input (B, leads, T) -> the gated blocks' skip sum (B, C, T'), before its ReLU."""
         x = self.input_norm(self.input_conv(x)).transpose(1, 2)  # time-major (B, T', C) through the gated blocks
         skips = None
         for block in self.blocks:
@@ -170,7 +171,14 @@ class CNNv7(ecgzoo.EcgModel):
             skips = skip if skips is None else skips + skip
             if res is not None:
                 x = res
-        return self.conv_b(self.conv_a(self.skip_out(skips.transpose(1, 2))))
+        return skips.transpose(1, 2)
+
+    def feature_map(self, skips: torch.Tensor) -> torch.Tensor:
+        """Skip sum (B, C, T') -> ReLU, dropout, conv A, conv B: the feature map the CAM is made of."""
+        return self.conv_b(self.conv_a(self.skip_out(skips)))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(self.skip_sum(x))
 
 
 @ecgzoo.hookimpl
