@@ -8,6 +8,10 @@
    `--occlusion-window` s every `--occlusion-stride` s. The cost of a 24-hour recording is
    extrapolated linearly from the per-second cost (all explainers are local: windows of a long
    input cost the same per second), and the bf16 map's relative L2 error against fp32 is printed.
+   `beat-removal` (in `--explainers`) runs on a synthetic 60-s ECG instead of noise (it needs beats; the
+   input is then the same for every explainer of the run) and reports its model evaluations (one per
+   beat and lead, plus one) and their work in full forward passes (receptive-field crops where the model
+   declares a radius).
 2. With `--run RUN_DIR` (a model trained on PhysioNet 2017 data) and `--data DIR` (records
    `A?????.mat/.hea` and `REFERENCE.csv`, e.g. the shared 240-record sample): the deletion-AUC
    table of each explainer next to the random baseline, over `--records` records per class.
@@ -41,7 +45,16 @@ def options(args: argparse.Namespace, fs: float) -> dict[str, dict]:
         "integrated-gradients": {"n_steps": args.ig_steps, "internal_batch_size": args.ig_batch},
         "occlusion": {"fs": fs, "window_s": args.occlusion_window, "stride_s": args.occlusion_stride,
                       "perturbations_per_eval": args.occlusion_batch},
+        "beat-removal": {"batch_size": args.beat_batch},
     }
+
+
+def ecg_input(leads: int, samples: int, fs: float) -> torch.Tensor:
+    """(1, leads, samples) of synthetic ECG (beats for `beat-removal` to find; the other explainers cost the same
+    on any input), every lead the same trace."""
+    data = ecgzoo.get_dataset("synthetic", records=1, seconds=samples / fs, fs=fs, seed=0)
+    sig = data.load(data.record_ids()[0]).signal[0, :samples]
+    return torch.from_numpy(np.tile(sig, (leads, 1)))[None]
 
 
 TARGETS = {"cam": 1.1, "gradcam": 1.5, "integrated-gradients": 12.0, "occlusion": 8.0}
@@ -65,7 +78,7 @@ def timing(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     model = ecgzoo.create_model(args.model, num_classes=4).eval()
     fs, samples = 300.0, int(60 * 300)
-    x = torch.randn(1, model.in_leads, samples)
+    x = ecg_input(model.in_leads, samples, fs) if "beat-removal" in args.explainers else torch.randn(1, model.in_leads, samples)
     target = torch.tensor([1])
 
     def forward() -> None:
@@ -82,12 +95,15 @@ def timing(args: argparse.Namespace) -> dict:
         box, runs = {}, []
         for _ in range(args.repeats):
             forwards.append(_clock(forward))
-            runs.append(_clock(lambda e=explainer, b=box: b.update(attr=e.explain(model, x, target=target))))
+            runs.append(_clock(lambda e=explainer, b=box: b.update(attr=e.explain(model, x, target=target, fs=fs))))
         forwards.append(_clock(forward))
         attr = box["attr"]
         assert attr.shape == (1, samples)
         row = {"explainer": name, "path": precision, "options": opts[name], "target_units": TARGETS.get(name),
                "wall_s": round(min(r[0] for r in runs), 3), "cpu_s": round(min(r[1] for r in runs), 3)}
+        cost = getattr(explainer, "last_cost", None)  # beat-removal: model evaluations and their work in full passes
+        if cost is not None:
+            row.update(evaluations=cost.evaluations, full_pass_equivalents=round(cost.full_pass_equivalents, 2))
         if precision == "fp32":
             maps[name] = attr
         elif name in maps:
@@ -179,6 +195,7 @@ def main() -> None:
     p.add_argument("--occlusion-window", type=float, default=1.0)
     p.add_argument("--occlusion-stride", type=float, default=1.0)
     p.add_argument("--occlusion-batch", type=int, default=4)
+    p.add_argument("--beat-batch", type=int, default=32, help="beat-removal: removed copies per pass")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="fast-path precisions to time")
     p.add_argument("--slow", nargs="*", default=[], help="explainers also timed through autograd/captum (fast=false)")

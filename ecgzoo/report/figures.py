@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from ecgzoo.explain.beats import BeatTemplates
 from ecgzoo.report.ecg_paper import mv_factor, paper_grid
+from ecgzoo.report.figures_segments import mark_strip
 from ecgzoo.report.map_units import map_share
 
 
@@ -126,6 +127,8 @@ def plot_attribution(
     explainer: str | None = None,
     sums_to: str | None = None,
     width: float | None = None,
+    segments: np.ndarray | None = None,
+    segment_units: str = "attribution",
 ) -> Figure:
     """Waveform against time with the map under it as colour and as a strip with a colour bar.
 
@@ -134,13 +137,16 @@ def plot_attribution(
     what a complete map's shares are of). Only the first `valid_length` samples (the recorded
     part) are drawn and count for the colour scale; a padded record says so in the title. A signal
     in mV ("mV x F": divided by F) is drawn on an ECG-paper grid (0.04 s x 0.1 mV, 0.2 s x 0.5 mV).
+    `segments`: beat cuts of a map constant per beat, marked on the strip with each value in
+    `segment_units` (`ecgzoo.report.figures_segments`).
     """
     if not fs > 0:
         raise ValueError(f"sampling rate fs must be positive, got {fs}")
     sig = _as_leads(signal)
     leads, samples = sig.shape
     valid = _valid(valid_length, samples)
-    share = map_share(_check_attribution(attribution, samples), fs, valid, sums_to=sums_to, explainer=explainer)
+    raw = _check_attribution(attribution, samples)
+    share = map_share(raw, fs, valid, sums_to=sums_to, explainer=explainer)
     attr = share.values
     factor = mv_factor(units)
     sig, units = (sig / factor, "mV") if factor else (sig, units)
@@ -164,6 +170,7 @@ def plot_attribution(
     strip.set_yticks([])
     strip.set_xlabel("time (s)" + ("   ECG paper: small squares 0.04 s x 0.1 mV, large 0.2 s x 0.5 mV" if factor else ""))
     strip.set_ylabel("map", rotation=0, ha="right", va="center")
+    mark_strip(strip, raw, segments, fs, segment_units)  # each beat's own value in its units; nothing without segments
     cax = fig.add_subplot(grid[:, 1])
     cax.set_label("colorbar")
     fig.colorbar(image, cax=cax).set_label(share.label)

@@ -24,6 +24,7 @@ from ecgzoo.core.leads import STANDARD_12, canonical_leads
 from ecgzoo.explain.beats import BeatTemplates
 from ecgzoo.report.ecg_paper import mv_factor, paper_grid
 from ecgzoo.report.figures import attribution_norm, compose_title, padding_note
+from ecgzoo.report.figures_segments import mark_paper
 from ecgzoo.report.map_units import map_share
 
 MM_PER_S, MM_PER_MV = 25.0, 10.0
@@ -114,6 +115,7 @@ def plot_leads(
     per_lead: bool = True,
     units: str = "mV",
     sums_to: str | None = None,
+    segments: np.ndarray | None = None, segment_units: str = "attribution",
 ) -> Figure:
     """A calibrated ECG printout of `signal` (leads, T) in mV, each lead coloured by its map.
 
@@ -124,6 +126,8 @@ def plot_leads(
     per second (`ecgzoo.report.map_units`, `sums_to` as in `ecgzoo.report.figures.plot_attribution`), shares of
     the sum over every lead (a map shared by all leads: of that one map); only the first
     `valid_length` samples (the recorded part) are drawn, padding is said in the title.
+    `segments`: beat cuts of maps constant per beat, marked with each value in `segment_units`
+    (`ecgzoo.report.figures_segments`).
     """
     sig, attr, names, per_lead = _checked_leads(signal, attribution, lead_names, layout, per_lead)
     factor = mv_factor(units)
@@ -131,7 +135,7 @@ def plot_leads(
     samples = sig.shape[1]
     valid = samples if valid_length is None else int(valid_length)
     share = map_share(attr if per_lead else attr[0], fs, valid, sums_to=sums_to, explainer=explainer)
-    attr = np.broadcast_to(share.values, sig.shape)
+    raw, attr = attr, np.broadcast_to(share.values, sig.shape)
     cells = _cells(names, valid, layout)
     rows = 1 + max(r for r, *_ in cells)
     norm, cmap = attribution_norm(attr[:, :valid])
@@ -147,6 +151,7 @@ def plot_leads(
         ax.text(x0 + 0.04, baseline + 0.35 * ROW_MV, names[lead], fontsize=8, fontweight="bold", zorder=4)
         if a == 0:
             _pulse(ax, 0.1, baseline)
+    mark_paper(ax, cells, raw, segments, fs, segment_units, ROW_MV)  # nothing without segments
     _paper_axes(ax, t_max, (y_min, y_max), valid / fs,
                 "time (s)   25 mm/s, 10 mm/mV" if factor else f"time (s)   25 mm/s; amplitude in {units}, not calibrated")
     if lines is not None:
