@@ -132,13 +132,10 @@ def plot_attribution(
 ) -> Figure:
     """Waveform against time with the map under it as colour and as a strip with a colour bar.
 
-    signal (T,) or (leads, T); attribution (T,), one value per sample, raw as the explainer gave
-    it: drawn in % per second (`ecgzoo.report.map_units.map_share`; `sums_to`, the explainer's, names
-    what a complete map's shares are of). Only the first `valid_length` samples (the recorded
-    part) are drawn and count for the colour scale; a padded record says so in the title. A signal
-    in mV ("mV x F": divided by F) is drawn on an ECG-paper grid (0.04 s x 0.1 mV, 0.2 s x 0.5 mV).
-    `segments`: beat cuts of a map constant per beat, marked on the strip with each value in
-    `segment_units` (`ecgzoo.report.figures_segments`).
+    signal (T,) or (leads, T); attribution (T,) raw, drawn in % per second (`ecgzoo.report.map_units`;
+    `sums_to`: what a complete map sums to). Only the first `valid_length` samples (the recorded part)
+    are drawn; a padded record says so in the title. mV ("mV x F": divided by F) is drawn on ECG paper.
+    `segments`: beat cuts, marked with each beat's raw value in `segment_units` (`figures_segments`).
     """
     if not fs > 0:
         raise ValueError(f"sampling rate fs must be positive, got {fs}")

@@ -122,12 +122,9 @@ def plot_leads(
     attribution: (leads, T), or (T,) for a map shared by all leads. layout: "3x4" (clinical;
     needs the 12 standard leads, otherwise rows are used) or "rows". units: the signal's units;
     "mV x F" (the `scale` step's output) is drawn divided by F, so the paper's 10 mm/mV holds; any
-    other non-mV unit is drawn as given and the axis says it is not calibrated. Maps are drawn in %
-    per second (`ecgzoo.report.map_units`, `sums_to` as in `ecgzoo.report.figures.plot_attribution`), shares of
-    the sum over every lead (a map shared by all leads: of that one map); only the first
-    `valid_length` samples (the recorded part) are drawn, padding is said in the title.
-    `segments`: beat cuts of maps constant per beat, marked with each value in `segment_units`
-    (`ecgzoo.report.figures_segments`).
+    other non-mV unit is drawn as given and the axis says it is not calibrated. Maps in % per second of
+    the sum over every lead (`ecgzoo.report.map_units`; `sums_to` as in `plot_attribution`); only the
+    recorded `valid_length` samples are drawn. `segments`: beat cuts, marked with raw values in `segment_units`.
     """
     sig, attr, names, per_lead = _checked_leads(signal, attribution, lead_names, layout, per_lead)
     factor = mv_factor(units)
