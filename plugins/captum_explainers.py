@@ -84,6 +84,9 @@ def _explained(output: str, logits: torch.Tensor, target: int) -> torch.Tensor:
 
 class _CaptumExplainer(ecgzoo.Explainer):
     config: CaptumConfig
+    #: what computed the last `explain` call's map: the model's fast engine (its class name) where it has
+    #: one covering this model and explainer, else "captum" (autograd on the module)
+    engine_used: str = ""
 
     def __init__(self, config: CaptumConfig):
         self.config = config
@@ -124,7 +127,9 @@ class _CaptumExplainer(ecgzoo.Explainer):
         if engine is not None:
             attr = self._fast(engine, x.detach(), target, valid_length, fs)
             if attr is not None:
+                self.engine_used = type(engine).__name__
                 return attr.sum(dim=1).float()
+        self.engine_used = "captum"
         return self.explain_leads(model, x, target, valid_length, fs=fs).sum(dim=1)
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,

@@ -139,11 +139,12 @@ class CNNv7(ecgzoo.EcgModel):
 
     @property
     def receptive_radius(self) -> int | None:
-        """Input conv, every gated block, conv A and conv B each reach kernel_size // 2 x dilation samples;
-        None with a strided stem (the feature map is then not at the input's resolution)."""
-        if self.config.stem_stride != 1:
-            return None
-        return self.config.kernel_size // 2 * (1 + sum(self.config.dilations) + 2)
+        """Input samples each side of its centre (input sample s*t, `feature_grid`) that feature step t
+        sees: the input conv reaches kernel_size // 2 (s with stride s), every gated block, conv A and
+        conv B kernel_size // 2 x dilation steps of the feature grid, s input samples each."""
+        c, s = self.config, self.config.stem_stride
+        stem = c.kernel_size // 2 if s == 1 else s
+        return stem + s * (c.kernel_size // 2) * (sum(c.dilations) + 2)
 
     @property
     def feature_grid(self) -> tuple[int, float] | None:
@@ -152,8 +153,9 @@ class CNNv7(ecgzoo.EcgModel):
         return None if s == 1 else (s, 0.0)
 
     def fast_engine(self, dtype: torch.dtype = torch.float32):
-        """FastCNNv7 (the GEMM layout) on the CPU in eval mode; None elsewhere or for a subclass that
-        changes the forward pass (its engine would not compute what it computes)."""
+        """FastCNNv7 (the GEMM layout; any stem stride, batch norms folded) on the CPU in eval mode; None
+        elsewhere or for a subclass that changes the forward pass (its engine would not compute what it
+        computes)."""
         if self.training or type(self).forward_features is not CNNv7.forward_features:
             return None
         if next(self.parameters()).device.type != "cpu":
