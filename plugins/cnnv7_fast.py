@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecgzoo.plugin_api import masked_mean
+from ecgzoo_plugins.batchnorm_fold import bn_affine, lacks_running_stats
 from ecgzoo_plugins.cnnv7 import CNNv7
 
 
@@ -35,20 +36,6 @@ def _shift_weights(*convs: nn.Conv1d, scale: torch.Tensor | None = None) -> torc
     if scale is not None:
         w = w * scale[:, None, None]
     return w.permute(2, 1, 0).contiguous()
-
-
-def bn_affine(norm: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(scale, shift) per channel of an eval-mode BatchNorm1d, norm(y) = y * scale + shift; None for no norm
-    (None or nn.Identity). Folding them into the conv before it (weights times scale, bias shift) is exact
-    arithmetic up to float rounding."""
-    if norm is None or isinstance(norm, nn.Identity):
-        return None
-    var, mean = norm.running_var.detach().double(), norm.running_mean.detach().double()
-    scale = 1.0 / torch.sqrt(var + norm.eps)
-    shift = -mean * scale
-    if norm.affine:
-        scale, shift = scale * norm.weight.detach().double(), shift * norm.weight.detach().double() + norm.bias.detach().double()
-    return scale.float(), shift.float()
 
 
 def _norm_of(seq: nn.Sequential) -> nn.Module | None:
@@ -62,9 +49,9 @@ def unsupported(model: nn.Module) -> str | None:
     running statistics in eval mode. Callers fall back to the eager model."""
     if not isinstance(model, CNNv7):
         return f"{type(model).__name__} is not a CNNv7"
-    for name, m in model.named_modules():
-        if isinstance(m, nn.BatchNorm1d) and (m.running_mean is None or m.running_var is None):
-            return f"batch norm {name!r} keeps no running statistics (it normalises with the batch's even in eval mode)"
+    name = lacks_running_stats(model)
+    if name is not None:
+        return f"batch norm {name!r} keeps no running statistics (it normalises with the batch's even in eval mode)"
     return None
 
 

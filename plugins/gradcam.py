@@ -70,7 +70,8 @@ class GradCam(ecgzoo.Explainer):
         fs: float | None = None,
     ) -> torch.Tensor:
         layer = self._layer(model)
-        engine = engine_for(model, self.config, x) if not self.config.layer or self.config.layer == model.gradcam_layer else None
+        declared = not self.config.layer or self.config.layer == model.gradcam_layer
+        engine = engine_for(model, self.config, x) if declared and model.has_cam else None
         if engine is not None:  # the engine's CAM is built from the declared layer's output
             with torch.no_grad():
                 logits, maps = engine.forward_with_feature_cam(x, valid_length)  # on the feature grid (B, K, T')

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from engine_helpers import randomise_batch_norms
 
 import ecgzoo
 from ecgzoo.long_inputs import explain_long
@@ -23,16 +24,7 @@ def shipped_layout(variant: str, **kw) -> ecgzoo.EcgModel:
     torch.manual_seed(0)
     opts = {"num_classes": 3, "filters": 6, "conv_a": 8, "conv_b": 10, "dilations": [1, 2, 4], **kw}
     model = ecgzoo.create_model(variant, **opts).eval()
-    g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-    return model
+    return randomise_batch_norms(model, 5)
 
 
 def close(got: torch.Tensor, ref: torch.Tensor, scale: float | None = None) -> None:
