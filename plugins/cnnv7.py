@@ -155,14 +155,15 @@ class CNNv7(ecgzoo.EcgModel):
     def fast_engine(self, dtype: torch.dtype = torch.float32):
         """FastCNNv7 (the GEMM layout; any stem stride, batch norms folded) on the CPU in eval mode; None
         elsewhere or for a subclass that changes the forward pass (its engine would not compute what it
-        computes)."""
+        computes). Rebuilt only when a weight changed (`engine_cache`)."""
         if self.training or type(self).forward_features is not CNNv7.forward_features:
             return None
         if next(self.parameters()).device.type != "cpu":
             return None
         from ecgzoo_plugins.cnnv7_fast import FastCNNv7, unsupported
+        from ecgzoo_plugins.engine_cache import cached_engine
 
-        return None if unsupported(self) else FastCNNv7(self, dtype)
+        return None if unsupported(self) else cached_engine(self, dtype, lambda: FastCNNv7(self, dtype))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(self.input_conv(x)).transpose(1, 2)  # time-major (B, T', C) through the gated blocks

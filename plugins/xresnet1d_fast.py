@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ecgzoo_plugins.batchnorm_fold import fold_conv_bn_pairs
+from ecgzoo_plugins.engine_cache import without_cache
 
 #: most input samples (records x path points x leads x time) one Integrated-Gradients pass may hold:
 #: 16 path points of a 10-s 12-lead 100-Hz record
@@ -35,7 +36,7 @@ class FoldedXResNet1d(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.model = without_cache(copy.deepcopy(model)).eval().requires_grad_(False)
         self.folded = fold_conv_bn_pairs(self.model)
 
     def forward(self, x: torch.Tensor, valid_length: torch.Tensor | None = None) -> torch.Tensor:

@@ -85,3 +85,21 @@ def test_integrated_gradients_runs_all_path_points_of_a_record_in_one_pass():
     finally:
         FoldedXResNet1d.input_gradient = original
     assert calls == [16]
+
+
+@pytest.mark.parametrize("name", ["xresnet1d50", "cnnv7-s8"])
+def test_engine_is_reused_until_a_weight_changes(name):
+    """Building an engine folds every weight (~6 forward passes for XResNet1d-101): it is kept on the model
+    while no parameter or buffer changes, and rebuilt, computing with the new weights, when one does."""
+    model = small_xresnet() if name == "xresnet1d50" else ecgzoo.create_model(name, num_classes=3, filters=4, conv_a=4,
+                                                                              conv_b=4).eval()
+    first = model.fast_engine()
+    assert model.fast_engine() is first
+    assert all(not k.startswith("_ecgzoo") for k in model.state_dict())
+    x = torch.randn(1, model.in_leads, 800)
+    with torch.no_grad():
+        next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)).running_mean.add_(0.5)
+        rebuilt = model.fast_engine()
+        assert rebuilt is not first
+        torch.testing.assert_close(rebuilt(x), model(x), atol=1e-5, rtol=1e-4)
+        assert (first(x) - model(x)).abs().max() > 1e-3  # the old engine computed with the old statistics
