@@ -89,8 +89,8 @@ def phase(name: str, folder: str, limit: int | None, workers: int, cache: str) -
     import numpy as np
 
     import ecgzoo
-    from ecgzoo.pipeline import Pipeline
-    from ecgzoo.prepared import prepare
+    from ecgzoo.data.pipeline import Pipeline
+    from ecgzoo.data.prepared import prepare
 
     data = ecgzoo.get_dataset("physionet2017", path=folder, download=False)
     ids = data.record_ids()[:limit] if limit else data.record_ids()

@@ -198,11 +198,11 @@ def sample_records(data: Path, per_class: int, classes: list[str], only: set[str
 
 def faithfulness(args: argparse.Namespace) -> dict:
     """Deletion-AUC table of each explainer on real records with a trained model."""
-    from ecgzoo.faithfulness import compare_explainers
-    from ecgzoo.inputs import open_input
-    from ecgzoo.predict import pipeline_for
-    from ecgzoo.record import Record, RecordError
-    from ecgzoo.run_dir import load_run
+    from ecgzoo.core.record import Record, RecordError
+    from ecgzoo.data.inputs import open_input
+    from ecgzoo.explain.faithfulness import compare_explainers
+    from ecgzoo.serving.loaded_run import load_run
+    from ecgzoo.serving.predict import pipeline_for
 
     run = load_run(args.run)
     split = run.path / "split.json"

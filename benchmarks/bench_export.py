@@ -1,9 +1,9 @@
-"""Deployment speed of full-size CNNv7 exported by `ecgzoo.export`: onnxruntime vs eager PyTorch.
+"""Deployment speed of full-size CNNv7 exported by `ecgzoo.models.export`: onnxruntime vs eager PyTorch.
 
 Exports the full-size CNNv7 (4 classes) to ONNX once (timed, file size recorded), then for each
 engine, in its own subprocess (so peak RSS is its own): logits + CAM of `--batch` 60-s records
 (18,000 samples at 300 Hz), best of `--repeats` timed passes after one warm-up; achieved GFLOP/s
-(conv FLOPs from `ecgzoo.model_facts.forward_flops` plus the CAM's 2 * classes * 512 per sample)
+(conv FLOPs from `ecgzoo.models.model_facts.forward_flops` plus the CAM's 2 * classes * 512 per sample)
 over the same process's float32 torch matmul rate (2048^3, higher of before/after the model) and,
 for onnxruntime, also over onnxruntime's own MatMul rate measured right after; largest
 |logit| and |CAM| difference to eager PyTorch on the same inputs.
@@ -31,8 +31,8 @@ from bench_models import matmul_gflops  # noqa: E402  (same matmul yardstick as 
 from machine import machine_info
 
 import ecgzoo  # noqa: E402
-from ecgzoo.export import export_onnx  # noqa: E402
-from ecgzoo.model_facts import forward_flops  # noqa: E402
+from ecgzoo.models.export import export_onnx  # noqa: E402
+from ecgzoo.models.model_facts import forward_flops  # noqa: E402
 
 SAMPLES = 18_000
 CLASSES = 4

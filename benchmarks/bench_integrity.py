@@ -4,14 +4,14 @@ Checkpoints: the full-size CNNv7 (4 classes) saved as `best` (weights) and as a 
 (weights + Adam moments + RNG states, as the trainer writes `last.safetensors`). For each, the
 median over `--repeats` of:
   * plain load: read the file, parse the safetensors tensors and the ecgzoo header (what loading
-    cost before digests existed), `ecgzoo.checkpoint._read_header`;
+    cost before digests existed), `ecgzoo.models.checkpoint._read_header`;
   * verified load: `load_checkpoint`, which also recomputes and compares both SHA-256 digests;
   * the digest alone, and `model_from_checkpoint` (rebuild the model and load the weights).
 The figures to read are verified / plain and verified / model_from_checkpoint, measured in the
 same process moments apart, as CPU time of this process (median), since the machine is shared.
 
 Prepared-signal cache: a `--cache-mb` signals.npy (float32); the SHA-256 of the file
-(`ecgzoo.prepared.file_sha256`, run on every use of a cache entry) against one pass reading all
+(`ecgzoo.data.prepared.file_sha256`, run on every use of a cache entry) against one pass reading all
 the signals through the memory map (what an epoch of training reads at least once).
 
     .venv/bin/python benchmarks/bench_integrity.py          # writes benchmarks/results/integrity.json
@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 import ecgzoo
-from ecgzoo.checkpoint import _data_region, _read_header, load_checkpoint, model_from_checkpoint, rng_state, save_checkpoint
-from ecgzoo.prepared import file_sha256
+from ecgzoo.data.prepared import file_sha256
+from ecgzoo.models.checkpoint import _data_region, _read_header, load_checkpoint, model_from_checkpoint, rng_state, save_checkpoint
 
 RESULTS = Path(__file__).parent / "results" / "integrity.json"
 

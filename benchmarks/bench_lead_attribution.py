@@ -46,12 +46,12 @@ import numpy as np
 import torch
 
 import ecgzoo
-from ecgzoo.leads import STANDARD_12, canonical_leads
+from ecgzoo.core.leads import STANDARD_12, canonical_leads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info  # noqa: E402
 
-from ecgzoo.evidence import paired  # noqa: E402 (the paired statistics of the trust benchmark)
+from ecgzoo.explain.evidence import paired  # noqa: E402 (the paired statistics of the trust benchmark)
 
 EXPLAINERS = ("lead-occlusion", "lead-gradxinput")
 #: the leads textbooks name for a statement (empty: reported without expected leads)
@@ -86,8 +86,8 @@ def _set_value(text: str) -> tuple[str, Any]:
 
 def load_subject(args: argparse.Namespace, dataset: Any) -> Subject:
     """The run (`--run`) or an untrained model (`--untrained`); exits naming both lists when classes differ."""
-    from ecgzoo.pipeline import Pipeline
-    from ecgzoo.run_dir import load_run
+    from ecgzoo.data.pipeline import Pipeline
+    from ecgzoo.serving.loaded_run import load_run
 
     if args.run:
         run = load_run(args.run)
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "forward_equivalents": scored["forward_equivalents"], "results": summarise(scored, subject, lead_names, args),
     }
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    from ecgzoo.run_dir import write_json
+    from ecgzoo._infra.files import write_json
 
     write_json(args.out, result)
     print(markdown(result, args.min_records))

@@ -6,7 +6,7 @@ subprocess (so its peak RSS is its own):
 
 - records/s (best of `--repeats` timed passes after one warm-up: the least disturbed one) and achieved GFLOP/s,
   FLOPs counted from the conv shapes
-  (`ecgzoo.model_facts.forward_flops`) plus the CAM's 2 * classes * 512 per sample;
+  (`ecgzoo.models.model_facts.forward_flops`) plus the CAM's 2 * classes * 512 per sample;
 - the same process's float32 matmul rate (2048 x 2048 x 2048, best of 3) measured right before
   each timed pass, and the ratio achieved / matmul of each pair (the machine is shared, so only
   neighbouring measurements are comparable); the median pair is the headline figure;
@@ -32,7 +32,7 @@ import torch
 from machine import machine_info
 
 import ecgzoo
-from ecgzoo.model_facts import forward_flops
+from ecgzoo.models.model_facts import forward_flops
 
 SAMPLES = 18_000
 CLASSES = 4

@@ -3,7 +3,7 @@
     nice -n 19 .venv/bin/python benchmarks/bench_multilabel.py prepare   # 21,799 x 12 x 1,000 at 100 Hz
     nice -n 19 .venv/bin/python benchmarks/bench_multilabel.py train     # both families, full size, CPU
 
-prepare: writes a synthetic PTB-XL 1.0.3 tree of the published size and layout (ecgzoo.testing_ptbxl;
+prepare: writes a synthetic PTB-XL 1.0.3 tree of the published size and layout (tests/ptbxl_fixtures.py;
 21,799 records, 12 leads, 1,000 samples at 100 Hz; the real data is absent here) under /tmp, then, each in a
 fresh process so peak memory is its own: reading the tables (dataset creation), `prepare()` cold (every record
 read with wfdb, z-scored, into the memory-mapped cache) and cached (the cache entry reopened, every sample
@@ -39,8 +39,8 @@ _PHASE = """
 import json, resource, sys, time
 import numpy as np
 import ecgzoo
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
 root, cache, phase, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 t = time.perf_counter()
 data = ecgzoo.get_dataset("ptbxl", path=root, download=False, task="superdiag")
@@ -72,7 +72,8 @@ def machine() -> dict:
 
 
 def bench_prepare(records: int, workers: int, root: Path) -> dict:
-    from ecgzoo.testing_ptbxl import write_ptbxl_tree
+    sys.path.insert(0, str(REPO / "tests"))  # the synthetic PTB-XL tree the tests build, at full size
+    from ptbxl_fixtures import write_ptbxl_tree
 
     out: dict = {"records": records, "workers": workers}
     if not (root / "ptbxl_database.csv").is_file():

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 import ecgzoo
-from ecgzoo.evaluate import evaluate
-from ecgzoo.pretrained import find_manifest
+from ecgzoo.models.pretrained import find_manifest
+from ecgzoo.serving.evaluate import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine_info  # noqa: E402

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from machine import machine_info
 
-from ecgzoo.config import parse_assignments
-from ecgzoo.run_config import resolve_run_config
-from ecgzoo.runner import run
+from ecgzoo.core.config import parse_assignments
+from ecgzoo.training.run_config import resolve_run_config
+from ecgzoo.training.runner import run
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quick_preset.json"
 

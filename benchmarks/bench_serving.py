@@ -21,9 +21,9 @@ import torch
 from machine import machine_info
 
 import ecgzoo
-from ecgzoo.prepared import prepare
-from ecgzoo.run_dir import load_run
-from ecgzoo.runner import predict_dataset
+from ecgzoo.data.prepared import prepare
+from ecgzoo.evaluation.scoring import predict_dataset
+from ecgzoo.serving.loaded_run import load_run
 
 
 def timed(model, data, batch: int, precision: str) -> tuple[np.ndarray, float]:

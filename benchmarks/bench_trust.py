@@ -5,7 +5,7 @@ For a finished run of a model of the CNNv7 family (`--run runs/NAME`, or shipped
 trained on (its TEST list, in sorted order; the validation list where a run has no test list), each
 record preprocessed by the run's own pipeline and explained for the model's predicted class:
 
-1. Evidence removal (`ecgzoo.evidence`): the valid signal cut into whole beats (R-R midpoints, from
+1. Evidence removal (`ecgzoo.explain.evidence`): the valid signal cut into whole beats (R-R midpoints, from
    the pipeline's R-peaks) or `--window-s` windows (1 s or more), removed segments filled
    in-distribution (`--fills`: `road` noisy linear imputation, `donor` another held-out record's
    stretch, from the next record the model calls another class; `zero` the old fill). For every
@@ -46,7 +46,7 @@ import torch
 from scipy import stats
 
 import ecgzoo
-from ecgzoo import evidence
+from ecgzoo.explain import evidence
 
 NAMES = ["cam", "gradcam", "saliency", "random"]
 LOOKAHEAD = 20
@@ -257,9 +257,9 @@ def sanity(args, run, records, maps, targets) -> dict:
 
 def beat_view(args, run, records, maps, labels) -> dict:
     """Per-class beat templates of CAM and IG: region means of the normalised map, RR irregularity, figures."""
-    from ecgzoo.beats import class_templates
-    from ecgzoo.figures import plot_class_average
-    from ecgzoo.run_dir import save_figure
+    from ecgzoo._infra.files import save_figure
+    from ecgzoo.explain.beats import class_templates
+    from ecgzoo.report.figures import plot_class_average
 
     result = {}
     for name in [n for n in ("cam", "integrated-gradients") if n in maps]:
@@ -375,7 +375,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     torch.set_num_threads(args.threads)
-    from ecgzoo.run_dir import load_run, write_json
+    from ecgzoo._infra.files import write_json
+    from ecgzoo.serving.loaded_run import load_run
 
     t0 = time.perf_counter()
     run = load_run(args.run)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ecgzoo.viewer import write_viewer
+from ecgzoo.report.viewer import write_viewer
 
 fs, n = 300.0, 300 * 86400
 t = np.arange(n, dtype=np.float32) / fs

@@ -35,21 +35,8 @@ What is here, by use:
 
 from __future__ import annotations
 
-from ecgzoo import distributed, multilabel_training
-from ecgzoo.checkpoint import (
-    CheckpointError,
-    cudnn_flags_restored,
-    load_checkpoint,
-    load_checkpoint_bytes,
-    model_from_checkpoint,
-    rng_state,
-    save_checkpoint,
-    seed_everything,
-    set_rng_state,
-    write_bytes_atomic,
-)
-from ecgzoo.csv_files import csv_text
-from ecgzoo.download import (
+from ecgzoo._infra.csv_files import csv_text
+from ecgzoo._infra.download import (
     DownloadError,
     attempt_download,
     download_file,
@@ -59,20 +46,32 @@ from ecgzoo.download import (
     parse_sha256sums,
     reachable,
 )
-from ecgzoo.estimate import format_duration, run_progress
-from ecgzoo.explainer import FastPathConfig, engine_for
-from ecgzoo.inputs import BRIDGE_SECONDS, InputError, bridge_gaps
-from ecgzoo.jsonio import dumps
-from ecgzoo.leads import STANDARD_12, canonical_lead_name, canonical_leads
-from ecgzoo.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
-from ecgzoo.model import masked_mean
-from ecgzoo.model_facts import facts_for
-from ecgzoo.prepared import default_cache_dir
-from ecgzoo.run_dir import safe_filename, write_atomic, write_json
-from ecgzoo.splits import class_weights, stratified_kfold, stratified_split
+from ecgzoo._infra.files import safe_filename, write_atomic, write_bytes_atomic, write_json
+from ecgzoo._infra.jsonio import dumps
+from ecgzoo.core.explainer import FastPathConfig, engine_for
+from ecgzoo.core.leads import STANDARD_12, canonical_lead_name, canonical_leads
+from ecgzoo.core.model import masked_mean
+from ecgzoo.data.prepared import default_cache_dir
+from ecgzoo.data.signal_source import BRIDGE_SECONDS, InputError, bridge_gaps
+from ecgzoo.data.splits import class_weights, stratified_kfold, stratified_split
+from ecgzoo.data.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
+from ecgzoo.data.wfdb_segments import read_multi_segment
+from ecgzoo.evaluation.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
+from ecgzoo.models.checkpoint import (
+    CheckpointError,
+    cudnn_flags_restored,
+    load_checkpoint,
+    load_checkpoint_bytes,
+    model_from_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from ecgzoo.models.model_facts import facts_for
+from ecgzoo.training import distributed, multilabel_training
+from ecgzoo.training.estimate import format_duration, run_progress
 from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
-from ecgzoo.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
-from ecgzoo.wfdb_segments import read_multi_segment
 
 __all__ = [
     "BRIDGE_SECONDS", "BYTES_PER_SAMPLE", "STANDARD_12", "CheckpointError", "InputError", "bridge_gaps", "is_multi_segment",

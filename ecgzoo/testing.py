@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.dataset import Dataset
-from ecgzoo.explainer import Explainer
-from ecgzoo.model import EcgModel
-from ecgzoo.preprocessor import Preprocessor
-from ecgzoo.record import Record
-from ecgzoo.registry import get_registry
-from ecgzoo.tasks import task_of
+from ecgzoo.core.dataset import Dataset
+from ecgzoo.core.explainer import Explainer
+from ecgzoo.core.model import EcgModel
+from ecgzoo.core.preprocessor import Preprocessor
+from ecgzoo.core.record import Record
+from ecgzoo.core.registry import get_registry
+from ecgzoo.core.tasks import task_of
 
 
 def _config_round_trip(kind: str, name: str, obj: Any) -> None:
@@ -194,7 +194,7 @@ def check_trainer_plugin(name: str, model: EcgModel, checkpoint_dir: Any = None,
     """
     import json
 
-    from ecgzoo.trainer import FitContext, FitResult, Trainer, TrainingTask
+    from ecgzoo.core.trainer import FitContext, FitResult, Trainer, TrainingTask
 
     trainer = get_registry().create("trainer", name, **config)
     assert isinstance(trainer, Trainer), f"trainer {name!r}: factory returned {type(trainer).__name__}"

@@ -10,7 +10,7 @@ backward pass, the first-order estimate of the zero-fill drop (equal to it for a
 
 Both are explainers of the `ecgzoo.Explainer` contract: `explain_leads` gives (B, leads, T), each
 lead's score repeated over its valid samples (zero over padding), so the 12-lead pictures
-(`ecgzoo.figures_leads`) colour each lead by its score; `explain` is the sum over leads. Scripts
+(`ecgzoo.report.figures_leads`) colour each lead by its score; `explain` is the sum over leads. Scripts
 read the scores themselves with `lead_scores(model, x, target)` -> (B, leads), in the units of
 `output` (positive: the lead is evidence for the class).
 """

@@ -3,7 +3,7 @@
 The one place where the leads of a record are chosen or reordered: a 12-lead record for a model
 trained on leads I and II, a CinC 2021 record whose header lists the leads in another order,
 a 6-lead subset for a 12-lead model (`fill_missing = "zeros"`, recorded in
-`record.meta["zero_filled_leads"]`). Names match after `ecgzoo.leads.canonical_lead_name`
+`record.meta["zero_filled_leads"]`). Names match after `ecgzoo.core.leads.canonical_lead_name`
 ('AVR' = 'aVR'). A record without lead names, or without a requested lead, is an error naming
 both lists: nothing is reordered or filled silently.
 """

@@ -5,10 +5,10 @@ cross-entropy weighted by inverse class frequency of the training split (Keras-s
 record's loss times its class weight, averaged over the batch), model selection by the
 validation challenge F1 (mean F1 of N, A, O). Options add early stopping, cosine/step LR
 schedules, gradient clipping, bf16/fp16 autocast on CUDA and DistributedDataParallel
-(see `ecgzoo.distributed`).
+(see `ecgzoo.training.distributed`).
 
 Files in `checkpoint_dir` (rank 0 only):
-  best.safetensors   weights of the best validation epoch (+ its metrics); `ecgzoo.checkpoint.model_from_checkpoint`
+  best.safetensors   weights of the best validation epoch (+ its metrics); `ecgzoo.models.checkpoint.model_from_checkpoint`
   last.safetensors   full training state (weights, optimizer, scheduler, RNG of every rank, position in the
                      epoch, history): written after every epoch and every `save_every_batches` batches
   metrics.jsonl      one JSON line per finished epoch, flushed and fsynced as it is written
@@ -80,8 +80,8 @@ class TrainerConfig(ecgzoo.PluginConfig):
     weight_decay: float = pydantic.Field(0.0, ge=0, description="weight decay (adam: L2 penalty; adamw: decoupled)")
     class_weighting: Literal["inverse-frequency", "sqrt-inverse-frequency", "none"] = pydantic.Field(
         "inverse-frequency",
-        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.splits.class_weights), its square "
-                    "root, or none",
+        description="cross-entropy class weights: inverse class frequency of the training split (ecgzoo.data.splits.class_weights), "
+                    "its square root, or none",
     )
     label_smoothing: float = pydantic.Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
     selection_metric: Literal["challenge_f1", "macro_f1", "accuracy", "loss", "macro_auroc", "f_max"] = pydantic.Field(
@@ -316,7 +316,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         """
         if self.config.seed is None:
             self.config = self.config.model_copy(update={"seed": 0})
-        self._multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.multilabel_training)
+        self._multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.training.multilabel_training)
         f = self._setup(model, train, val, list(classes), Path(checkpoint_dir))
         self._resume(f)
         net: torch.nn.Module = model

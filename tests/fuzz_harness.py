@@ -36,8 +36,8 @@ import numpy as np
 import scipy.io
 from hypothesis import strategies as st
 
+from ecgzoo._infra.jsonio import loads_strict
 from ecgzoo.cli import main
-from ecgzoo.jsonio import loads_strict
 
 FS = 300.0
 WEIRD = ["0", "-1", "abc", "1e309", "nan", "-inf", "99999999999999999999", "", "300/0", "0.000001", "2", "16x3", "1.5"]
@@ -238,7 +238,7 @@ def build_input(folder: Path, sources: list[Source], case: dict[str, Any]) -> tu
 
 def build_run_copy(run_dir: Path, folder: Path, edits: list[tuple]) -> Path:
     """A copy of the run's files predict needs, with checkpoint / run.json edits applied."""
-    from ecgzoo.checkpoint import _meta_digest
+    from ecgzoo.models.checkpoint import _meta_digest
 
     dst = folder / "run"
     (dst / "checkpoints").mkdir(parents=True)

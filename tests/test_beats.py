@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from ecgzoo.beats import class_templates, cut_templates, detect_rpeaks, pool, record_templates, template_offsets
-from ecgzoo.record import Record, RecordError
+from ecgzoo.core.record import Record, RecordError
+from ecgzoo.explain.beats import class_templates, cut_templates, detect_rpeaks, pool, record_templates, template_offsets
 
 
 def test_template_offsets_span_minus_250_to_plus_400_ms():

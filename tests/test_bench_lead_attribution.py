@@ -16,7 +16,7 @@ from conftest import SHARED_DATA
 from test_lead_attribution import V1, OnlyV1, _records
 
 import ecgzoo
-from ecgzoo.leads import STANDARD_12
+from ecgzoo.core.leads import STANDARD_12
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_lead_attribution.py"
 PTBXL_SAMPLE = SHARED_DATA / "ptbxl-sample"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from run_helpers import cli, register_toy, tiny_run_args
 
-from ecgzoo import chance
+from ecgzoo.evaluation import chance
 
 CLASSES = ["N", "A", "O"]
 

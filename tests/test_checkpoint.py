@@ -12,7 +12,7 @@ import torch
 import toy_plugins
 
 import ecgzoo
-from ecgzoo.checkpoint import (
+from ecgzoo.models.checkpoint import (
     CheckpointError,
     load_checkpoint,
     model_from_checkpoint,

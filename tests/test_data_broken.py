@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import ecgzoo
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
 
 GOOD = ("A00001", "A00004")
 

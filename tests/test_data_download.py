@@ -10,7 +10,7 @@ import pytest
 from loopback import RangeHandler, serve
 
 import ecgzoo
-from ecgzoo.download import DownloadError, download_file, parse_sha256sums
+from ecgzoo._infra.download import DownloadError, download_file, parse_sha256sums
 from ecgzoo_plugins.physionet2017 import fetch_physionet2017
 
 RECORDS = ("A00001", "A00004", "A00005")

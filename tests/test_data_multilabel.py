@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 from loopback import RangeHandler, serve
+from ptbxl_fixtures import write_ptbxl_tree
 
 import ecgzoo
 from ecgzoo.testing import check_dataset_plugin
-from ecgzoo.testing_ptbxl import write_ptbxl_tree
 
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
 TWELVE = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -123,7 +123,7 @@ def test_ptbxl_downloads_tables_and_records_of_one_rate_verified_and_resumable(t
 
 
 def test_default_preprocessing_gives_one_shape_for_the_models(cinc_dir, ptbxl_tree):
-    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.data.pipeline import Pipeline
 
     cinc = ecgzoo.get_dataset("cinc2021", path=str(cinc_dir))
     rec = Pipeline(cinc.default_preprocessing)(cinc.load("E07500"))

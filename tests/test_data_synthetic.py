@@ -65,9 +65,9 @@ def test_small_cnnv7_learns_synthetic_well_above_chance_in_a_minute(tmp_path):
     """The synthetic classes are learnable: cnnv7-small on CPU, under a minute, val accuracy >= 0.7 (chance 1/3)."""
     import time
 
-    from ecgzoo.pipeline import Pipeline
-    from ecgzoo.prepared import prepare
-    from ecgzoo.splits import stratified_split
+    from ecgzoo.data.pipeline import Pipeline
+    from ecgzoo.data.prepared import prepare
+    from ecgzoo.data.splits import stratified_split
 
     if "cnnv7-small" not in ecgzoo.list_models():
         pytest.skip("model plugin cnnv7-small not installed")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo import distributed
-from ecgzoo.checkpoint import load_checkpoint
+from ecgzoo.models.checkpoint import load_checkpoint
+from ecgzoo.training import distributed
 
 
 def _train(base: str) -> dict:
@@ -62,7 +62,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 import test_distributed
-from ecgzoo import distributed
+from ecgzoo.training import distributed
 epochs = test_distributed._train({out!r})["history"][-1]["epoch"]
 Path({out!r}, f"done-rank{{distributed.context().rank}}").write_text(str(epochs))
 distributed.shutdown()
@@ -101,7 +101,7 @@ sys.path.insert(0, {tests!r})
 # as in a job started with `&` by a non-interactive shell (a CI script running suites side by side):
 # SIGINT ignored, inherited by the workers, so torch's own SIGINT-on-parent-death does nothing
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-from ecgzoo import distributed
+from ecgzoo.training import distributed
 import test_distributed
 if __name__ == "__main__":
     distributed.launch(test_distributed._sleep_forever, 2, {out!r})
@@ -179,13 +179,13 @@ def test_a_worker_whose_launcher_died_before_it_asked_ends_at_once():
     import signal
 
     # -1 is nobody's pid: as if the launcher had died and the worker had been re-parented
-    done = _run_child("from ecgzoo import distributed; distributed.end_with_parent(-1); print('still running')")
+    done = _run_child("from ecgzoo.training import distributed; distributed.end_with_parent(-1); print('still running')")
     assert done.returncode == -signal.SIGKILL and "still running" not in done.stdout, (done.returncode, done.stderr)
-    alive = _run_child("import os; from ecgzoo import distributed; distributed.end_with_parent(os.getppid()); print('ok')")
+    alive = _run_child("import os; from ecgzoo.training import distributed; distributed.end_with_parent(os.getppid()); print('ok')")
     assert alive.returncode == 0 and alive.stdout.strip() == "ok", alive.stderr
 
 
 def test_the_portable_fallback_ends_a_worker_whose_parent_changed():
     """Where there is no prctl, a watcher thread ends the process once its parent is not the launcher."""
-    done = _run_child("import time; from ecgzoo import distributed; distributed._watch_parent(-1, 0.01); time.sleep(110)")
+    done = _run_child("import time; from ecgzoo.training import distributed; distributed._watch_parent(-1, 0.01); time.sleep(110)")
     assert done.returncode == 1, (done.returncode, done.stderr)

@@ -10,11 +10,11 @@ import torch
 from run_helpers import cli, register_toy, tiny_run_args
 
 import ecgzoo
-from ecgzoo import estimate as est
-from ecgzoo.checkpoint import load_checkpoint, rng_state, seed_everything
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
-from ecgzoo.run_config import resolve_run_config
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
+from ecgzoo.models.checkpoint import load_checkpoint, rng_state, seed_everything
+from ecgzoo.training import estimate as est
+from ecgzoo.training.run_config import resolve_run_config
 
 TINY = ['preprocessing=[{name = "zscore"}, {name = "pad-crop", seconds = 4.0}]']
 
@@ -25,7 +25,7 @@ def _toy():
 
 
 def _job(tmp_path, *assignments: str, records: int = 24):
-    from ecgzoo.config import parse_assignments
+    from ecgzoo.core.config import parse_assignments
 
     values = parse_assignments([*TINY, f"dataset.records={records}", "trainer.batch_size=8", "trainer.epochs=2",
                                 f"cache_dir={tmp_path / 'cache'}", *assignments])

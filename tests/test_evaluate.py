@@ -91,7 +91,7 @@ def test_evaluation_gives_the_bootstrap_interval_of_its_headline_figure(tiny, tm
     """The interval a run gives its test split (the same function, 1000 resamples), printed and in metrics.json."""
     import csv
 
-    from ecgzoo.metrics import bootstrap_interval
+    from ecgzoo.evaluation.metrics import bootstrap_interval
 
     out = tmp_path / "eval-ci"
     code, _, err = cli("evaluate", str(tiny), "synthetic", "--split", "val", "--out", str(out))

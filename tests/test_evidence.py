@@ -9,7 +9,7 @@ import torch
 from test_explainers import _one_thread, spike_detector  # noqa: F401 (autouse fixture)
 
 import ecgzoo
-from ecgzoo.evidence import (
+from ecgzoo.explain.evidence import (
     CEILING,
     ENERGY,
     RANDOM_ORDER,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import ecgzoo
-from ecgzoo.model_facts import receptive_field
+from ecgzoo.models.model_facts import receptive_field
 from ecgzoo_plugins.cnnv7_fast import FastCNNv7
 
 TINY = {"filters": 6, "conv_a": 8, "conv_b": 12}
@@ -151,7 +151,7 @@ def test_saliency_refuses_bfloat16_saying_why():
 def test_long_input_in_stretches_equals_the_whole_input_computation(name):
     """A 'long' input (6 x the receptive field) cut into stretches of 700 samples with the receptive
     field as overlap gives the map the explainer computes on the whole input at once."""
-    from ecgzoo.long_inputs import explain_long
+    from ecgzoo.explain.long_inputs import explain_long
 
     model = tiny_cnnv7(in_leads=2, dilations=[1, 2, 4, 8, 16, 32])
     torch.manual_seed(3)
@@ -167,7 +167,7 @@ def test_long_input_in_stretches_equals_the_whole_input_computation(name):
 
 
 def test_long_input_needs_a_declared_receptive_field():
-    from ecgzoo.long_inputs import explain_long
+    from ecgzoo.explain.long_inputs import explain_long
 
     model = ecgzoo.create_model("deepecg13", num_classes=3).eval()
     with pytest.raises(TypeError, match="receptive_radius"):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import ecgzoo
-from ecgzoo.export import ExportError, export_onnx, export_torchscript
+from ecgzoo.models.export import ExportError, export_onnx, export_torchscript
 
 SMALL_DEEPECG = {"layers": [[8, 8, 1], [8, 8, 2], [8, 4, 2], [4, 4, 2]], "pool_after": [1, 3]}
 MODELS = {

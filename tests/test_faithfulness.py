@@ -9,7 +9,7 @@ import toy_plugins
 from test_explainers import SPIKE_AT, _one_thread, spike_detector, spike_signal  # noqa: F401 (autouse fixture)
 
 import ecgzoo
-from ecgzoo.faithfulness import (
+from ecgzoo.explain.faithfulness import (
     RANDOM,
     DeletionCurve,
     compare_explainers,
@@ -17,7 +17,7 @@ from ecgzoo.faithfulness import (
     deletion_table,
     window_order,
 )
-from ecgzoo.figures import axes_by_label, plot_deletion_curves
+from ecgzoo.report.figures import axes_by_label, plot_deletion_curves
 
 FS = 100.0
 
@@ -111,7 +111,7 @@ def test_bad_inputs_are_named():
 
 
 def test_insertion_curve_starts_from_the_baseline_and_ends_at_the_record():
-    from ecgzoo.faithfulness import deletion_curve_for_order
+    from ecgzoo.explain.faithfulness import deletion_curve_for_order
 
     class Mean(ecgzoo.EcgModel):
         """Logits (mean of x over [0, 50), 0): the target probability grows with the signal put back."""

@@ -16,11 +16,12 @@ import pytest
 from run_helpers import cli, register_toy, shared_run, tiny_run_args
 
 import ecgzoo
-from ecgzoo.checkpoint import load_checkpoint
-from ecgzoo.jsonio import loads_strict
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
-from ecgzoo.run_dir import INCOMPLETE, RunDir
+from ecgzoo._infra.jsonio import loads_strict
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
+from ecgzoo.models.checkpoint import load_checkpoint
+from ecgzoo.serving.loaded_run import INCOMPLETE
+from ecgzoo.training.run_dir import RunDir
 
 TESTS = Path(__file__).resolve().parent
 STEPS = [{"name": "zscore"}, {"name": "pad-crop", "seconds": 5.0}]
@@ -101,7 +102,7 @@ def test_cache_metadata_is_strict_json(tmp_path):
 # -- one run name, one writer ------------------------------------------------------------------
 
 def test_second_process_with_the_same_run_name_refuses_at_once_until_the_holder_dies(tmp_path):
-    holder = _python("import sys; from ecgzoo.run_dir import RunDir; RunDir.create(sys.argv[1], 'same'); "
+    holder = _python("import sys; from ecgzoo.training.run_dir import RunDir; RunDir.create(sys.argv[1], 'same'); "
                      "print('locked', flush=True); sys.stdin.read()", str(tmp_path), stdin=subprocess.PIPE)
     assert holder.stdout.readline().strip() == "locked"
     code, out, err = cli(*tiny_run_args(tmp_path, "same"))

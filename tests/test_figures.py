@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgzoo.figures import axes_by_label, plot_attribution
+from ecgzoo.report.figures import axes_by_label, plot_attribution
 
 
 def _texts(ax) -> list[str]:
@@ -65,8 +65,8 @@ def test_attribution_of_wrong_length_is_an_error():
 
 
 def test_beat_template_view_axes():
-    from ecgzoo.beats import cut_templates
-    from ecgzoo.figures import plot_beat_templates
+    from ecgzoo.explain.beats import cut_templates
+    from ecgzoo.report.figures import plot_beat_templates
 
     fs = 100
     sig = np.random.default_rng(0).normal(size=1000).astype(np.float32)
@@ -86,8 +86,8 @@ def test_beat_template_view_axes():
 
 
 def test_class_average_has_one_column_per_class():
-    from ecgzoo.beats import cut_templates, pool
-    from ecgzoo.figures import plot_class_average
+    from ecgzoo.explain.beats import cut_templates, pool
+    from ecgzoo.report.figures import plot_class_average
 
     rng = np.random.default_rng(1)
     per = {c: pool([cut_templates(rng.normal(size=600), rng.normal(size=600), [100, 300], 100, record_id=f"{c}{i}")
@@ -99,7 +99,7 @@ def test_class_average_has_one_column_per_class():
 
 
 def test_side_by_side_one_row_per_explainer():
-    from ecgzoo.figures import plot_side_by_side
+    from ecgzoo.report.figures import plot_side_by_side
 
     fig = plot_side_by_side(np.zeros((1, 2000), np.float32), 200, {"cam": np.ones(2000), "saliency": np.zeros(2000)},
                             valid_length=1500, true_label="N", predicted_label="N")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
 
-from ecgzoo.figures_leads import MM_PER_MV, MM_PER_S, plot_leads
-from ecgzoo.leads import STANDARD_12
+from ecgzoo.core.leads import STANDARD_12
+from ecgzoo.report.figures_leads import MM_PER_MV, MM_PER_S, plot_leads
 
 FS, SECONDS = 500, 10
 
@@ -59,8 +59,8 @@ def test_other_lead_sets_are_drawn_one_row_per_lead_and_shapes_are_checked():
 
 def test_per_lead_beats_line_up_on_one_reference_lead_and_draw_in_clinical_order(tmp_path):
     import ecgzoo
-    from ecgzoo.beats import lead_templates
-    from ecgzoo.figures_leads import plot_lead_beats
+    from ecgzoo.explain.beats import lead_templates
+    from ecgzoo.report.figures_leads import plot_lead_beats
 
     t = np.arange(FS * SECONDS) / FS
     beat = np.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))  # a spike every 0.8 s at 0.4 s
@@ -78,7 +78,7 @@ def test_per_lead_beats_line_up_on_one_reference_lead_and_draw_in_clinical_order
 
 def test_a_scaled_input_is_drawn_in_mv_and_other_units_say_uncalibrated():
     """The `scale` step's output ("mV x 5") is drawn as the mV recording it came from, so 10 mm/mV holds."""
-    from ecgzoo.figures_leads import mv_factor, plot_leads
+    from ecgzoo.report.figures_leads import mv_factor, plot_leads
 
     assert (mv_factor("mV"), mv_factor("mV x 5"), mv_factor("a.u."), mv_factor("mV x ?")) == (1.0, 5.0, None, None)
     rng = np.random.default_rng(0)

@@ -12,10 +12,11 @@ import torch
 from run_helpers import cli
 
 import ecgzoo
-from ecgzoo.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, seed_everything
-from ecgzoo.finetune import adapt_pretrained
-from ecgzoo.pretrained import InputContract, PretrainedError, PretrainedManifest, find_manifest, weights_path
-from ecgzoo.run_config import read_config_file, resolve_run_config
+from ecgzoo.core.manifest import InputContract, PretrainedError, PretrainedManifest
+from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint, seed_everything
+from ecgzoo.models.finetune import adapt_pretrained
+from ecgzoo.models.pretrained import find_manifest, weights_path
+from ecgzoo.training.run_config import read_config_file, resolve_run_config
 
 SHIPPED = "cnnv7-s8:physionet2017"
 

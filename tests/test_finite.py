@@ -13,11 +13,11 @@ import pytest
 import torch
 from run_helpers import cli
 
-import ecgzoo.runner
-from ecgzoo.checkpoint import load_checkpoint, save_checkpoint
-from ecgzoo.jsonio import loads_strict
-from ecgzoo.predict import NON_FINITE
-from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
+import ecgzoo.evaluation.scoring
+from ecgzoo._infra.jsonio import loads_strict
+from ecgzoo.models.checkpoint import load_checkpoint, save_checkpoint
+from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
+from ecgzoo.serving.predict import NON_FINITE
 
 
 def _nan_run(tiny_run, folder):
@@ -76,7 +76,7 @@ def test_nan_model_evaluation_is_an_error_and_writes_nothing(tiny_run, tmp_path)
 
 
 def test_records_with_non_finite_output_are_failed_not_scored(tiny_run, tmp_path, monkeypatch):
-    real = ecgzoo.runner.predict_dataset
+    real = ecgzoo.evaluation.scoring.predict_dataset
 
     def two_fail(*args, **kwargs):
         probs = real(*args, **kwargs)
@@ -84,7 +84,7 @@ def test_records_with_non_finite_output_are_failed_not_scored(tiny_run, tmp_path
         probs[2, 1] = np.inf
         return probs
 
-    monkeypatch.setattr(ecgzoo.runner, "predict_dataset", two_fail)
+    monkeypatch.setattr(ecgzoo.evaluation.scoring, "predict_dataset", two_fail)
     out = tmp_path / "e"
     code, _, err = cli("evaluate", str(tiny_run), "synthetic", "--split", "val", "--device", "cpu", "--out", str(out))
     assert code == 0, err
@@ -127,7 +127,7 @@ def test_every_json_a_run_an_evaluation_and_a_prediction_write_is_strict(tiny_ru
 
 
 def test_history_with_a_nan_loss_is_written_as_null(tmp_path):
-    from ecgzoo.run_dir import write_json
+    from ecgzoo._infra.files import write_json
 
     write_json(tmp_path / "history.json", [{"epoch": 1, "val_loss": float("nan"), "train_loss": float("inf")}])
     assert loads_strict((tmp_path / "history.json").read_text()) == [{"epoch": 1, "val_loss": None, "train_loss": None}]

@@ -7,7 +7,8 @@ import pytest
 import scipy.io
 import wfdb
 
-from ecgzoo.inputs import InputError, MissingSamples, open_input
+from ecgzoo.data.inputs import open_input
+from ecgzoo.data.signal_source import InputError, MissingSamples
 
 
 def _signal(leads: int = 1, n: int = 900) -> np.ndarray:

@@ -14,16 +14,9 @@ import torch
 import toy_plugins
 
 import ecgzoo
-from ecgzoo.checkpoint import (
-    CheckpointError,
-    DiskFullError,
-    load_checkpoint,
-    load_checkpoint_bytes,
-    model_from_checkpoint,
-    save_checkpoint,
-    write_bytes_atomic,
-)
-from ecgzoo.jsonio import dumps, loads_strict
+from ecgzoo._infra.files import DiskFullError, write_bytes_atomic
+from ecgzoo._infra.jsonio import dumps, loads_strict
+from ecgzoo.models.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_bytes, model_from_checkpoint, save_checkpoint
 
 
 @pytest.fixture

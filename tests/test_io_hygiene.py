@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.csv_files import predictions_csv, skipped_csv
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
-from ecgzoo.run_dir import safe_filename
+from ecgzoo._infra.csv_files import predictions_csv, skipped_csv
+from ecgzoo._infra.files import safe_filename
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
 
 REPO = Path(__file__).resolve().parent.parent
 BAD_ID = 'rec,"7"'
@@ -73,9 +73,9 @@ def test_figures_leave_the_matplotlib_backend_alone():
         import matplotlib
         matplotlib.use("pdf")
         import numpy as np
-        import ecgzoo.figures, ecgzoo.report
-        fig = ecgzoo.figures.plot_attribution(np.zeros((1, 300)), 300.0, np.zeros(300))
-        fig2 = ecgzoo.report.plot_confusion({"confusion": [[1, 0], [0, 1]], "classes": ["N", "A"]})
+        import ecgzoo.report.figures, ecgzoo.report.report
+        fig = ecgzoo.report.figures.plot_attribution(np.zeros((1, 300)), 300.0, np.zeros(300))
+        fig2 = ecgzoo.report.report.plot_confusion({"confusion": [[1, 0], [0, 1]], "classes": ["N", "A"]})
         import sys
         assert "matplotlib.pyplot" not in sys.modules, "pyplot imported (it would pick a backend)"
         print(matplotlib.get_backend())
@@ -166,7 +166,7 @@ def _record_without_sample_count(folder: Path) -> np.ndarray:
 
 
 def test_wfdb_header_without_a_sample_count_is_read_by_predict_inputs_and_datasets(tmp_path):
-    from ecgzoo.inputs import open_input
+    from ecgzoo.data.inputs import open_input
 
     expected = _record_without_sample_count(tmp_path)
     src = open_input(tmp_path / "nocount.hea")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import ecgzoo
-from ecgzoo.leads import STANDARD_12
+from ecgzoo.core.leads import STANDARD_12
 from ecgzoo_plugins.lead_fill import fill_leads
 
 T, V1 = 200, STANDARD_12.index("V1")
@@ -154,7 +154,7 @@ def test_wrong_lead_names_are_refused_with_the_counts():
 
 
 def test_the_per_lead_map_draws_on_the_12_lead_paper():
-    from ecgzoo.figures_leads import plot_leads
+    from ecgzoo.report.figures_leads import plot_leads
 
     model, x = OnlyV1().eval(), _records(1)
     maps = ecgzoo.create_explainer("lead-occlusion").explain_leads(model, x, torch.tensor([0]))

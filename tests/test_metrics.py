@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgzoo.metrics import bootstrap_interval, classification_metrics, confusion_matrix, figure_text, metrics_from_confusion
+from ecgzoo.evaluation.metrics import bootstrap_interval, classification_metrics, confusion_matrix, figure_text, metrics_from_confusion
 
 # rows true, columns predicted; classes N, A, O, ~
 HAND = [[5, 1, 0, 0], [2, 3, 0, 0], [0, 1, 2, 1], [0, 0, 0, 1]]
@@ -91,9 +91,9 @@ def test_no_scored_class_defined_gives_an_undefined_challenge_f1_and_interval():
 
 
 def test_undefined_figures_read_undefined_in_text_and_null_in_json():
-    from ecgzoo.jsonio import dumps
-    from ecgzoo.publish import _figures
-    from ecgzoo.report import metrics_markdown
+    from ecgzoo._infra.jsonio import dumps
+    from ecgzoo.report.report import metrics_markdown
+    from ecgzoo.serving.publish import _figures
 
     m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES)
     assert figure_text(None) == "undefined" and figure_text(0.5) == "0.500"

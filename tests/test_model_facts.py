@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import ecgzoo
-from ecgzoo.model_facts import conv_flops, forward_flops, parameter_count, receptive_field
+from ecgzoo.models.model_facts import conv_flops, forward_flops, parameter_count, receptive_field
 
 TINY_DEEPECG = {"layers": [[4, 8, 1], [6, 4, 2], [2, 4, 1]], "pool_after": [1, 2]}
 

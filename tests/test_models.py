@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.model_facts import forward_flops, model_facts, parameter_count, receptive_field
+from ecgzoo.models.model_facts import forward_flops, model_facts, parameter_count, receptive_field
 from ecgzoo.testing import check_model_plugin
 
 SMALL_DEEPECG = {"layers": [[8, 8, 1], [8, 8, 2], [8, 4, 2], [4, 4, 2]], "pool_after": [1, 3]}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.model_facts import parameter_count
+from ecgzoo.models.model_facts import parameter_count
 from ecgzoo.testing import check_explainer_plugin, check_model_plugin
 
 TINY = {

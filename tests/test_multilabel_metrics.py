@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ecgzoo.multilabel_metrics import (
+from ecgzoo.evaluation.multilabel_metrics import (
     auroc_per_class,
     challenge_score_2021,
     choose_thresholds,
@@ -128,7 +128,7 @@ def test_multilabel_metrics_report_uses_thresholds_and_reports_the_challenge_sco
 
 
 def test_bootstrap_macro_auroc_brackets_the_figure_and_is_reproducible():
-    from ecgzoo.multilabel_metrics import bootstrap_macro_auroc, macro_auroc
+    from ecgzoo.evaluation.multilabel_metrics import bootstrap_macro_auroc, macro_auroc
 
     rng = np.random.default_rng(3)
     y = (rng.random((400, 3)) < 0.3).astype(int)
@@ -140,7 +140,7 @@ def test_bootstrap_macro_auroc_brackets_the_figure_and_is_reproducible():
 
 
 def test_bootstrap_macro_auroc_of_a_perfect_ranking_is_one():
-    from ecgzoo.multilabel_metrics import bootstrap_macro_auroc
+    from ecgzoo.evaluation.multilabel_metrics import bootstrap_macro_auroc
 
     y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 10)
     assert bootstrap_macro_auroc(y, y * 0.8 + 0.1, resamples=50) == (1.0, 1.0)

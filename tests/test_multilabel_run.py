@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 import ecgzoo
-from ecgzoo.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from ecgzoo.multilabel_metrics import choose_thresholds
-from ecgzoo.multilabel_run import explanation_examples, validation_metrics
-from ecgzoo.prepared import Prepared
-from ecgzoo.tasks import Task
+from ecgzoo.core.tasks import Task
+from ecgzoo.data.prepared import Prepared
+from ecgzoo.evaluation.multilabel_metrics import choose_thresholds
+from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ecgzoo.training.multilabel_run import explanation_examples, validation_metrics
 
 TASK = Task.multi_label(["A", "B", "C"], {"A": "class a"})
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ecgzoo.multilabel_training import loss, pos_weights, selection_score, validation_figures
+from ecgzoo.training.multilabel_training import loss, pos_weights, selection_score, validation_figures
 
 
 def test_balanced_positive_weights_are_negatives_over_positives():

@@ -36,7 +36,18 @@ def test_registry_is_read_from_the_reference_package_not_the_working_folder(tmp_
     monkeypatch.chdir(tmp_path)
     ecgzoo.reset_registry()
     assert "cnnv7" in ecgzoo.list_models() and ecgzoo.get_registry().broken() == []
-    assert str(ecgzoo.registry.default_registry_file()).endswith(os.path.join("plugins", "registry.toml"))
+    assert str(ecgzoo.core.registry.default_registry_file()).endswith(os.path.join("plugins", "registry.toml"))
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """A new subpackage left out of [tool.setuptools] packages would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "ecgzoo").rglob("__init__.py")}
+    plugins = REPO / "plugins"
+    folders |= {".".join(("ecgzoo_plugins", *p.parent.relative_to(plugins).parts)) for p in plugins.rglob("__init__.py")}
+    assert listed == folders
 
 
 @pytest.mark.slow
@@ -51,7 +62,10 @@ def test_non_editable_wheel_in_a_fresh_venv_lists_the_reference_plugins_from_ano
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
                    check=True, capture_output=True, text=True, timeout=300)
     (wheel,) = wheels.glob("ecgzoo-*.whl")
-    assert "ecgzoo_plugins/registry.toml" in zipfile.ZipFile(wheel).namelist()
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "ecgzoo_plugins/registry.toml" in names
+    shipped = {str(p.relative_to(REPO)) for p in (REPO / "ecgzoo").rglob("*") if p.suffix in (".py", ".html", ".csv", ".md")}
+    assert shipped - names == set()  # every module of every subpackage, the viewer's page, the vocabulary tables
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

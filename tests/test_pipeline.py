@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.config import ConfigError
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import prepare
+from ecgzoo.core.config import ConfigError
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import prepare
 
 STEPS = [{"name": "zscore"}, {"name": "pad-crop", "seconds": 5.0}]
 
@@ -94,8 +94,8 @@ def test_cache_second_run_skips_preprocessing(tmp_path, monkeypatch):
 
 def _prepare_in_child(cache_dir: str, queue) -> None:
     import ecgzoo as z
-    from ecgzoo.pipeline import Pipeline as P
-    from ecgzoo.prepared import prepare as prep
+    from ecgzoo.data.pipeline import Pipeline as P
+    from ecgzoo.data.prepared import prepare as prep
 
     data = z.get_dataset("synthetic", records=40, seconds=4.0)
     out = prep(data, P(STEPS), cache_dir=cache_dir, progress=False)
@@ -121,7 +121,7 @@ def test_two_processes_building_one_entry_at_once_do_not_corrupt_it(tmp_path):
 
 
 def test_interrupted_build_leaves_no_entry_and_stale_partials_are_cleaned(tmp_path, monkeypatch):
-    from ecgzoo.prepared import cache_key
+    from ecgzoo.data.prepared import cache_key
 
     data = _data(6)
     original = type(data).load

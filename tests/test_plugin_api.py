@@ -61,7 +61,7 @@ def test_every_public_name_exists():
 def test_domain_knowledge_comes_from_the_dataset_plugin():
     """PhysioNet 2017 and the synthetic set declare the paper's pipeline and the challenge's N/A/O, the
     presets live in registry.toml; the core names no preprocessor."""
-    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.data.pipeline import Pipeline
 
     data = ecgzoo.get_dataset("synthetic", records=3)
     assert [s["name"] for s in Pipeline.for_dataset(data).config] == ["bandpass", "rpeaks", "rpeak-normalize", "pad-crop"]
@@ -75,7 +75,7 @@ def test_domain_knowledge_comes_from_the_dataset_plugin():
 def test_a_dataset_without_a_default_pipeline_needs_one(tmp_path):
     import numpy as np
 
-    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.data.pipeline import Pipeline
 
     class Bare(ecgzoo.Dataset):
         classes = ("x", "y")

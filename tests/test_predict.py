@@ -12,9 +12,9 @@ import wfdb
 from run_helpers import cli, register_toy, shared_run
 
 import ecgzoo
-from ecgzoo.inputs import open_input
-from ecgzoo.predict import format_time, predict_source, window_bounds
-from ecgzoo.run_dir import load_run
+from ecgzoo.data.inputs import open_input
+from ecgzoo.serving.loaded_run import load_run
+from ecgzoo.serving.predict import format_time, predict_source, window_bounds
 
 
 @pytest.fixture(autouse=True)

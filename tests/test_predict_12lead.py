@@ -16,12 +16,12 @@ from conftest import SHARED_DATA
 from run_helpers import cli, register_toy
 
 import ecgzoo
-from ecgzoo.leads import canonical_leads
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.pretrained import read_manifest
-from ecgzoo.publish import publish_run
-from ecgzoo.record import Record
-from ecgzoo.run_dir import load_run
+from ecgzoo.core.leads import canonical_leads
+from ecgzoo.core.manifest import read_manifest
+from ecgzoo.core.record import Record
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.serving.loaded_run import load_run
+from ecgzoo.serving.publish import publish_run
 
 PTBXL_SAMPLE = SHARED_DATA / "ptbxl-sample"
 E07500 = SHARED_DATA / "cinc2021-sample" / "E07500"
@@ -125,7 +125,7 @@ def test_nothing_above_threshold_is_said_plainly(ptbxl_run):
     run_dir, _ = ptbxl_run
     run = load_run(run_dir)
     probs = np.full(len(run.classes), 0.01, np.float32)
-    from ecgzoo.predict import Prediction, Window, describe
+    from ecgzoo.serving.predict import Prediction, Window, describe
 
     pred = Prediction("r.hea", 100.0, 10.0, list(run.classes), [Window(0.0, 10.0, probs)], [], run.task, [0.5] * len(run.classes))
     assert describe(pred).startswith(f"r.hea: no label above its threshold (highest: {run.classes[0]} 0.010, threshold 0.500)")

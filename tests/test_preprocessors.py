@@ -122,7 +122,7 @@ def test_rpeak_normalize_divides_by_median_r_amplitude():
 
 
 def test_default_pipeline_normalises_r_peaks_to_one():
-    from ecgzoo.pipeline import Pipeline
+    from ecgzoo.data.pipeline import Pipeline
 
     data = ecgzoo.get_dataset("synthetic", records=3)
     out = Pipeline.for_dataset(data)(_synthetic(0, seconds=20.0))

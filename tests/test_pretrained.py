@@ -14,9 +14,9 @@ from loopback import RangeHandler, serve
 from run_helpers import cli, register_toy, shared_run
 
 import ecgzoo
-from ecgzoo.pretrained import PretrainedError, read_manifest
-from ecgzoo.publish import publish_run
-from ecgzoo.run_dir import load_run
+from ecgzoo.core.manifest import PretrainedError, read_manifest
+from ecgzoo.serving.loaded_run import load_run
+from ecgzoo.serving.publish import publish_run
 
 
 @pytest.fixture(autouse=True)

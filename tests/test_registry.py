@@ -13,7 +13,7 @@ from thirdparty import installed, pyproject
 
 import ecgzoo
 from ecgzoo.cli import main as cli
-from ecgzoo.registry import Registry
+from ecgzoo.core.registry import Registry
 from ecgzoo.testing import check_model_plugin
 
 
@@ -95,7 +95,7 @@ def test_broken_plugins_are_reported_not_fatal(capsys):
     ecgzoo.register_plugin(_Exploding, name="exploding")
     ecgzoo.register_plugin(_Misspelt, name="misspelt")
     assert "toy" in ecgzoo.list_models()  # the healthy plugin still works
-    errors = {b.source: b.error for b in ecgzoo.registry.get_registry().broken()}
+    errors = {b.source: b.error for b in ecgzoo.core.registry.get_registry().broken()}
     assert "weights missing" in errors["code: exploding"]
     assert "ecgzoo_modles" in errors["code: misspelt"]
     assert cli(["list"]) == 0

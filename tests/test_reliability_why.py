@@ -16,7 +16,7 @@ import struct
 import numpy as np
 from run_helpers import cli
 
-from ecgzoo.run_dir import BEST_CHECKPOINT, load_run
+from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
 
 
 def strict_loads(text: str):

@@ -7,9 +7,9 @@ import io
 
 import numpy as np
 
-from ecgzoo.multilabel_metrics import multilabel_metrics
-from ecgzoo.report_multilabel import class_counts, metrics_markdown, pick_examples, predictions_csv
-from ecgzoo.tasks import Task
+from ecgzoo.core.tasks import Task
+from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics
+from ecgzoo.report.report_multilabel import class_counts, metrics_markdown, pick_examples, predictions_csv
 
 TASK = Task.multi_label(["164889003", "426783006", "X"], {"164889003": "AF (atrial fibrillation)"})
 

@@ -11,8 +11,8 @@ import torch
 from run_helpers import cli, register_toy, shared_run, tiny_run_args
 
 import ecgzoo
-from ecgzoo.checkpoint import load_checkpoint
-from ecgzoo.run_dir import RunDirError, load_run
+from ecgzoo.models.checkpoint import load_checkpoint
+from ecgzoo.serving.loaded_run import RunDirError, load_run
 
 EXPECTED = [
     "config.json", "run.json", "environment.json", "split.json", "history.json", "metrics.json",
@@ -106,12 +106,12 @@ def test_load_run_gives_an_eval_model_that_reproduces_the_validation_predictions
 
 
 def test_a_crash_leaves_an_incomplete_run_that_the_same_command_finishes(tmp_path, monkeypatch):
-    import ecgzoo.report
+    import ecgzoo.report.report
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ecgzoo.report, "write_report", broken)
+    monkeypatch.setattr(ecgzoo.report.report, "write_report", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         cli(*tiny_run_args(tmp_path, "crash"))
     assert not (tmp_path / "crash").exists()  # never presented as complete

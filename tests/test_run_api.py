@@ -8,8 +8,8 @@ import pytest
 from run_helpers import TINY_SETS, cli, register_toy
 
 import ecgzoo
-import ecgzoo.runner
-from ecgzoo.config import parse_assignments
+import ecgzoo.training.runner
+from ecgzoo.core.config import parse_assignments
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +29,7 @@ def test_an_interrupted_python_run_names_the_call_that_continues_it(tmp_path, mo
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ecgzoo.runner, "_train", ctrl_c)
+    monkeypatch.setattr(ecgzoo.training.runner, "_train", ctrl_c)
     options = {**parse_assignments(TINY_SETS), "output_dir": str(tmp_path)}
     with pytest.raises(KeyboardInterrupt):
         ecgzoo.run("toy", "synthetic", estimate=False, **options)
@@ -45,7 +45,7 @@ def test_an_interrupted_python_run_names_the_call_that_continues_it(tmp_path, mo
 
 def test_the_preset_and_keyword_options_reach_the_run_as_preset_and_set_do(monkeypatch):
     seen = {}
-    monkeypatch.setattr(ecgzoo.runner, "run", lambda model, dataset, config, resume: seen.update(config=config) or "done")
+    monkeypatch.setattr(ecgzoo.training.runner, "run", lambda model, dataset, config, resume: seen.update(config=config) or "done")
     assert ecgzoo.run("cnnv7", "synthetic", preset="quick", trainer={"epochs": 2}, model={"conv_b": 8}) == "done"
     config = seen["config"]
     assert config.trainer["epochs"] == 2 and config.trainer["batch_size"] == 16  # merged into the preset's table

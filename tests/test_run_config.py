@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ecgzoo.cli import main
-from ecgzoo.config import ConfigError, parse_assignments
-from ecgzoo.run_config import RunConfig, preset_values, resolve_run_config
+from ecgzoo.core.config import ConfigError, parse_assignments
+from ecgzoo.training.run_config import RunConfig, preset_values, resolve_run_config
 
 
 def test_layers_preset_then_file_then_set(tmp_path):

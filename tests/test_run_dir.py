@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from ecgzoo.run_dir import RunDir, RunDirError, load_run, write_atomic
+from ecgzoo._infra.files import write_atomic
+from ecgzoo.serving.loaded_run import RunDirError, load_run
+from ecgzoo.training.run_dir import RunDir
 
 
 def test_write_atomic_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
+from ptbxl_fixtures import write_ptbxl_tree
 from run_helpers import cli
 
-from ecgzoo.checkpoint import load_checkpoint
-from ecgzoo.testing_ptbxl import write_ptbxl_tree
+from ecgzoo.models.checkpoint import load_checkpoint
 
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
 COMMON = ["trainer.epochs=1", "trainer.batch_size=8", "trainer.progress=false", "report.examples_per_class=1",
@@ -108,8 +108,8 @@ def test_inception1d_on_the_real_cinc2021_sample(tmp_path):
 
 
 def test_publishing_a_multi_label_run_ships_auroc_interval_thresholds_and_statement_names(ptbxl_run, tmp_path):
-    from ecgzoo.pretrained import read_manifest
-    from ecgzoo.publish import publish_run
+    from ecgzoo.core.manifest import read_manifest
+    from ecgzoo.serving.publish import publish_run
 
     run, _, _, _ = ptbxl_run
     path = publish_run(run, "px", tmp_path / "w", command="ecgzoo run xresnet1d101 ptbxl ...", license_weights="MIT",

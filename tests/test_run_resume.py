@@ -7,8 +7,8 @@ import shlex
 import pytest
 from run_helpers import cli, register_toy, tiny_run_args
 
-import ecgzoo.runner
-from ecgzoo.run_dir import RunDir
+import ecgzoo.training.runner
+from ecgzoo.training.run_dir import RunDir
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +25,7 @@ def test_ctrl_c_gives_one_command_on_stderr_and_in_failed_txt_and_it_continues_t
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ecgzoo.runner, "save_fit_result", ctrl_c)  # Ctrl-C after training, before the report
+    monkeypatch.setattr(ecgzoo.training.runner, "save_fit_result", ctrl_c)  # Ctrl-C after training, before the report
     sets = tiny_run_args(tmp_path, "unused")[7:]  # the tiny run's --set options, without its --name
     args = ["run", "toy", "synthetic", *sets, "--set", "report.examples_per_class=0", "--output-dir", str(tmp_path)]
     code, _, err = cli(*args)  # no --name: the run is named by the time it started

@@ -12,7 +12,7 @@ from conftest import SHARED_DATA
 from run_helpers import cli
 
 import ecgzoo
-from ecgzoo.pretrained import manifests
+from ecgzoo.models.pretrained import manifests
 
 SHIPPED = "cnnv7-s8:physionet2017"
 #: `ecgzoo predict cnnv7-s8:physionet2017 A00001.hea --json` on the shared sample record, recorded when the weights were published

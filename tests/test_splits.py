@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgzoo.splits import class_weights, stratified_kfold, stratified_split
+from ecgzoo.data.splits import class_weights, stratified_kfold, stratified_split
 
 LABELS = np.array([0] * 50 + [1] * 10 + [2] * 30 + [3] * 4)
 
@@ -49,7 +49,7 @@ def test_class_weights_inverse_frequency():
 
 
 def test_multilabel_split_sends_every_label_with_two_records_to_both_sides():
-    from ecgzoo.splits import multilabel_split
+    from ecgzoo.data.splits import multilabel_split
 
     rng = np.random.default_rng(0)
     targets = (rng.random((60, 5)) < [0.5, 0.3, 0.2, 0.05, 0.0]).astype(np.uint8)
@@ -66,7 +66,7 @@ def test_multilabel_split_sends_every_label_with_two_records_to_both_sides():
 
 
 def test_dataset_split_maps_a_recommended_split_to_prepared_positions():
-    from ecgzoo.splits import dataset_split
+    from ecgzoo.data.splits import dataset_split
 
     class Folds:
         def default_split(self):

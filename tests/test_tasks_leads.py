@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import ecgzoo
-from ecgzoo.leads import LeadMismatchError, check_leads
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.prepared import load_cached, prepare
-from ecgzoo.tasks import Task, task_of
+from ecgzoo.core.leads import LeadMismatchError, check_leads
+from ecgzoo.core.tasks import Task, task_of
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.data.prepared import load_cached, prepare
 from ecgzoo.testing import check_dataset_plugin, check_preprocessor_plugin
 
 TWELVE = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -146,9 +146,10 @@ def test_physionet2017_records_name_their_lead_as_the_header_does(sample_dir):
 
 
 def test_predict_checks_lead_names_unless_the_user_picked_the_lead(tmp_path):
-    from ecgzoo.inputs import InputError, SignalSource, select_lead
-    from ecgzoo.predict import predict_source
-    from ecgzoo.run_dir import LoadedRun
+    from ecgzoo.data.inputs import select_lead
+    from ecgzoo.data.signal_source import InputError, SignalSource
+    from ecgzoo.serving.loaded_run import LoadedRun
+    from ecgzoo.serving.predict import predict_source
 
     model = ecgzoo.create_model("inception1d", num_classes=2, in_leads=1, depth=3, filters=2, bottleneck=2).eval()
     run = LoadedRun(path=tmp_path, model=model, pipeline=Pipeline([]), classes=["N", "A"], config={}, fs=100.0, input_fs=100.0,

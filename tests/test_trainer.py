@@ -19,7 +19,7 @@ import toy_plugins
 from torch import nn
 
 import ecgzoo
-from ecgzoo.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from ecgzoo.models.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 
 CLASSES = ["N", "A", "O"]
 TESTS = Path(__file__).resolve().parent
@@ -102,7 +102,7 @@ def test_trainer_learns_keeps_best_weights_and_logs_every_epoch(tmp_path):
 
 @pytest.mark.parametrize("weighting", ["inverse-frequency", "none"])
 def test_loss_is_weighted_by_inverse_training_class_frequency(tmp_path, weighting):
-    from ecgzoo.splits import class_weights
+    from ecgzoo.data.splits import class_weights
 
     full = ToyData(30, seed=1)
     # unbalanced training split: all of class 0, half of class 1, a fifth of class 2
@@ -161,7 +161,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     torch.set_num_threads(1)
     import ecgzoo
-    from ecgzoo.checkpoint import save_checkpoint
+    from ecgzoo.models.checkpoint import save_checkpoint
     import test_trainer as tt
 
     out, delay, progress = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "1"

@@ -81,7 +81,7 @@ def test_third_party_trainer_runs_through_ecgzoo_run_and_predict(tmp_path):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["best_epoch"] == max(h["epoch"] for h in history if h["best"])
         assert (run / "report.md").is_file() and (run / "checkpoints" / "best.safetensors").is_file()
-        from ecgzoo.run_dir import load_run
+        from ecgzoo.serving.loaded_run import load_run
 
         loaded = load_run(run)  # the runner's checkpoint: predict/evaluate/explain read it like any other
         assert loaded.classes == json.loads((run / "run.json").read_text())["classes"]

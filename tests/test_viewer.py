@@ -19,9 +19,9 @@ from run_helpers import cli
 from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the shared tiny run)
 
 import ecgzoo
-from ecgzoo.explain_recording import explain_recording
-from ecgzoo.inputs import open_input
-from ecgzoo.run_dir import load_run
+from ecgzoo.data.inputs import open_input
+from ecgzoo.serving.explain_recording import explain_recording
+from ecgzoo.serving.loaded_run import load_run
 
 
 def _recording(run, windows: int) -> np.ndarray:

@@ -17,14 +17,14 @@ from test_viewer import _data, _state
 
 import ecgzoo
 from ecgzoo.cli.cmd_explain import view_arguments
-from ecgzoo.explain_recording import explain_recording
-from ecgzoo.figures_leads import CLINICAL_3X4
-from ecgzoo.inputs import open_input
-from ecgzoo.leads import STANDARD_12
-from ecgzoo.pipeline import Pipeline
-from ecgzoo.run_dir import LoadedRun
-from ecgzoo.tasks import Task
-from ecgzoo.viewer import clinical_rows, write_viewer
+from ecgzoo.core.leads import STANDARD_12
+from ecgzoo.core.tasks import Task
+from ecgzoo.data.inputs import open_input
+from ecgzoo.data.pipeline import Pipeline
+from ecgzoo.report.figures_leads import CLINICAL_3X4
+from ecgzoo.report.viewer import clinical_rows, write_viewer
+from ecgzoo.serving.explain_recording import explain_recording
+from ecgzoo.serving.loaded_run import LoadedRun
 
 PX_PER_MV = 10 * 96 / 25.4  # 10 mm/mV at 96 CSS pixels per inch
 CLASSES = ["A", "B", "C"]

@@ -37,7 +37,7 @@ def test_the_shipped_weights_are_the_official_file_sources_md_names():
     from pathlib import Path
 
     import ecgzoo.vocab
-    from ecgzoo.download import sha256_of
+    from ecgzoo._infra.download import sha256_of
 
     folder = Path(ecgzoo.vocab.__file__).parent
     stated = re.search(r"SHA-256 ([0-9a-f]{64})", (folder / "SOURCES.md").read_text(encoding="utf-8"))

@@ -1,5 +1,5 @@
 """Real-world WFDB recordings: multi-segment records, gaps of missing samples, skew, FLAC, and broken
-inputs refused in the recording's own terms (`ecgzoo.inputs`, `ecgzoo.wfdb_segments`, predict, explain,
+inputs refused in the recording's own terms (`ecgzoo.data.inputs`, `ecgzoo.data.wfdb_segments`, predict, explain,
 the `wfdb-folder` dataset)."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from run_helpers import cli
 
 import ecgzoo
 from ecgzoo import RecordError
-from ecgzoo.explain_recording import explain_recording
-from ecgzoo.inputs import InputError, MissingSamples, open_input, select_lead
-from ecgzoo.predict import predict_source
-from ecgzoo.run_dir import load_run
+from ecgzoo.data.inputs import open_input, select_lead
+from ecgzoo.data.signal_source import InputError, MissingSamples
+from ecgzoo.serving.explain_recording import explain_recording
+from ecgzoo.serving.loaded_run import load_run
+from ecgzoo.serving.predict import predict_source
 from ecgzoo_plugins.wfdb_records import read_record, wfdb_record_ids
 
 #: an exception class named in a message: what users must never see
@@ -48,7 +49,7 @@ def test_variable_layout_is_one_recording_with_its_gap_and_absent_lead_missing(t
 
 
 def test_a_stretch_reads_only_the_segments_it_overlaps(tmp_path, monkeypatch):
-    import ecgzoo.wfdb_segments as segments
+    import ecgzoo.data.wfdb_segments as segments
 
     src = open_input(fx.variable_layout_record(tmp_path))
     read, seen = segments._read_segment, []
@@ -242,7 +243,7 @@ def test_missing_samples_error_says_how_many_and_where(tmp_path):
 
 
 def test_bridge_gaps_fills_only_short_runs_it_sees_whole():
-    from ecgzoo.inputs import bridge_gaps
+    from ecgzoo.data.signal_source import bridge_gaps
 
     x = np.array([[1.0, np.nan, np.nan, 4.0, np.nan, np.nan, np.nan, 8.0]])
     assert bridge_gaps(x, 2) == 2

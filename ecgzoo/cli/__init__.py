@@ -8,13 +8,13 @@ import importlib
 import os
 import sys
 
-from ecgzoo import __version__
-from ecgzoo.checkpoint import DiskFullError
-from ecgzoo.config import ConfigError
-from ecgzoo.explainer import UnsupportedModelError
-from ecgzoo.pretrained import PretrainedError
-from ecgzoo.record import RecordError
-from ecgzoo.registry import PluginError
+from ecgzoo._infra.files import DiskFullError
+from ecgzoo._infra.version import __version__
+from ecgzoo.core.config import ConfigError
+from ecgzoo.core.explainer import UnsupportedModelError
+from ecgzoo.core.manifest import PretrainedError
+from ecgzoo.core.record import RecordError
+from ecgzoo.core.registry import PluginError
 
 #: sub-commands in the order `ecgzoo --help` lists them
 COMMANDS = ("list", "info", "run", "predict", "evaluate", "explain", "publish")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ecgzoo.config import parse_assignments
+from ecgzoo.core.config import parse_assignments
 
 HELP = "score a finished run on a dataset (or its validation split): metrics.json, figures, report.md"
 
@@ -24,10 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgzoo.checkpoint import CheckpointError
     from ecgzoo.cli import UsageError
-    from ecgzoo.evaluate import EvaluationError, evaluate
-    from ecgzoo.pretrained import PretrainedError
+    from ecgzoo.core.manifest import PretrainedError
+    from ecgzoo.models.checkpoint import CheckpointError
+    from ecgzoo.serving.evaluate import EvaluationError, evaluate
 
     options = parse_assignments(args.assignments)
     options = {**options.pop("dataset", {}), **options}

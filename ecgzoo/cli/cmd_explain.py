@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _options(assignments: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
     """{explainer: options}: plain keys go to the first name, NAME.KEY to that explainer."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.config import parse_assignments
+    from ecgzoo.core.config import parse_assignments
 
     parsed = parse_assignments(assignments)
     out: dict[str, dict[str, Any]] = {n: {} for n in names}
@@ -77,12 +77,12 @@ class _Job:
 def _job(args: argparse.Namespace) -> _Job:
     """Load the run and create the explainers; refuse an explainer that does not support the model
     (before any input is read)."""
-    import ecgzoo
-    from ecgzoo.checkpoint import CheckpointError
+    from ecgzoo._infra.device import resolve_device
     from ecgzoo.cli import UsageError
-    from ecgzoo.explainer import check_supports
-    from ecgzoo.run_dir import load_run
-    from ecgzoo.runner import resolve_device
+    from ecgzoo.core.create import create_explainer
+    from ecgzoo.core.explainer import check_supports
+    from ecgzoo.models.checkpoint import CheckpointError
+    from ecgzoo.serving.loaded_run import load_run
 
     compare = [n.strip() for n in args.compare.split(",") if n.strip()]
     names = [args.explainer, *[n for n in compare if n != args.explainer]]
@@ -98,7 +98,7 @@ def _job(args: argparse.Namespace) -> _Job:
             raise UsageError(f"--target {args.target!r} is not a class of this run; classes: {run.classes}")
         target = run.classes.index(args.target)
     model = run.model.to(device).eval()
-    explainers = {n: ecgzoo.create_explainer(n, **options[n]) for n in names}
+    explainers = {n: create_explainer(n, **options[n]) for n in names}
     for n, explainer in explainers.items():
         check_supports(explainer, model, n)
     out = Path(args.out) if args.out else run.output_dir / "explanations"
@@ -109,10 +109,11 @@ def _job(args: argparse.Namespace) -> _Job:
 def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
     """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
     from ecgzoo.cli import UsageError
-    from ecgzoo.inputs import InputError, flat_leads, open_input, select_lead
-    from ecgzoo.leads import LeadMismatchError, check_leads
-    from ecgzoo.predict import fit_leads, pipeline_for
-    from ecgzoo.record import Record
+    from ecgzoo.core.leads import LeadMismatchError, check_leads
+    from ecgzoo.core.record import Record
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError, flat_leads
+    from ecgzoo.serving.predict import fit_leads, pipeline_for
 
     args, run = job.args, job.run
     try:
@@ -151,10 +152,10 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     import numpy as np
     import torch
 
+    from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.cli import UsageError
-    from ecgzoo.figures import plot_attribution
-    from ecgzoo.predict import NON_FINITE
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo.report.figures import plot_attribution
+    from ecgzoo.serving.predict import NON_FINITE
 
     x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
     vl = torch.tensor([rec.valid_length], device=job.device)
@@ -177,10 +178,10 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
 
 def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
     """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
-    from ecgzoo.beats import lead_templates
-    from ecgzoo.figures_leads import plot_lead_beats, plot_leads
-    from ecgzoo.record import RecordError
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo._infra.files import safe_filename, save_figure
+    from ecgzoo.core.record import RecordError
+    from ecgzoo.explain.beats import lead_templates
+    from ecgzoo.report.figures_leads import plot_lead_beats, plot_leads
 
     name, explainer = job.args.explainer, job.explainers[job.args.explainer]
     stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
@@ -198,10 +199,10 @@ def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, pre
 
 def _beat_view(job: _Job, source: Any, rec: Any, attr: Any, predicted: str) -> Any:
     """The beat-template picture of one record; its templates (None when no complete beat is found)."""
-    from ecgzoo.beats import record_templates
-    from ecgzoo.figures import plot_beat_templates
-    from ecgzoo.record import RecordError
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo._infra.files import safe_filename, save_figure
+    from ecgzoo.core.record import RecordError
+    from ecgzoo.explain.beats import record_templates
+    from ecgzoo.report.figures import plot_beat_templates
 
     try:
         templates = record_templates(rec, attr)
@@ -222,10 +223,10 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
     import numpy as np
     import torch
 
-    from ecgzoo.beats import pool
-    from ecgzoo.faithfulness import deletion_table
-    from ecgzoo.figures import plot_class_average, plot_deletion_curves
-    from ecgzoo.run_dir import safe_filename, save_figure, write_json
+    from ecgzoo._infra.files import safe_filename, save_figure, write_json
+    from ecgzoo.explain.beats import pool
+    from ecgzoo.explain.faithfulness import deletion_table
+    from ecgzoo.report.figures import plot_class_average, plot_deletion_curves
 
     name = job.args.explainer
     if len(records) > 1 and per_class:
@@ -246,11 +247,12 @@ def _summaries(job: _Job, records: list[Any], maps: dict[str, list[Any]], per_cl
 
 def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: int | None, out: Path, device: str) -> int:
     """--html: one viewer per input, the whole recording explained window by window."""
+    from ecgzoo._infra.files import safe_filename
     from ecgzoo.cli import UsageError
-    from ecgzoo.explain_recording import explain_recording
-    from ecgzoo.inputs import InputError, open_input, select_lead
-    from ecgzoo.run_dir import safe_filename
-    from ecgzoo.viewer import write_viewer
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError
+    from ecgzoo.report.viewer import write_viewer
+    from ecgzoo.serving.explain_recording import explain_recording
 
     for path in args.inputs:
         try:
@@ -291,8 +293,8 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgzoo.figures import plot_side_by_side
-    from ecgzoo.run_dir import safe_filename, save_figure
+    from ecgzoo._infra.files import safe_filename, save_figure
+    from ecgzoo.report.figures import plot_side_by_side
 
     job = _job(args)
     if args.html:

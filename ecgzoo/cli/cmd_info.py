@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ecgzoo.jsonio import dumps
-from ecgzoo.registry import KINDS, get_registry
+from ecgzoo._infra.jsonio import dumps
+from ecgzoo.core.registry import KINDS, get_registry
 
 HELP = "show a plugin's options with defaults and docs (its config schema) and facts"
 
@@ -24,7 +24,7 @@ def _fmt(value: object) -> str:
 def main(args: argparse.Namespace) -> int:
     info = get_registry().info(args.name, args.kind)
     if info["kind"] == "model":
-        from ecgzoo.pretrained import list_pretrained
+        from ecgzoo.models.pretrained import list_pretrained
 
         info["pretrained"] = [n.split(":", 1)[1] for n in list_pretrained(f"{info['name']}:*")]
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ecgzoo.registry import KINDS, get_registry
+from ecgzoo.core.registry import KINDS, get_registry
 
 HELP = "list plugins (name, kind, source, summary) and any broken plugin with its error"
 
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _list_pretrained(pattern: str) -> int:
-    from ecgzoo.pretrained import list_pretrained, manifests
+    from ecgzoo.models.pretrained import list_pretrained, manifests
 
     known = manifests()
     found = {n: known[n] for n in list_pretrained(pattern)}

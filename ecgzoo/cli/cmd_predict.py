@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ecgzoo.jsonio import dumps
+from ecgzoo._infra.jsonio import dumps
 
 HELP = "classify recordings (WFDB, .mat, .npy, CSV) with a finished run; long ones window by window"
 
@@ -25,13 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgzoo.checkpoint import CheckpointError
+    from ecgzoo._infra.device import resolve_device
     from ecgzoo.cli import UsageError
-    from ecgzoo.inputs import InputError, open_input, select_lead
-    from ecgzoo.predict import describe, predict_source
-    from ecgzoo.pretrained import PretrainedError
-    from ecgzoo.run_dir import load_run
-    from ecgzoo.runner import resolve_device
+    from ecgzoo.core.manifest import PretrainedError
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError
+    from ecgzoo.models.checkpoint import CheckpointError
+    from ecgzoo.serving.loaded_run import load_run
+    from ecgzoo.serving.predict import describe, predict_source
 
     try:
         device = resolve_device(args.device)

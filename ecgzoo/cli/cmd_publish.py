@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ecgzoo.publish import publish_run
+    from ecgzoo.serving.publish import publish_run
 
     path = publish_run(
         args.run_dir, args.tag, args.dest, command=args.command, license_weights=args.license_weights,

@@ -6,9 +6,9 @@ import argparse
 import shlex
 from collections.abc import Callable
 
-from ecgzoo.config import parse_assignments
-from ecgzoo.registry import UnknownPluginError
-from ecgzoo.run_config import resolve_run_config
+from ecgzoo.core.config import parse_assignments
+from ecgzoo.core.registry import UnknownPluginError
+from ecgzoo.training.run_config import resolve_run_config
 
 #: what an unknown plugin name may mean (the commonest case: a plugin registered in a notebook)
 NOT_HERE = ("A plugin registered with ecgzoo.register_plugin (in a notebook or a script) exists only in that Python "
@@ -53,7 +53,7 @@ def resume_command(args: argparse.Namespace) -> Callable[[str], str]:
 
 def main(args: argparse.Namespace) -> int:
     from ecgzoo.cli import UsageError
-    from ecgzoo.runner import run
+    from ecgzoo.training.runner import run
 
     assignments = parse_assignments(args.assignments)
     for key, value in (("init", args.init), ("device", args.device), ("explainer", args.explainer), ("nproc", args.nproc),

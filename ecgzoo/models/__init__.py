@@ -1,0 +1,2 @@
+"""Models: checkpoints, pretrained weights, facts, fine-tuning and export (ARCHITECTURE.md).
+"""
