@@ -62,7 +62,7 @@ def _clock(fn) -> tuple[float, float]:
 def model_and_input(name: str) -> tuple[torch.nn.Module, torch.Tensor, float]:
     """(model in eval mode, one random input record, its rate in Hz): shipped weights `model:tag` with
     their input contract (rate, window, leads), else a fresh model (4 classes) on a 60-s 300-Hz record."""
-    from ecgzoo.pretrained import find_manifest, is_pretrained_name, load_pretrained_model
+    from ecgzoo.models.pretrained import find_manifest, is_pretrained_name, load_pretrained_model
 
     torch.manual_seed(0)
     if is_pretrained_name(name):

@@ -12,7 +12,7 @@ import torch
 from engine_helpers import randomise_batch_norms
 
 import ecgzoo
-from ecgzoo.long_inputs import explain_long
+from ecgzoo.explain.long_inputs import explain_long
 from ecgzoo_plugins.cnnv7_fast import FastCNNv7, unsupported
 
 VARIANTS = ["cnnv7-s8", "cnnv7-s2"]
