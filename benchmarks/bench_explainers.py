@@ -109,6 +109,7 @@ def timing(args: argparse.Namespace, name: str) -> dict:
     The machine is shared: wall times are disturbed upwards by whatever else runs, so the fewest seconds
     of the repeats count, and the unit is the fewest seconds of all forward passes of the run. CPU seconds
     of this process (one thread) are far less disturbed by others and are reported next to them."""
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     model, x, fs = model_and_input(name)
     target = torch.tensor([1])
 
@@ -133,6 +134,7 @@ def timing(args: argparse.Namespace, name: str) -> dict:
         row["units_cpu"] = round(row["cpu_s"] / unit_cpu, 2)
         row["achieved_gflops"] = round(row["flops"] / row["wall_s"] / 1e9, 2)
         row["ratio_to_matmul"] = round(row["flops"] / row["wall_s"] / 1e9 / mm, 3)
+        row["achieved_gflops_per_cpu_s"] = round(row["flops"] / row["cpu_s"] / 1e9, 2)
         row["hours_per_24h_extrapolated_wall"] = round(row["wall_s"] / (x.shape[-1] / fs) * 86400 / 3600, 2)
         t = row["target_units"] if name == "cnnv7" else None
         verdict = "" if t is None else ("met" if row["units_wall"] <= t else f"MISSED by {row['units_wall'] / t:.2f}x")
@@ -140,7 +142,7 @@ def timing(args: argparse.Namespace, name: str) -> dict:
               f"{row['units_cpu']:6.2f} cpu; {row['flops'] / 1e9:7.1f} GFLOP, {row['achieved_gflops']:6.1f} GFLOP/s = "
               f"{row['ratio_to_matmul']:.0%} of matmul (target {t}: {verdict or '-'})"
               + "".join(f"; {k} {row[k]:.2e}" for k in ("rel_l2_error_vs_fp32", "rel_l2_diff_vs_fast_fp32") if k in row))
-    return {"model": name, "parameters": sum(p.numel() for p in model.parameters()), "input_shape": list(x.shape),
+    return {"model": name, "date": started, "parameters": sum(p.numel() for p in model.parameters()), "input_shape": list(x.shape),
             "fs": fs, "unit_wall_s": unit_wall, "unit_cpu_s": unit_cpu, "forward_flops": forward_flops,
             "forward_gflops": round(forward_flops / unit_wall / 1e9, 2), "matmul_fp32_gflops_before": mm_before,
             "matmul_fp32_gflops": mm, "forward_runs": len(forwards), "rows": rows,
