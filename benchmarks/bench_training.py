@@ -87,13 +87,15 @@ def measure(name: str, batch: int, steps: int, length: int, classes: int, device
         out[f"{label}_gflop_per_record"] = round(counter.get_total_flops() / batch / 1e9, 1)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - t0) / steps
         out[f"{label}_seconds_per_step"] = round(seconds, 3)
+        # CPU seconds of this process (all its threads): what a step costs when other work takes the cores
+        out[f"{label}_cpu_seconds_per_step"] = round((time.process_time() - c0) / steps, 3)
         out[f"{label}_records_per_s"] = round(batch / seconds, 3)
         out[f"{label}_gflops_achieved"] = round(out[f"{label}_gflop_per_record"] * batch / seconds, 1)
     epoch_s = N_TRAIN / out["train_records_per_s"] + N_VAL / out["eval_records_per_s"]

@@ -28,6 +28,8 @@ What is here, by use:
   fast exact engine, or None).
 * leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order); label
   vocabularies: `cinc2021_diagnoses`, `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
+* beats filled in-distribution: the `evidence` module (`rpeaks_of`, `beat_bounds`: R-R-midpoint
+  segments; `road_fill`: ROAD's noisy linear imputation), e.g. for beat masking during training.
 * multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
   `validation_figures`, `selection_score`); progress: `run_progress` (the whole run's line:
   epoch k of n, elapsed, time left), `format_duration`.
@@ -57,6 +59,7 @@ from ecgzoo.data.splits import class_weights, stratified_kfold, stratified_split
 from ecgzoo.data.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
 from ecgzoo.data.wfdb_segments import read_multi_segment
 from ecgzoo.evaluation.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
+from ecgzoo.explain import evidence
 from ecgzoo.models.checkpoint import (
     CheckpointError,
     cudnn_flags_restored,
@@ -78,7 +81,7 @@ __all__ = [
     "read_multi_segment", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
     "canonical_leads", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
-    "download_file", "dumps", "engine_for", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
+    "download_file", "dumps", "engine_for", "evidence", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
     "format_duration", "run_progress",
     "load_checkpoint", "load_checkpoint_bytes", "masked_mean", "metrics_from_confusion", "model_from_checkpoint",
     "multilabel_training", "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",

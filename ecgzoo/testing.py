@@ -55,14 +55,16 @@ def check_model_plugin(name: str, length: int = 1024, batch: int = 2, atol: floa
                 features = model.forward_features(x)
                 maps = torch.einsum("ck,bkt->bct", model.head.weight, features)
                 logits2, cam = model.forward_with_cam(x)
+                offset = model.logit_offset(x)
             assert cam.shape == (batch, model.num_classes, t), (
                 f"model {name!r}: CAM shape {tuple(cam.shape)}, expected one value per input sample "
                 f"({batch}, {model.num_classes}, {t})"
             )
             assert torch.allclose(logits2, logits, atol=atol), f"model {name!r}: forward_with_cam logits differ"
-            assert torch.allclose(maps.mean(dim=-1), logits, atol=atol, rtol=1e-4), (
-                f"model {name!r}: logits are not the time-mean of the class activation map "
-                f"(max diff {(maps.mean(-1) - logits).abs().max():.3g})"
+            mean = maps.mean(dim=-1) + (0 if offset is None else offset)
+            assert torch.allclose(mean, logits, atol=atol, rtol=1e-4), (
+                f"model {name!r}: logits are not the time-mean of the class activation map"
+                f"{'' if offset is None else ' plus its logit_offset'} (max diff {(mean - logits).abs().max():.3g})"
             )
     if model.gradcam_layer:
         try:

@@ -114,6 +114,11 @@ class GatedResidualBlock(nn.Module):
         return res + x, skip
 
 
+#: what FastCNNv7 reproduces: a subclass that overrides any of these computes something else
+_ENGINE_COMPUTES = ("forward", "forward_features", "skip_sum", "feature_map", "forward_head", "forward_with_cam",
+                    "cam_from_features", "logit_offset")
+
+
 class CNNv7(ecgzoo.EcgModel):
     has_cam = True
     gradcam_layer = "conv_b"
@@ -156,7 +161,8 @@ class CNNv7(ecgzoo.EcgModel):
         """FastCNNv7 (the GEMM layout; any stem stride, batch norms folded) on the CPU in eval mode; None
         elsewhere or for a subclass that changes the forward pass (its engine would not compute what it
         computes). Rebuilt only when a weight changed (`engine_cache`)."""
-        if self.training or type(self).forward_features is not CNNv7.forward_features:
+        overridden = [m for m in _ENGINE_COMPUTES if getattr(type(self), m) is not getattr(CNNv7, m)]
+        if self.training or overridden:
             return None
         if next(self.parameters()).device.type != "cpu":
             return None
@@ -165,7 +171,8 @@ class CNNv7(ecgzoo.EcgModel):
 
         return None if unsupported(self) else cached_engine(self, dtype, lambda: FastCNNv7(self, dtype))
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def skip_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Input (B, leads, T) -> the gated blocks' skip sum (B, C, T'), before its ReLU."""
         x = self.input_norm(self.input_conv(x)).transpose(1, 2)  # time-major (B, T', C) through the gated blocks
         skips = None
         for block in self.blocks:
@@ -173,7 +180,14 @@ class CNNv7(ecgzoo.EcgModel):
             skips = skip if skips is None else skips + skip
             if res is not None:
                 x = res
-        return self.conv_b(self.conv_a(self.skip_out(skips.transpose(1, 2))))
+        return skips.transpose(1, 2)
+
+    def feature_map(self, skips: torch.Tensor) -> torch.Tensor:
+        """Skip sum (B, C, T') -> ReLU, dropout, conv A, conv B: the feature map the CAM is made of."""
+        return self.conv_b(self.conv_a(self.skip_out(skips)))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(self.skip_sum(x))
 
 
 @ecgzoo.hookimpl

@@ -9,10 +9,11 @@ import torch
 import ecgzoo
 
 
-def impulse_cnnv7(stride: int) -> ecgzoo.EcgModel:
+def impulse_cnnv7(stride: int, name: str = "cnnv7") -> ecgzoo.EcgModel:
     """A one-channel CNNv7 set by hand: the strided stem is a symmetric triangle, every later layer passes
-    its input through (centre tap 1, gate 0), so feature t is the triangle-weighted input around stride*t."""
-    model = ecgzoo.create_model("cnnv7", num_classes=2, filters=1, dilations=[2], conv_a=1, conv_b=1,
+    its input through (centre tap 1, gate 0), so feature t is the triangle-weighted input around stride*t.
+    (cnnv7-local: its context path's weights are zero too, so its logit bias is 0.)"""
+    model = ecgzoo.create_model(name, num_classes=2, filters=1, dilations=[2], conv_a=1, conv_b=1,
                                 stem_stride=stride).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -28,11 +29,12 @@ def impulse_cnnv7(stride: int) -> ecgzoo.EcgModel:
     return model
 
 
-@pytest.mark.parametrize("fast", [True, False])  # FastCNNv7 and the model's own forward/hook
+@pytest.mark.parametrize("fast", [True, False])  # the model's fast engine (where it has one) and its own forward/hook
+@pytest.mark.parametrize("model_name", ["cnnv7", "cnnv7-local"])
 @pytest.mark.parametrize("stride", [4, 8])
 @pytest.mark.parametrize("name", ["cam", "gradcam"])
-def test_map_of_a_strided_model_peaks_at_the_impulse(name, stride, fast):
-    model = impulse_cnnv7(stride)
+def test_map_of_a_strided_model_peaks_at_the_impulse(name, stride, model_name, fast):
+    model = impulse_cnnv7(stride, model_name)
     explainer = ecgzoo.create_explainer(name, fast=fast)
     for at in (0, 8 * stride, 40 * stride, 50 * stride):  # on the stem's grid; the last one ends the record
         x = torch.zeros(1, 1, 50 * stride + 1)
@@ -43,7 +45,9 @@ def test_map_of_a_strided_model_peaks_at_the_impulse(name, stride, fast):
         d = torch.arange(1, 2 * stride)
         inside = (at - d >= 0) & (at + d < x.shape[-1])
         assert torch.allclose(attr[at - d[inside]], attr[at + d[inside]], atol=1e-6)
-    assert explainer.engine_used == ("FastCNNv7" if fast else "model" if name == "cam" else "autograd")
+    engine = fast and model.fast_engine() is not None  # cnnv7-local has none: its logits add a context bias
+    assert engine == (fast and model_name == "cnnv7")
+    assert explainer.engine_used == ("FastCNNv7" if engine else "model" if name == "cam" else "autograd")
 
 
 def test_unstrided_and_evenly_pooled_maps_keep_their_grid():

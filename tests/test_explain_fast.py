@@ -93,6 +93,12 @@ def test_engine_only_for_the_exact_eval_mode_cnnv7():
 
     changed = Changed(model.config).eval()
     assert changed.fast_engine() is None
+
+    class ChangedTrunk(type(model)):  # the feature map's second half changed, forward_features inherited
+        def feature_map(self, skips):
+            return super().feature_map(skips) * 2
+
+    assert ChangedTrunk(model.config).eval().fast_engine() is None
     assert ecgzoo.create_model("deepecg13", num_classes=3).eval().fast_engine() is None
     strided = tiny_cnnv7(stem_stride=2)  # strided and batch-normalised layouts: tests/test_cnnv7_strided_engine.py
     # stem: 2 samples; the 9 blocks (dilations sum to 1022), conv A and conv B: 1 step of 2 samples per unit

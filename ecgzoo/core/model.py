@@ -44,7 +44,8 @@ class EcgModel(nn.Module, abc.ABC):
 
     num_classes: int
     in_leads: int
-    #: True when logits are the time-mean of a class activation map (GAP + linear head, no bias)
+    #: True when logits are the time-mean of a class activation map (GAP + linear head, no bias), plus
+    #: `logit_offset` where the model declares one
     has_cam: bool = False
     #: dotted name of the layer Grad-CAM hooks (a module returning (B, C, T'))
     gradcam_layer: str = ""
@@ -87,6 +88,13 @@ class EcgModel(nn.Module, abc.ABC):
 
     def forward(self, x: torch.Tensor, valid_length: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_head(self.forward_features(x), valid_length, x.shape[-1])
+
+    def logit_offset(self, x: torch.Tensor, valid_length: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Per-class offset (B, num_classes) the logits add to the CAM's time-mean, or None (the default:
+        logits are exactly that mean). A model whose record-wide context must stay out of its map (a
+        per-class bias from a pooled path, `cnnv7-local`) returns it; the conformance kit checks
+        logits = mean_t CAM(t) + offset."""
+        return None
 
     def cam_from_features(self, features: torch.Tensor, input_length: int) -> torch.Tensor:
         """Class activation maps (B, num_classes, input_length) from a feature map.
