@@ -11,6 +11,10 @@
    `--occlusion-window` s every `--occlusion-stride` s. The cost of a 24-hour recording is
    extrapolated linearly from the per-second cost (all explainers are local: windows of a long
    input cost the same per second), and the bf16 map's relative L2 error against fp32 is printed.
+   `beat-removal` (in `--explainers`) runs on a synthetic 60-s ECG instead of noise (it needs beats; the
+   input is then the same for every explainer of the run) and reports its model evaluations (one per
+   beat and lead, plus one) and their work in full forward passes (receptive-field crops where the model
+   declares a radius).
 2. With `--run RUN_DIR` (a model trained on PhysioNet 2017 data) and `--data DIR` (records
    `A?????.mat/.hea` and `REFERENCE.csv`, e.g. the shared 240-record sample): the deletion-AUC
    table of each explainer next to the random baseline, over `--records` records per class.
@@ -45,7 +49,16 @@ def options(args: argparse.Namespace, fs: float) -> dict[str, dict]:
         "integrated-gradients": {"n_steps": args.ig_steps, "internal_batch_size": args.ig_batch},
         "occlusion": {"fs": fs, "window_s": args.occlusion_window, "stride_s": args.occlusion_stride,
                       "perturbations_per_eval": args.occlusion_batch},
+        "beat-removal": {"batch_size": args.beat_batch},
     }
+
+
+def ecg_input(leads: int, samples: int, fs: float) -> torch.Tensor:
+    """(1, leads, samples) of synthetic ECG (beats for `beat-removal` to find; the other explainers cost the same
+    on any input), every lead the same trace."""
+    data = ecgzoo.get_dataset("synthetic", records=1, seconds=samples / fs, fs=fs, seed=0)
+    sig = data.load(data.record_ids()[0]).signal[0, :samples]
+    return torch.from_numpy(np.tile(sig, (leads, 1)))[None]
 
 
 #: targets in eager forward passes on full-size CNNv7 (issue 18; Integrated Gradients with 16 points: 40)
@@ -59,9 +72,10 @@ def _clock(fn) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def model_and_input(name: str) -> tuple[torch.nn.Module, torch.Tensor, float]:
-    """(model in eval mode, one random input record, its rate in Hz): shipped weights `model:tag` with
-    their input contract (rate, window, leads), else a fresh model (4 classes) on a 60-s 300-Hz record."""
+def model_and_input(name: str, ecg: bool = False) -> tuple[torch.nn.Module, torch.Tensor, float]:
+    """(model in eval mode, one input record, its rate in Hz): shipped weights `model:tag` with their input
+    contract (rate, window, leads), else a fresh model (4 classes) on a 60-s 300-Hz record; the record is
+    random, or synthetic ECG with `ecg` (for `beat-removal`)."""
     from ecgzoo.models.pretrained import find_manifest, is_pretrained_name, load_pretrained_model
 
     torch.manual_seed(0)
@@ -70,7 +84,9 @@ def model_and_input(name: str) -> tuple[torch.nn.Module, torch.Tensor, float]:
         fs, seconds = contract.fs, contract.window_seconds
     else:
         model, fs, seconds = ecgzoo.create_model(name, num_classes=4).eval(), 300.0, 60.0
-    return model, torch.randn(1, model.in_leads, int(round(seconds * fs))), fs
+    samples = int(round(seconds * fs))
+    x = ecg_input(model.in_leads, samples, fs) if ecg else torch.randn(1, model.in_leads, samples)
+    return model, x, fs
 
 
 def counted_flops(fn) -> int:
@@ -110,7 +126,7 @@ def timing(args: argparse.Namespace, name: str) -> dict:
     of the repeats count, and the unit is the fewest seconds of all forward passes of the run. CPU seconds
     of this process (one thread) are far less disturbed by others and are reported next to them."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    model, x, fs = model_and_input(name)
+    model, x, fs = model_and_input(name, ecg="beat-removal" in args.explainers)
     target = torch.tensor([1])
 
     def forward() -> None:
@@ -123,7 +139,7 @@ def timing(args: argparse.Namespace, name: str) -> dict:
     variants = [(n, p) for n in args.explainers for p in args.precisions
                 if not (p == "bf16" and n == "saliency")] + [(n, "slow") for n in args.slow]
     for explainer_name, precision in variants:
-        rows.append(_row(model, x, target, explainer_name, precision, opts, maps, forwards, args.repeats))
+        rows.append(_row(model, x, fs, target, explainer_name, precision, opts, maps, forwards, args.repeats))
     mm = max(mm_before, matmul_gflops())
     forward_flops = counted_flops(forward)
     unit_wall, unit_cpu = min(f[0] for f in forwards), min(f[1] for f in forwards)
@@ -151,8 +167,8 @@ def timing(args: argparse.Namespace, name: str) -> dict:
                     "extrapolated linearly from the record's cost, not measured"}
 
 
-def _row(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, name: str, precision: str, opts: dict,
-         maps: dict, forwards: list, repeats: int) -> dict:
+def _row(model: torch.nn.Module, x: torch.Tensor, fs: float, target: torch.Tensor, name: str, precision: str,
+         opts: dict, maps: dict, forwards: list, repeats: int) -> dict:
     """One explainer/path: fewest wall and CPU seconds of `repeats` calls (each after a timed forward pass,
     appended to `forwards`), the engine that ran, its counted FLOPs and its map's distance to the fp32 map."""
     extra = {"fast": False} if precision == "slow" else {"precision": precision}
@@ -165,14 +181,17 @@ def _row(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, name: st
 
     for _ in range(repeats):
         forwards.append(_clock(forward))
-        runs.append(_clock(lambda e=explainer, b=box: b.update(attr=e.explain(model, x, target=target))))
+        runs.append(_clock(lambda e=explainer, b=box: b.update(attr=e.explain(model, x, target=target, fs=fs))))
     forwards.append(_clock(forward))
     attr = box["attr"]
     assert attr.shape == (1, x.shape[-1])
     row = {"explainer": name, "path": precision, "engine": getattr(explainer, "engine_used", ""), "options": opts[name],
            "target_units": TARGETS.get(name), "wall_s": round(min(r[0] for r in runs), 4),
            "cpu_s": round(min(r[1] for r in runs), 4),
-           "flops": counted_flops(lambda: explainer.explain(model, x, target=target))}
+           "flops": counted_flops(lambda: explainer.explain(model, x, target=target, fs=fs))}
+    cost = getattr(explainer, "last_cost", None)  # beat-removal: model evaluations and their work in full passes
+    if cost is not None:
+        row.update(evaluations=cost.evaluations, full_pass_equivalents=round(cost.full_pass_equivalents, 2))
     if precision == "fp32":
         maps[name] = attr
     elif name in maps:
@@ -241,14 +260,16 @@ def faithfulness(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="cnnv7,cnnv7-s8:physionet2017,xresnet1d101:ptbxl-superdiag",
-                   help="comma-separated model names or shipped weights (model:tag, timed on their input contract)")
+    p.add_argument("--models", "--model", dest="models", default="cnnv7",
+                   help="comma-separated model names or shipped weights (model:tag, timed on their input contract), "
+                        "e.g. cnnv7,cnnv7-s8:physionet2017,xresnet1d101:ptbxl-superdiag")
     p.add_argument("--explainers", default=",".join(NAMES))
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--ig-batch", type=int, default=4)
     p.add_argument("--occlusion-window", type=float, default=1.0)
     p.add_argument("--occlusion-stride", type=float, default=1.0)
     p.add_argument("--occlusion-batch", type=int, default=4)
+    p.add_argument("--beat-batch", type=int, default=32, help="beat-removal: removed copies per pass")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="fast-path precisions to time")
     p.add_argument("--slow", nargs="*", default=[], help="explainers also timed through autograd/captum (fast=false)")

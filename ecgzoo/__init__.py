@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgzoo._infra.version import __version__ as __version__
+from ecgzoo.core.callback import Callback, TrainBatch, TrainingLoop
 from ecgzoo.core.config import ConfigError
 from ecgzoo.core.create import (
     create,
@@ -40,7 +41,8 @@ from ecgzoo.core.trainer import EpochRecord, FitContext, FitResult, Trainer, Tra
 from ecgzoo.models.create import create_model, list_pretrained
 
 __all__ = [
-    "KINDS", "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
+    "KINDS", "Callback", "TrainBatch", "TrainingLoop",
+    "ConfigError", "Dataset", "EcgModel", "Explainer", "ModelConfig", "PluginConfig", "PluginError", "PluginSpec",
     "Preprocessor", "Record", "RecordError", "Requirements", "Trainer", "TrainingTask", "Task", "FitContext", "FitResult", "EpochRecord",
     "create", "create_explainer",
     "create_model", "create_preprocessor", "create_trainer", "get_dataset", "hookimpl", "list_models", "list_pretrained",

@@ -25,7 +25,8 @@ What is here, by use:
 * files: `write_atomic`, `write_json`, `safe_filename`, `csv_text`; `dumps` (strict JSON: non-finite
   floats become null).
 * explainers: `FastPathConfig` (the `fast`/`precision` options) and `engine_for` (the model's
-  fast exact engine, or None).
+  fast exact engine, or None); the `evidence` module (beats cut at R-R midpoints, `beat_bounds`,
+  and their in-distribution ROAD fill, `road_fill`).
 * leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order); label
   vocabularies: `cinc2021_diagnoses`, `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
 * beats filled in-distribution: the `evidence` module (`rpeaks_of`, `beat_bounds`: R-R-midpoint

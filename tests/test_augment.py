@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ecgzoo_plugins.augment import BatchAugment, random_crop
-from ecgzoo_plugins.trainer import WeightAverage, warmup_cosine
+from ecgzoo_plugins.trainer_ema import WeightAverage
+from ecgzoo_plugins.trainer_schedule import warmup_cosine
 
 
 def test_random_crop_takes_windows_inside_the_valid_part_only():

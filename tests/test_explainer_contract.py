@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from thirdparty import installed, pyproject
+from tiny_models import tiny_options
 from torch import nn
 
 import ecgzoo
@@ -89,10 +90,6 @@ def test_non_negative_is_declared_exactly_by_the_clipping_options():
     assert not ecgzoo.create_explainer("occlusion").non_negative
 
 
-# tiny options per reference model (the conformance below covers every registered model)
-TINY = {"cnnv7": {"filters": 4, "conv_a": 4, "conv_b": 4, "dilations": [1, 2]},
-        "cnnv7-small": {"filters": 4, "conv_a": 4, "conv_b": 4, "dilations": [1, 2]},
-        "deepecg13": {"layers": [[4, 5, 1], [4, 3, 2]], "pool_after": [1]}}
 FAST = {"integrated-gradients": {"n_steps": 4}, "occlusion": {"window_s": 0.1, "stride_s": 0.1}}
 
 
@@ -106,8 +103,9 @@ def _pairs() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("model_name, explainer_name", _pairs())
 def test_every_registered_model_with_every_explainer_that_supports_it(model_name, explainer_name):
+    """Each registered model at its tiny options (tests/tiny_models.py: a model without them fails, never runs full size)."""
     torch.manual_seed(0)
-    model = ecgzoo.create_model(model_name, num_classes=3, **TINY.get(model_name, {})).eval()
+    model = ecgzoo.create_model(model_name, num_classes=3, **tiny_options(model_name)).eval()
     explainer = ecgzoo.create_explainer(explainer_name, **FAST.get(explainer_name, {}))
     reason = explainer.supports(model)
     if reason is not None:

@@ -5,7 +5,11 @@ multi-lead runs the per-lead maps on calibrated ECG paper (the clinical 3 x 4 la
 lead II rhythm strip for 12 leads, one row per lead otherwise), and the beat-template view; with
 `--compare a,b,c` also the explainers side by side, and over
 all inputs the deletion-AUC table (printed) and the deletion curves (saved). Several inputs
-add a class-average beat view grouped by predicted class.
+add a class-average beat view grouped by predicted class. Explainers whose map is constant per
+beat (`beat-removal`: they have `segment_bounds`) get each beat's cut and value marked on the pictures.
+`--save-maps DIR` writes every class's map of each whole recording at its own rate instead
+(`ecgzoo.serving.saved_maps`); `--html` the interactive viewer (`ecgzoo.report.viewer`), with the record's
+annotated rhythm where it has a `.atr` file.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-s", type=float, default=0.5, help="deletion window in seconds (--compare)")
     p.add_argument("--steps", type=int, default=20, help="deletion steps (--compare)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--save-maps", metavar="DIR",
+                   help="write, per input and explainer, every class's map of the whole recording at its own rate "
+                        "(NAME_EXPLAINER.npy, float32 (classes, samples)) and a JSON beside it, instead of the pictures")
     p.add_argument("--html", action="store_true",
                    help="write one self-contained interactive viewer per recording (NAME.html: the whole recording, "
                         "window by window, every explainer of --explainer/--compare) instead of the pictures")
@@ -169,11 +176,21 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     attrs = {n: job.explainers[n].explain(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy() for n in job.names}
     name = job.args.explainer
     fig = plot_attribution(rec.signal, rec.fs, attrs[name], valid_length=rec.valid_length, title=source.name,
-                           predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units)
+                           predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units,
+                           **segment_marks(job.explainers[name], rec))
     job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
     if rec.leads > 1:
         _lead_views(job, source, rec, x, tgt, vl, predicted)
     return attrs, _beat_view(job, source, rec, attrs[name], predicted), predicted, prob_text
+
+
+def segment_marks(explainer: Any, rec: Any) -> dict[str, Any]:
+    """Figure options marking each beat of a map constant per beat: the explainer's `segment_bounds` of the
+    record and its `units`; none for other explainers."""
+    if not hasattr(explainer, "segment_bounds"):
+        return {}
+    return {"segments": explainer.segment_bounds(rec.signal, rec.fs, rec.valid_length),
+            "segment_units": getattr(explainer, "units", "attribution")}
 
 
 def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
@@ -187,8 +204,9 @@ def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, pre
     stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
     lead_names = rec.lead_names or job.run.lead_names
     per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
-    fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length,
-                     title=source.name, predicted_label=predicted, explainer=name, per_lead=explainer.per_lead, units=rec.units)
+    fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length, title=source.name,
+                     predicted_label=predicted, explainer=name, per_lead=explainer.per_lead, units=rec.units,
+                     **segment_marks(explainer, rec))
     job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
     try:
         fig = plot_lead_beats(lead_templates(rec, per_lead), lead_names, title=source.name, units=rec.units, explainer=name)
@@ -249,6 +267,7 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
     """--html: one viewer per input, the whole recording explained window by window."""
     from ecgzoo._infra.files import safe_filename
     from ecgzoo.cli import UsageError
+    from ecgzoo.data.annotations import rhythm_episodes
     from ecgzoo.data.inputs import open_input, select_lead
     from ecgzoo.data.signal_source import InputError
     from ecgzoo.report.viewer import write_viewer
@@ -260,12 +279,35 @@ def _write_views(args: argparse.Namespace, run: Any, explainers: dict, target: i
             if args.lead is not None:
                 source = select_lead(source, args.lead)
             done = explain_recording(run, source, explainers, target=target, device=device)
+            episodes = rhythm_episodes(path, source.samples) or []
         except InputError as exc:
             raise UsageError(str(exc)) from None
         for note in done.notes:
             print(f"{source.name}: {note}")
-        written = write_viewer(out / f"{safe_filename(source.name)}.html", **view_arguments(run, done, path, explainers))
+        annotations = [(e.start / source.fs, e.stop / source.fs, e.rhythm) for e in episodes]
+        written = write_viewer(out / f"{safe_filename(source.name)}.html", **view_arguments(run, done, path, explainers),
+                               annotations=annotations)
         print(f"{source.name}: explained class {run.classes[done.target]}; wrote {written}")
+    return 0
+
+
+def _save_maps(args: argparse.Namespace, run: Any, explainers: dict, device: str) -> int:
+    """--save-maps: every class's map of each whole recording, at the recording's own rate, in bounded memory."""
+    from ecgzoo.cli import UsageError
+    from ecgzoo.data.inputs import open_input, select_lead
+    from ecgzoo.data.signal_source import InputError
+    from ecgzoo.serving.saved_maps import save_recording_maps
+
+    for path in args.inputs:
+        try:
+            source = open_input(path, fs=args.fs, gain=args.gain)
+            if args.lead is not None:
+                source = select_lead(source, args.lead)
+            written = save_recording_maps(run, source, explainers, args.save_maps, device=device)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+        for file in written:
+            print(f"{source.name}: wrote {file}")
     return 0
 
 
@@ -297,6 +339,10 @@ def main(args: argparse.Namespace) -> int:
     from ecgzoo.report.figures import plot_side_by_side
 
     job = _job(args)
+    if args.save_maps:
+        _save_maps(args, job.run, job.explainers, job.device)
+        if not args.html:
+            return 0
     if args.html:
         return _write_views(args, job.run, job.explainers, job.target, job.out, job.device)
     records, maps, per_class = [], {n: [] for n in job.compare}, {}

@@ -43,6 +43,12 @@ def ecgzoo_explainers() -> list[PluginSpec]:
     """Explainer plugins: factories returning an `ecgzoo.Explainer`."""
 
 
+@hookspec
+def ecgzoo_callbacks() -> list[PluginSpec]:
+    """Training-loop callbacks: factories returning an `ecgzoo.Callback` (see `ecgzoo.core.callback`), which the
+    reference trainer adds when its `callbacks` option names them."""
+
+
 #: plugin kind -> name of the hook that provides it
 KIND_HOOKS: dict[str, str] = {
     "dataset": "ecgzoo_datasets",
@@ -50,6 +56,7 @@ KIND_HOOKS: dict[str, str] = {
     "model": "ecgzoo_models",
     "trainer": "ecgzoo_trainers",
     "explainer": "ecgzoo_explainers",
+    "callback": "ecgzoo_callbacks",
 }
 
 

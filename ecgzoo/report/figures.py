@@ -18,6 +18,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from ecgzoo.explain.beats import BeatTemplates
+from ecgzoo.report.figures_segments import mark_strip
 
 PADDING_COLOUR = "0.88"
 
@@ -116,11 +117,14 @@ def plot_attribution(
     probabilities: Mapping[str, float] | None = None,
     explainer: str | None = None,
     width: float | None = None,
+    segments: np.ndarray | None = None,
+    segment_units: str = "attribution",
 ) -> Figure:
     """Waveform against time with the attribution under it as colour and as a strip with a colour bar.
 
     signal (T,) or (leads, T); attribution (T,), one value per sample. The colour scale is set
-    from the valid part only, so padding cannot wash out the map.
+    from the valid part only, so padding cannot wash out the map. `segments`: beat cuts of a map
+    constant per beat, marked on the strip with each value in `segment_units` (`ecgzoo.report.figures_segments`).
     """
     if not fs > 0:
         raise ValueError(f"sampling rate fs must be positive, got {fs}")
@@ -151,6 +155,7 @@ def plot_attribution(
     strip.set_yticks([])
     strip.set_xlabel("time (s)")
     strip.set_ylabel("map", rotation=0, ha="right", va="center")
+    mark_strip(strip, attr, segments, fs, segment_units)  # nothing without segments
     cax = fig.add_subplot(grid[:, 1])
     cax.set_label("colorbar")
     bar = fig.colorbar(image, cax=cax)

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from ecgzoo.core.leads import STANDARD_12, canonical_leads
 from ecgzoo.explain.beats import BeatTemplates
 from ecgzoo.report.figures import attribution_norm, compose_title
+from ecgzoo.report.figures_segments import mark_paper
 
 MM_PER_S, MM_PER_MV = 25.0, 10.0
 ROW_MV = 3.5  # vertical space of one row
@@ -123,13 +124,15 @@ def plot_leads(
     explainer: str | None = None,
     per_lead: bool = True,
     units: str = "mV",
+    segments: np.ndarray | None = None, segment_units: str = "attribution",
 ) -> Figure:
     """A calibrated ECG printout of `signal` (leads, T) in mV, each lead coloured by its map.
 
     attribution: (leads, T), or (T,) for a map shared by all leads. layout: "3x4" (clinical;
     needs the 12 standard leads, otherwise rows are used) or "rows". units: the signal's units;
     "mV x F" (the `scale` step's output) is drawn divided by F, so the paper's 10 mm/mV holds; any
-    other non-mV unit is drawn as given and the axis says it is not calibrated.
+    other non-mV unit is drawn as given and the axis says it is not calibrated. `segments`: beat cuts
+    of maps constant per beat, marked with each value in `segment_units` (`ecgzoo.report.figures_segments`).
     """
     sig, attr, names, per_lead = _checked_leads(signal, attribution, lead_names, layout, per_lead)
     factor = mv_factor(units)
@@ -157,6 +160,7 @@ def plot_leads(
         ax.text(x0 + 0.04, baseline + 0.35 * ROW_MV, names[lead], fontsize=8, fontweight="bold", zorder=4)
         if a == 0:
             _pulse(ax, 0.1, baseline)
+    mark_paper(ax, cells, attr, segments, fs, segment_units, ROW_MV)  # nothing without segments
     _paper_axes(ax, t_max, (y_min, y_max), valid / fs,
                 "time (s)   25 mm/s, 10 mm/mV" if factor else f"time (s)   25 mm/s; amplitude in {units}, not calibrated")
     if lines is not None:

@@ -77,11 +77,13 @@ def clinical_rows(names: Sequence[str]) -> list[list[int]] | None:
 def viewer_html(*, title: str, signal: np.ndarray, fs: float, units: str, maps: Mapping[str, np.ndarray],
                 classes: Sequence[str], windows: Sequence[tuple[float, float, Sequence[float] | None]],
                 facts: Mapping[str, Any], lead_names: Sequence[str] | None = None, multi_label: bool = False,
-                thresholds: Sequence[float] | None = None) -> str:
+                thresholds: Sequence[float] | None = None,
+                annotations: Sequence[tuple[float, float, str]] | None = None) -> str:
     """The HTML text of the viewer for one recording: `signal` (leads, T) in `units` (drawn at
     10 mm/mV when `units` is mV), maps (T,) by explainer name, `windows` = (start_s, end_s, class
     probabilities or None) for the timeline; `multi_label`: the probabilities are independent per
-    label, decided at `thresholds` (0.5 each where None)."""
+    label, decided at `thresholds` (0.5 each where None); `annotations`: the record's annotated rhythm
+    episodes (start_s, end_s, rhythm), drawn as a track under the maps and on the timeline."""
     signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
     n = signal.shape[-1]
     for name, m in maps.items():
@@ -104,6 +106,7 @@ def viewer_html(*, title: str, signal: np.ndarray, fs: float, units: str, maps: 
         "thresholds": [float(t) for t in thresholds] if thresholds is not None else [0.5] * len(classes) if multi_label else None,
         "windows": [{"start": float(a), "end": float(b), "p": None if p is None else [round(float(v), 4) for v in p]}
                     for a, b, p in windows],
+        "annotations": [{"start": float(a), "end": float(b), "rhythm": str(r)} for a, b, r in annotations or ()],
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     template = TEMPLATE.read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ the windows' probabilities, as predict reports).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -51,22 +51,30 @@ class ExplainedRecording:
     source_fs: float | None = None  # the recording's own rate
 
 
+def source_windows(run: LoadedRun, source: SignalSource) -> list[tuple[int, int]]:
+    """The model-input-long windows [a, b) of `source` in its own samples, as `ecgzoo predict` cuts them."""
+    return window_bounds(source.samples, int(round(run.input_samples / run.fs * source.fs)))
+
+
+def prepare_window(run: LoadedRun, pipeline: Callable[[Record], Record], source: SignalSource, a: int, b: int) -> tuple:
+    """(start_s, end_s, Record | None, problem): samples [a, b) of `source` through `pipeline` (the run's,
+    from `pipeline_for`); a window that cannot be preprocessed gets no record and says why."""
+    try:
+        rec = pipeline(Record(source.read(a, b), source.fs, f"{source.name}@{a / source.fs:.1f}s",
+                              lead_names=source.lead_names or None))
+        if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
+            check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
+        return a / source.fs, b / source.fs, rec, None
+    except LeadMismatchError as exc:
+        raise InputError(str(exc)) from None
+    except (RecordError, MissingSamples) as exc:
+        return a / source.fs, b / source.fs, None, exc.problem
+
+
 def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
     """[(start_s, end_s, Record | None, problem)] for each window, and notes (`source`'s leads already fitted)."""
     pipeline, notes = pipeline_for(run, source.fs)
-    bounds = window_bounds(source.samples, int(round(run.input_samples / run.fs * source.fs)))
-    names = source.lead_names or None
-    out = []
-    for a, b in bounds:
-        try:
-            rec = pipeline(Record(source.read(a, b), source.fs, f"{source.name}@{a / source.fs:.1f}s", lead_names=names))
-            if not source.lead_chosen:  # a lead picked with --lead stands for the model's lead
-                check_leads(run.lead_names, rec.lead_names, f"{source.path} (after the run's preprocessing)")
-            out.append((a / source.fs, b / source.fs, rec, None))
-        except LeadMismatchError as exc:
-            raise InputError(str(exc)) from None
-        except (RecordError, MissingSamples) as exc:
-            out.append((a / source.fs, b / source.fs, None, exc.problem))
+    out = [prepare_window(run, pipeline, source, a, b) for a, b in source_windows(run, source)]
     bad = [w for w in out if w[2] is None]
     if len(bad) == len(out):
         raise InputError(f"{source.path}: no window could be preprocessed ({bad[0][3]})")
@@ -121,7 +129,7 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
     notes[:0] = lead_notes
     model = run.model.to(device).eval()
     ok = [i for i, w in enumerate(windows) if w[2] is not None]
-    probs = _probabilities(run, model, windows, ok, batch_size, device, notes)
+    probs = window_probabilities(run, model, windows, ok, batch_size, device, notes)
     if target is None:
         target = int(np.mean(list(probs.values()), axis=0).argmax())
     first = windows[ok[0]][2]
@@ -134,7 +142,7 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
     maps = {name: np.zeros(total, dtype=np.float32) for name in explainers}
     for batch in _batches(ok, batch_size):
         recs = [windows[i][2] for i in batch]
-        x, vl = _stack(recs, device)
+        x, vl = stack_windows(recs, device)
         tgt = torch.full((len(batch),), target, dtype=torch.long, device=device)
         attrs = {n: e.explain(model, x, tgt, vl, fs=fs).detach().cpu().numpy() for n, e in explainers.items()}
         for k, (i, rec) in enumerate(zip(batch, recs, strict=True)):
@@ -147,13 +155,13 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
                               lead_names, source.fs)
 
 
-def _probabilities(run: LoadedRun, model: torch.nn.Module, windows: list, ok: list[int], batch_size: int, device: str,
+def window_probabilities(run: LoadedRun, model: torch.nn.Module, windows: list, ok: list[int], batch_size: int, device: str,
                    notes: list[str]) -> dict[int, np.ndarray]:
     """{window index: the task's probabilities} (softmax, or a sigmoid per label for multi-label
     tasks); a window whose output is not finite gets none (said in the notes)."""
     probs: dict[int, np.ndarray] = {}
     for batch in _batches(ok, batch_size):
-        x, vl = _stack([windows[i][2] for i in batch], device)
+        x, vl = stack_windows([windows[i][2] for i in batch], device)
         with torch.no_grad():
             p = run.task.probabilities(model(x, valid_length=vl).float()).cpu().numpy()
         probs.update((i, row) for i, row in zip(batch, p, strict=True) if np.isfinite(row).all())
@@ -164,6 +172,6 @@ def _probabilities(run: LoadedRun, model: torch.nn.Module, windows: list, ok: li
     return probs
 
 
-def _stack(recs: list[Record], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_windows(recs: list[Record], device: str) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(np.stack([r.signal for r in recs]).astype(np.float32)).to(device)
     return x, torch.tensor([r.valid_length for r in recs], device=device)
