@@ -2,7 +2,7 @@
 
 Explainers ask for the model's engine on every `explain` call (`EcgModel.fast_engine`), so the engine
 always computes with the current weights. Building one rearranges or folds every weight (for
-XResNet1d-101 about six forward passes of a 10-s record), so it is kept on the model with a key of
+XResNet1d-101 several forward passes of a 10-s record), so it is kept on the model with a key of
 every parameter's and buffer's identity and version counter (bumped by every in-place change:
 optimiser steps, `load_state_dict`, batch-norm statistics in train mode) and the precision.
 """

@@ -89,7 +89,7 @@ def test_integrated_gradients_runs_all_path_points_of_a_record_in_one_pass():
 
 @pytest.mark.parametrize("name", ["xresnet1d50", "cnnv7-s8"])
 def test_engine_is_reused_until_a_weight_changes(name):
-    """Building an engine folds every weight (~6 forward passes for XResNet1d-101): it is kept on the model
+    """Building an engine folds every weight (several forward passes for XResNet1d-101): it is kept on the model
     while no parameter or buffer changes, and rebuilt, computing with the new weights, when one does."""
     model = small_xresnet() if name == "xresnet1d50" else ecgzoo.create_model(name, num_classes=3, filters=4, conv_a=4,
                                                                               conv_b=4).eval()
