@@ -78,8 +78,11 @@ def test_docs_example_runs():
 def test_models_outside_the_fast_layout_are_refused_not_miscomputed():
     from ecgzoo_plugins.cnnv7_fast import unsupported
 
-    strided = ecgzoo.create_model("cnnv7-s8", num_classes=4, filters=4, conv_a=4, conv_b=4).eval()
-    assert "stem_stride=8" in unsupported(strided)
+    model = ecgzoo.create_model("cnnv7-s8", num_classes=4, filters=4, conv_a=4, conv_b=4)
+    assert unsupported(model) is None  # strided stem and batch norm: folded and computed
+    model.input_norm = torch.nn.BatchNorm1d(4, track_running_stats=False)  # normalises with the batch's statistics
+    assert "keeps no running statistics" in unsupported(model)
     with pytest.raises(ValueError, match="cannot compute this model exactly"):
-        FastCNNv7(strided)
-    assert unsupported(ecgzoo.create_model("cnnv7-small", num_classes=4)) is None
+        FastCNNv7(model.eval())
+    assert model.eval().fast_engine() is None
+    assert "is not a CNNv7" in unsupported(ecgzoo.create_model("deepecg13", num_classes=3))

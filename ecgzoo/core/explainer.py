@@ -16,7 +16,7 @@ class FastPathConfig(PluginConfig):
     """Options of explainers that can run through a model's fast engine (`EcgModel.fast_engine`)."""
 
     fast: bool = pydantic.Field(
-        True, description="use the model's fast exact engine where it has one (CNNv7 on the CPU); false: autograd on the module"
+        True, description="use the model's fast exact engine where it has one (CNNv7, XResNet1d on the CPU); false: autograd on the module"
     )
     precision: Literal["fp32", "bf16"] = pydantic.Field(
         "fp32", description="bf16: the fast engine's matrix products in bfloat16 (CPUs with native bf16; docs/explainers.md: its error)"
