@@ -48,6 +48,9 @@ from scipy import stats
 import ecgzoo
 from ecgzoo.explain import evidence
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trust_tables import markdown, old_markdown  # noqa: E402
+
 NAMES = ["cam", "gradcam", "saliency", "random"]
 LOOKAHEAD = 20
 REGIONS_MS = {"P wave (-250..-80 ms)": (-250, -80), "QRS (-50..+50 ms)": (-50, 50), "T wave (+150..+400 ms)": (150, 400)}
@@ -58,7 +61,7 @@ def held_out_records(run, data_path: str | None, count: int) -> tuple[list, list
     by its pipeline; skipped ids."""
     split = run.splits or json.loads((run.path / "split.json").read_text())
     ids = sorted(set(split.get("test") or split["val"]) - set(split["train"]))
-    dataset_opts = dict(run.config.get("dataset", {}))
+    dataset_opts = dict(run.config.get("config", {}).get("dataset", {}))  # the task, folds, rate it was trained with
     if data_path is not None:
         dataset_opts["path"] = data_path
     data = ecgzoo.get_dataset(run.info["dataset"], **dataset_opts)
@@ -102,11 +105,16 @@ def record_maps(names, expl, model, x, target: int, valid: int, fs: float, seed:
     return maps
 
 
+def label_set(record) -> tuple[str, ...]:
+    """A record's reference labels: every statement of a multi-label record, else its one label."""
+    return tuple(record.label) if isinstance(record.label, (tuple, list)) else (str(record.label),)
+
+
 def donor_for(records, i: int, target_class: str):
-    """The next held-out record (cyclic) whose reference label is not the class being explained."""
+    """The next held-out record (cyclic) whose reference labels do not include the class being explained."""
     for k in range(1, len(records)):
         other = records[(i + k) % len(records)]
-        if str(other.label) != target_class:
+        if target_class not in label_set(other):
             return other
     return records[(i + 1) % len(records)]
 
@@ -186,16 +194,32 @@ def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
 
 
 def faithfulness(args, run, records) -> tuple[list[dict], dict, list[int]]:
-    """Score records in order, appending each row to --jsonl; rows already there are reused, not rescored.
-    Returns all rows, the maps and targets of the records scored now (for the sanity and beat views)."""
+    """Every record scored (`scored_rows`). Returns all rows, the maps and targets of the records scored
+    now (for the sanity and beat views)."""
+    expl = explainers(args, run.fs)
+    maps, targets = {n: [] for n in args.explainers}, []
+
+    def score(i: int) -> tuple[dict, str]:
+        row, m = score_one(args, run, records, i, expl)
+        targets.append(run.classes.index(row["target"]))
+        for n in args.explainers:
+            maps[n].append(m[n])
+        return row, ", ".join(f"{f} {c['passes']} passes" for f, c in row["curves"].items())
+
+    return scored_rows(args, records, score), maps, targets
+
+
+def scored_rows(args, records, score) -> list[dict]:
+    """The first --records records in order, each scored by `score(i) -> (row, progress note)` and appended
+    to --jsonl as it is done; rows already there (by record_id) are reused, not rescored. Stops scoring new
+    records after --max-seconds; a record `score` refuses with a RecordError is reported and left out."""
     path = Path(args.jsonl)
     done = {}
     if path.is_file():
         for line in path.read_text().splitlines():
             row = json.loads(line)
             done[row["record_id"]] = row
-    expl = explainers(args, run.fs)
-    rows, maps, targets = [], {n: [] for n in args.explainers}, []
+    rows = []
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as out:
@@ -208,7 +232,7 @@ def faithfulness(args, run, records) -> tuple[list[dict], dict, list[int]]:
                 break
             t0 = time.perf_counter()
             try:
-                row, m = score_one(args, run, records, i, expl)
+                row, note = score(i)
             except ecgzoo.RecordError as exc:
                 print(f"  skipped {exc}", flush=True)
                 continue
@@ -216,12 +240,8 @@ def faithfulness(args, run, records) -> tuple[list[dict], dict, list[int]]:
             out.write(json.dumps(row) + "\n")
             out.flush()
             rows.append(row)
-            targets.append(run.classes.index(row["target"]))
-            for n in args.explainers:
-                maps[n].append(m[n])
-            passes = ", ".join(f"{f} {c['passes']} passes" for f, c in row["curves"].items())
-            print(f"  {len(rows)}/{args.records} {rec.record_id} {row['seconds']:.1f} s ({passes})", flush=True)
-    return rows, maps, targets
+            print(f"  {len(rows)}/{args.records} {rec.record_id} {row['seconds']:.1f} s ({note})", flush=True)
+    return rows
 
 
 def tables(rows: list[dict]) -> dict:
@@ -234,7 +254,6 @@ def tables(rows: list[dict]) -> dict:
     old = {n: {f: {k: float(np.mean([r["old_windows"][n][f][k] for r in rows])) for k in rows[0]["old_windows"][n][f]}
                for f in rows[0]["old_windows"][n]} for n in names}
     return {"summary": out, "old_windows": old}
-
 
 
 def sanity(args, run, records, maps, targets) -> dict:
@@ -287,62 +306,11 @@ def beat_view(args, run, records, maps, labels) -> dict:
     return result
 
 
-def _cell(row: dict) -> str:
-    lo, hi = row["diff_ci95"]
-    return (f"{row['auc_mean']:.3f} ({row['random_mean']:.3f}) | {row['diff_mean']:+.3f} [{lo:+.3f}, {hi:+.3f}] | "
-            f"{row['wilcoxon_p']:.1e} | {row['beats_random']}/{row['records']}")
-
-
-def markdown(summaries: dict, fractions: list[float]) -> str:
-    """The BENCHMARKS.md tables: per fill, every ordering over all records, then MoRF probability per class."""
-    j = [fractions.index(f) for f in (0.1, 0.3) if f in fractions]
-    lines = []
-    for fill, s in summaries["all"].items():
-        lines += [f"Fill `{fill}`, all {s['records']} records (model passes per record: {s['passes_mean']:.0f}):", "",
-                  "| ordering | MoRF prob. AUC (random) | diff [95% CI] | Wilcoxon p | beats random | LeRF prob. AUC (random) "
-                  "| diff [95% CI] | Wilcoxon p | beats random | MoRF margin diff [95% CI] | energy removed at "
-                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " | R-peaks removed at "
-                  + " / ".join(f"{fractions[k]:.0%}" for k in j) + " |",
-                  "|---|---|---|---:|---:|---|---|---:|---:|---|---|---|"]
-        for name, r in s["orderings"].items():
-            m = r["morf_margin"]
-            morf = "n/a (the baseline) | | |" if name == evidence.RANDOM_ORDER else _cell(r["morf_probability"])
-            lerf = "n/a | | |" if name == evidence.RANDOM_ORDER else _cell(r["lerf_probability"])
-            margin = "" if name == evidence.RANDOM_ORDER else f"{m['diff_mean']:+.2f} [{m['diff_ci95'][0]:+.2f}, {m['diff_ci95'][1]:+.2f}]"
-            energy = " / ".join(f"{r['morf_energy_share'][k]:.1%}" for k in j)
-            peaks = " / ".join(f"{r['morf_rpeaks_share'][k]:.1%}" for k in j)
-            lines.append(f"| `{name}` | {morf} | {lerf} | {margin} | {energy} | {peaks} |")
-        lines += ["", f"Fill `{fill}`, MoRF probability AUC per predicted class: diff to random [95% CI], Wilcoxon p, records won", "",
-                  "| ordering | " + " | ".join(f"{c} ({summaries[c][fill]['records']})" for c in summaries if c != "all") + " |",
-                  "|---|" + "---|" * (len(summaries) - 1)]
-        for name in s["orderings"]:
-            if name == evidence.RANDOM_ORDER:
-                continue
-            cells = []
-            for c in [c for c in summaries if c != "all"]:
-                r = summaries[c][fill]["orderings"][name]["morf_probability"]
-                cells.append(f"{r['diff_mean']:+.3f} [{r['diff_ci95'][0]:+.3f}, {r['diff_ci95'][1]:+.3f}], "
-                             f"p {r['wilcoxon_p']:.1e}, {r['beats_random']}/{r['records']}")
-            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def old_markdown(old: dict) -> str:
-    """What the old test (0.5-s windows zeroed, most attributed first) removed, per order: means over records."""
-    fr = list(next(iter(old.values())))
-    lines = ["| order (0.5-s windows) | " + " | ".join(f"energy / R-peaks / QRS cut at {float(f):.0%}" for f in fr) + " |",
-             "|---|" + "---|" * len(fr)]
-    for name, row in old.items():
-        lines.append(f"| `{name}` | " + " | ".join(f"{row[f]['energy']:.1%} / {row[f]['rpeaks']:.1%} / {row[f]['qrs_cut']:.1%}"
-                                                   for f in fr) + " |")
-    return "\n".join(lines)
-
-
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True, help="finished run directory of a CNNv7-family model trained on PhysioNet 2017")
-    p.add_argument("--data", help="folder with the challenge records (training2017); default: the run's dataset path")
+def parser(doc: str = __doc__) -> argparse.ArgumentParser:
+    """The options of the evidence-removal test (bench_trust_multilabel.py adds its own and new defaults)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--run", required=True, help="finished run directory, or MODEL:TAG of shipped weights")
+    p.add_argument("--data", help="folder with the dataset's records; default: the run's dataset path")
     p.add_argument("--records", type=int, default=500)
     p.add_argument("--explainers", default=",".join(NAMES))
     p.add_argument("--segments", choices=("beats", "window"), default="beats")
@@ -363,6 +331,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jsonl", default=str(Path(__file__).parent / "results" / "trust_records.jsonl"))
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "trust.json"))
     p.add_argument("--figures", default=str(Path(__file__).parent / "results"))
+    return p
+
+
+def parse(argv: list[str] | None, p: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """Parsed options (of `p`, default `parser()`), the comma lists split and the fills checked."""
+    p = p or parser()
     args = p.parse_args(argv)
     args.explainers = [n.strip() for n in args.explainers.split(",") if n.strip()]
     args.fills = [f.strip() for f in args.fills.split(",") if f.strip()]
@@ -372,14 +346,38 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse(argv)
+def open_run(args: argparse.Namespace):
+    """The run of --run, with --threads set for torch."""
     torch.set_num_threads(args.threads)
-    from ecgzoo._infra.files import write_json
     from ecgzoo.serving.loaded_run import load_run
 
+    return load_run(args.run)
+
+
+def header(args: argparse.Namespace, run) -> dict:
+    """What every result file starts with: when, where, which model."""
+    from machine import machine_info
+
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **machine_info(),
+            "setup": f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)",
+            "run": run.label or str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
+            "parameters": sum(q.numel() for q in run.model.parameters()), "records_requested": args.records}
+
+
+def write_result(args: argparse.Namespace, result: dict, t0: float, line: str) -> None:
+    """--out written (with the seconds since t0), its tables and `line` printed."""
+    from ecgzoo._infra.files import write_json
+
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(args.out, result)
+    print(result["table_md"])
+    print(f"{line}; {result['seconds']} s; wrote {args.out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
     t0 = time.perf_counter()
-    run = load_run(args.run)
+    run = open_run(args)
     # LOOKAHEAD more records: donors for the last ones, the same donors whatever --records is
     records, skipped = held_out_records(run, args.data, args.records + LOOKAHEAD)
     labels = [str(r.label) for r in records[:args.records]]
@@ -387,15 +385,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(skipped)} skipped", flush=True)
     rows, maps, targets = faithfulness(args, run, records)
     scored_now = [r for r in records if r.record_id in {row["record_id"] for row in rows}][-len(targets):] if targets else []
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from machine import machine_info
-
     tab = tables(rows)
     result = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **machine_info(),
-        "setup": f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s)",
-        "run": run.label or str(run.path), "model": run.info.get("model"), "model_options": run.config.get("model"),
-        "parameters": sum(q.numel() for q in run.model.parameters()), "records": len(rows), "records_requested": args.records,
+        **header(args, run), "records": len(rows),
         "record_ids": [r["record_id"] for r in rows], "skipped": skipped,
         "labels": {c: [r["label"] for r in rows].count(c) for c in sorted({r["label"] for r in rows})},
         "accuracy_on_these": float(np.mean([r["label"] == r["target"] for r in rows])),
@@ -407,11 +399,8 @@ def main(argv: list[str] | None = None) -> None:
         "sanity": sanity(args, run, scored_now, maps, targets) if args.sanity and targets else {},
         "beats": beat_view(args, run, scored_now, maps, [str(r.label) for r in scored_now]) if args.beats and targets else {},
     }
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    write_json(args.out, result)
-    print(result["table_md"])
-    print(f"{len(rows)} records ({len(targets)} scored now); accuracy on these {result['accuracy_on_these']:.3f}; "
-          f"{result['seconds']} s; wrote {args.out}")
+    write_result(args, result, t0, f"{len(rows)} records ({len(targets)} scored now); "
+                                   f"accuracy on these {result['accuracy_on_these']:.3f}")
 
 
 if __name__ == "__main__":

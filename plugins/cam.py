@@ -18,12 +18,20 @@ class CamConfig(FastPathConfig):
 class Cam(ecgzoo.Explainer):
     """M_c(t) = sum_k w[c, k] f_k(t): the map whose time-mean is the class logit (Zhou et al. 2016)."""
 
+    #: what computed the last `explain` call's map: the fast engine's class name, or "model" (its own forward)
+    engine_used: str = ""
+
     def __init__(self, config: CamConfig):
         self.config = config
 
     @property
     def non_negative(self) -> bool:  # type: ignore[override]
         return self.config.positive_only
+
+    @property
+    def sums_to(self) -> str | None:  # type: ignore[override]
+        """The map's sum is T x the class logit (its time-mean is the logit); clipped, it has no such sum."""
+        return None if self.config.positive_only else "the class logit"
 
     def supports(self, model: ecgzoo.EcgModel) -> str | None:
         if model.has_cam:
@@ -46,6 +54,7 @@ class Cam(ecgzoo.Explainer):
         engine = engine_for(model, self.config, x)
         with torch.no_grad():
             logits, maps = (engine or model).forward_with_cam(x, valid_length)
+            self.engine_used = type(engine).__name__ if engine is not None else "model"
             if target is None:
                 target = logits.argmax(dim=1)
             else:

@@ -84,6 +84,9 @@ def _explained(output: str, logits: torch.Tensor, target: int) -> torch.Tensor:
 
 class _CaptumExplainer(ecgzoo.Explainer):
     config: CaptumConfig
+    #: what computed the last `explain` call's map: the model's fast engine (its class name) where it has
+    #: one covering this model and explainer, else "captum" (autograd on the module)
+    engine_used: str = ""
 
     def __init__(self, config: CaptumConfig):
         self.config = config
@@ -124,7 +127,9 @@ class _CaptumExplainer(ecgzoo.Explainer):
         if engine is not None:
             attr = self._fast(engine, x.detach(), target, valid_length, fs)
             if attr is not None:
+                self.engine_used = type(engine).__name__
                 return attr.sum(dim=1).float()
+        self.engine_used = "captum"
         return self.explain_leads(model, x, target, valid_length, fs=fs).sum(dim=1)
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
@@ -157,19 +162,29 @@ class Saliency(_CaptumExplainer):
 class IntegratedGradients(_CaptumExplainer):
     """Path integral of gradients from the zero signal to the input (Sundararajan et al. 2017)."""
 
+    @property
+    def sums_to(self) -> str:  # type: ignore[override]
+        """Completeness: the attributions sum to the explained output minus the zero signal's (up to the quadrature)."""
+        return f"the class {self.config.output} minus the zero signal's"
+
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
               valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor:
         """captum's quadrature (same points and weights); `internal_batch_size` path points per record
-        go through the engine as one batch, so memory stays bounded by that many copies of x."""
+        go through the engine as one batch, so memory stays bounded by that many copies of x, or more
+        where the engine says a pass holds more (`path_points_per_pass`: a short 12-lead record's 16
+        points in one forward and one backward)."""
         from captum.attr._utils.approximation_methods import approximation_parameters
 
         c = self.config
         step_sizes_fn, alphas_fn = approximation_parameters(c.method)
         step_sizes, alphas = step_sizes_fn(c.n_steps), alphas_fn(c.n_steps)
+        per_pass = c.internal_batch_size
+        if hasattr(engine, "path_points_per_pass"):
+            per_pass = engine.path_points_per_pass(x, per_pass)
         total = torch.zeros_like(x)
-        for i in range(0, c.n_steps, c.internal_batch_size):
-            a = torch.tensor(alphas[i:i + c.internal_batch_size], dtype=x.dtype)
-            w = torch.tensor(step_sizes[i:i + c.internal_batch_size], dtype=x.dtype)
+        for i in range(0, c.n_steps, per_pass):
+            a = torch.tensor(alphas[i:i + per_pass], dtype=x.dtype)
+            w = torch.tensor(step_sizes[i:i + per_pass], dtype=x.dtype)
             points = (a[:, None, None, None] * x[None]).flatten(0, 1)  # (steps * B, leads, T), step-major
             vl = None if valid_length is None else valid_length.repeat(len(a))
             grad = engine.input_gradient(points, _output_weights(c.output, target.repeat(len(a))), vl)[1]
@@ -210,8 +225,9 @@ class Occlusion(_CaptumExplainer):
 
     def _fast(self, engine: Any, x: torch.Tensor, target: torch.Tensor,
               valid_length: torch.Tensor | None, fs: float | None) -> torch.Tensor | None:
-        """captum's windows and averaging, each window's effect from its receptive field alone."""
-        if not hasattr(engine, "occlusion_logit_changes"):
+        """captum's windows and averaging, each window's effect from its receptive field alone
+        (`occlusion_logit_changes`) or from batches of occluded copies (`occluded_logits`)."""
+        if not (hasattr(engine, "occlusion_logit_changes") or hasattr(engine, "occluded_logits")):
             return None
         window, stride = self._checked_window(x.shape[-1], fs)
         b, leads, t = x.shape
@@ -219,13 +235,17 @@ class Occlusion(_CaptumExplainer):
         counts = torch.zeros(t)
         for s0 in starts:
             counts[s0:s0 + window] += 1
-        logits = engine.forward_with_cam(x, valid_length)[0]
+        logits = engine(x, valid_length)
         out = torch.zeros(b, leads, t)
         for i in range(b):
-            weights = engine.pooling_weights(1, t, None if valid_length is None else valid_length[i:i + 1])[0]
-            changes = engine.occlusion_logit_changes(x[i], starts, window, weights)
+            vl = None if valid_length is None else valid_length[i:i + 1]
+            if hasattr(engine, "occlusion_logit_changes"):
+                weights = engine.pooling_weights(1, t, vl)[0]
+                occluded = logits[i] + engine.occlusion_logit_changes(x[i], starts, window, weights)
+            else:
+                occluded = engine.occluded_logits(x[i], starts, window, vl)
             drop = (_explained(self.config.output, logits[i], int(target[i]))
-                    - _explained(self.config.output, logits[i] + changes, int(target[i])))
+                    - _explained(self.config.output, occluded, int(target[i])))
             for s0, d in zip(starts, drop.tolist(), strict=True):
                 out[i, :, s0:s0 + window] += d
         return out / counts.clamp_min(1)

@@ -114,6 +114,11 @@ class GatedResidualBlock(nn.Module):
         return res + x, skip
 
 
+#: what FastCNNv7 reproduces: a subclass that overrides any of these computes something else
+_ENGINE_COMPUTES = ("forward", "forward_features", "skip_sum", "feature_map", "forward_head", "forward_with_cam",
+                    "cam_from_features", "logit_offset")
+
+
 class CNNv7(ecgzoo.EcgModel):
     has_cam = True
     gradcam_layer = "conv_b"
@@ -139,11 +144,12 @@ class CNNv7(ecgzoo.EcgModel):
 
     @property
     def receptive_radius(self) -> int | None:
-        """Input conv, every gated block, conv A and conv B each reach kernel_size // 2 x dilation samples;
-        None with a strided stem (the feature map is then not at the input's resolution)."""
-        if self.config.stem_stride != 1:
-            return None
-        return self.config.kernel_size // 2 * (1 + sum(self.config.dilations) + 2)
+        """Input samples each side of its centre (input sample s*t, `feature_grid`) that feature step t
+        sees: the input conv reaches kernel_size // 2 (s with stride s), every gated block, conv A and
+        conv B kernel_size // 2 x dilation steps of the feature grid, s input samples each."""
+        c, s = self.config, self.config.stem_stride
+        stem = c.kernel_size // 2 if s == 1 else s
+        return stem + s * (c.kernel_size // 2) * (sum(c.dilations) + 2)
 
     @property
     def feature_grid(self) -> tuple[int, float] | None:
@@ -152,15 +158,18 @@ class CNNv7(ecgzoo.EcgModel):
         return None if s == 1 else (s, 0.0)
 
     def fast_engine(self, dtype: torch.dtype = torch.float32):
-        """FastCNNv7 (the GEMM layout) on the CPU in eval mode; None elsewhere or for a subclass that
-        changes the forward pass (its engine would not compute what it computes)."""
-        if self.training or type(self).forward_features is not CNNv7.forward_features:
+        """FastCNNv7 (the GEMM layout; any stem stride, batch norms folded) on the CPU in eval mode; None
+        elsewhere or for a subclass that changes the forward pass (its engine would not compute what it
+        computes). Rebuilt only when a weight changed (`engine_cache`)."""
+        overridden = [m for m in _ENGINE_COMPUTES if getattr(type(self), m) is not getattr(CNNv7, m)]
+        if self.training or overridden:
             return None
         if next(self.parameters()).device.type != "cpu":
             return None
         from ecgzoo_plugins.cnnv7_fast import FastCNNv7, unsupported
+        from ecgzoo_plugins.engine_cache import cached_engine
 
-        return None if unsupported(self) else FastCNNv7(self, dtype)
+        return None if unsupported(self) else cached_engine(self, dtype, lambda: FastCNNv7(self, dtype))
 
     def skip_sum(self, x: torch.Tensor) -> torch.Tensor:
         """Input (B, leads, T) -> the gated blocks' skip sum (B, C, T'), before its ReLU."""

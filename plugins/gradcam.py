@@ -26,7 +26,15 @@ class GradCamConfig(FastPathConfig):
 
 
 class GradCam(ecgzoo.Explainer):
-    """ReLU(sum_k alpha_k A_k(t)) with alpha_k the time-mean gradient of the target logit w.r.t. A_k."""
+    """ReLU(sum_k alpha_k A_k(t)) with alpha_k the time-mean gradient of the target logit w.r.t. A_k.
+
+    On a CAM model's declared layer this is relu(CAM) / T' exactly (module docstring), computed from
+    the CAM without a backward pass: through the model's fast engine where it has one, else from the
+    hooked layer's output. `engine_used` names what ran in the last `explain` call.
+    """
+
+    #: what computed the last `explain` call's map: the fast engine's class name, or "autograd"
+    engine_used: str = ""
 
     def __init__(self, config: GradCamConfig):
         self.config = config
@@ -62,14 +70,17 @@ class GradCam(ecgzoo.Explainer):
         fs: float | None = None,
     ) -> torch.Tensor:
         layer = self._layer(model)
-        engine = engine_for(model, self.config, x) if not self.config.layer or self.config.layer == model.gradcam_layer else None
+        declared = not self.config.layer or self.config.layer == model.gradcam_layer
+        engine = engine_for(model, self.config, x) if declared and model.has_cam else None
         if engine is not None:  # the engine's CAM is built from the declared layer's output
             with torch.no_grad():
-                logits, maps = engine.forward_with_cam(x, valid_length)
+                logits, maps = engine.forward_with_feature_cam(x, valid_length)  # on the feature grid (B, K, T')
             target = logits.argmax(dim=1) if target is None else self.resolve_target(model, x, target, valid_length)
-            cam = maps[torch.arange(x.shape[0]), target][:, None] / x.shape[-1]
+            cam = maps[torch.arange(x.shape[0]), target][:, None] / maps.shape[-1]
+            self.engine_used = type(engine).__name__
         else:
             cam = self._autograd_cam(model, layer, x, target, valid_length)
+            self.engine_used = "autograd"
         if self.config.relu:
             cam = torch.relu(cam)
         return model.upsample_map(cam, x.shape[-1])[:, 0].float()

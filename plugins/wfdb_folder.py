@@ -51,7 +51,7 @@ class WfdbFolderConfig(ecgzoo.PluginConfig):
 class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
     """Labelled WFDB records of one folder; signals in the headers' physical units (normally mV)."""
 
-    default_preprocessing = PAPER_PIPELINE  # set `preprocessing` for data at other rates (README: resample first)
+    default_preprocessing = PAPER_PIPELINE  # set `preprocessing` for data at other rates (docs/data.md: resample first)
 
     def __init__(self, config: WfdbFolderConfig):
         self.config = config

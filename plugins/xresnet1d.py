@@ -98,6 +98,20 @@ class XResNet1d(PoolHeadModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.pool(self.stem(x)))
 
+    def fast_engine(self, dtype: torch.dtype = torch.float32):
+        """FoldedXResNet1d (batch norms folded, batched path points and occluded copies) on the CPU in
+        eval mode, float32, rebuilt only when a weight changed (`engine_cache`); None elsewhere, for bf16,
+        or for a subclass that changes the forward pass."""
+        if self.training or dtype != torch.float32 or type(self).forward_features is not XResNet1d.forward_features:
+            return None
+        if next(self.parameters()).device.type != "cpu":
+            return None
+        from ecgzoo_plugins.batchnorm_fold import lacks_running_stats
+        from ecgzoo_plugins.engine_cache import cached_engine
+        from ecgzoo_plugins.xresnet1d_fast import FoldedXResNet1d
+
+        return None if lacks_running_stats(self) else cached_engine(self, dtype, lambda: FoldedXResNet1d(self))
+
 
 @ecgzoo.hookimpl
 def ecgzoo_models() -> list[ecgzoo.PluginSpec]:

@@ -130,17 +130,16 @@ def test_trainer_conformance_and_clear_errors():
             trainer.fit(_tiny_model(), items, items, task, FitContext())
 
 
-def test_the_readme_command_is_the_cpu_recipe_plus_beat_masking():
+def test_the_documented_command_is_the_cpu_recipe_plus_beat_masking():
     """The documented cnnv7-s8-rf2 training keeps every lever and the split of the shipped weights' run."""
-    import re
     import shlex
-    from pathlib import Path
+
+    from doc_blocks import doc_block
 
     from ecgzoo.core.config import parse_assignments
     from ecgzoo.training.run_config import resolve_run_config
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    command = re.search(r"<!-- rf2-training -->\s*```bash\n(.*?)```", readme, re.S).group(1)
+    command = doc_block("rf2-training", "bash")[0]  # docs/pretrained.md
     words = shlex.split(command)
     assert words[:4] == ["ecgzoo", "run", "cnnv7-s8-rf2", "physionet2017"] and words[words.index("--preset") + 1] == "cpu"
     sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]

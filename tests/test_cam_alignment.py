@@ -29,12 +29,13 @@ def impulse_cnnv7(stride: int, name: str = "cnnv7") -> ecgzoo.EcgModel:
     return model
 
 
+@pytest.mark.parametrize("fast", [True, False])  # the model's fast engine (where it has one) and its own forward/hook
 @pytest.mark.parametrize("model_name", ["cnnv7", "cnnv7-local"])
 @pytest.mark.parametrize("stride", [4, 8])
 @pytest.mark.parametrize("name", ["cam", "gradcam"])
-def test_map_of_a_strided_model_peaks_at_the_impulse(name, stride, model_name):
+def test_map_of_a_strided_model_peaks_at_the_impulse(name, stride, model_name, fast):
     model = impulse_cnnv7(stride, model_name)
-    explainer = ecgzoo.create_explainer(name)
+    explainer = ecgzoo.create_explainer(name, fast=fast)
     for at in (0, 8 * stride, 40 * stride, 50 * stride):  # on the stem's grid; the last one ends the record
         x = torch.zeros(1, 1, 50 * stride + 1)
         x[0, 0, at] = 1.0
@@ -44,6 +45,9 @@ def test_map_of_a_strided_model_peaks_at_the_impulse(name, stride, model_name):
         d = torch.arange(1, 2 * stride)
         inside = (at - d >= 0) & (at + d < x.shape[-1])
         assert torch.allclose(attr[at - d[inside]], attr[at + d[inside]], atol=1e-6)
+    engine = fast and model.fast_engine() is not None  # cnnv7-local has none: its logits add a context bias
+    assert engine == (fast and model_name == "cnnv7")
+    assert explainer.engine_used == ("FastCNNv7" if engine else "model" if name == "cam" else "autograd")
 
 
 def test_unstrided_and_evenly_pooled_maps_keep_their_grid():

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import torch
+from doc_blocks import run_block
 
 import ecgzoo
 from ecgzoo_plugins.cnnv7_fast import FastCNNv7
@@ -73,18 +71,18 @@ def test_fast_bfloat16_stays_close_to_float32():
     assert (logits - ref_logits).abs().max() < 0.05 * scale
 
 
-def test_readme_example_runs():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    match = re.search(r"<!-- fast-cnnv7-example -->\s*```python\n(.*?)```", readme, re.S)
-    assert match, "README.md has no fast-cnnv7-example block"
-    exec(compile(match.group(1), "README.md", "exec"), {})
+def test_docs_example_runs():
+    run_block("fast-cnnv7-example")  # docs/export.md
 
 
 def test_models_outside_the_fast_layout_are_refused_not_miscomputed():
     from ecgzoo_plugins.cnnv7_fast import unsupported
 
-    strided = ecgzoo.create_model("cnnv7-s8", num_classes=4, filters=4, conv_a=4, conv_b=4).eval()
-    assert "stem_stride=8" in unsupported(strided)
+    model = ecgzoo.create_model("cnnv7-s8", num_classes=4, filters=4, conv_a=4, conv_b=4)
+    assert unsupported(model) is None  # strided stem and batch norm: folded and computed
+    model.input_norm = torch.nn.BatchNorm1d(4, track_running_stats=False)  # normalises with the batch's statistics
+    assert "keeps no running statistics" in unsupported(model)
     with pytest.raises(ValueError, match="cannot compute this model exactly"):
-        FastCNNv7(strided)
-    assert unsupported(ecgzoo.create_model("cnnv7-small", num_classes=4)) is None
+        FastCNNv7(model.eval())
+    assert model.eval().fast_engine() is None
+    assert "is not a CNNv7" in unsupported(ecgzoo.create_model("deepecg13", num_classes=3))

@@ -1,19 +1,17 @@
-"""wfdb-folder: any leads / rate, labels from CSV or header comments, and the README example runs."""
+"""wfdb-folder: any leads / rate, labels from CSV or header comments, and the docs example runs."""
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import wfdb
+from doc_blocks import doc_block
 
 import ecgzoo
 from ecgzoo.testing import check_dataset_plugin
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def _write(folder: Path, name: str, label: str, fs: int = 500, leads: int = 2, seconds: float = 4.0, seed: int = 0) -> np.ndarray:
@@ -69,12 +67,11 @@ def test_expected_rate_mismatch_is_a_record_error(folder):
         data.load("rec1")
 
 
-def test_readme_wfdb_folder_example_runs(folder, monkeypatch):
-    block = re.search(r"<!-- wfdb-folder-example -->\s*```python\n(.*?)```", README, re.S)
-    assert block, "README.md has no python block after <!-- wfdb-folder-example -->"
+def test_docs_wfdb_folder_example_runs(folder, monkeypatch):
+    code, filename = doc_block("wfdb-folder-example")
     monkeypatch.chdir(folder.parent)
     namespace: dict = {}
-    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    exec(compile(code, filename, "exec"), namespace)
     prepared = namespace["prepared"]
     assert prepared.signals.shape == (4, 2, 9000) and prepared.fs == 300.0
     assert os.path.isdir(folder.parent / "cache")

@@ -40,7 +40,11 @@ def test_engine_path_equals_autograd_and_captum(name, opts, masked, output):
     fast = ecgzoo.create_explainer(name, **opts).explain(model, x, valid_length=vl)
     slow = ecgzoo.create_explainer(name, fast=False, **opts).explain(model, x, valid_length=vl)
     assert fast.shape == (2, 300)
-    torch.testing.assert_close(fast, slow, atol=1e-6 * slow.abs().max().item() + 1e-9, rtol=1e-4)
+    scale = slow.abs().max().item()
+    if name == "occlusion":  # drops are differences of two outputs: float32 rounding of the output's size
+        with torch.no_grad():
+            scale = max(scale, 1.0 if output == "probability" else model(x, valid_length=vl).abs().max().item())
+    torch.testing.assert_close(fast, slow, atol=1e-6 * scale + 1e-9, rtol=1e-4)
 
 
 def test_input_gradient_equals_autograd_on_the_paper_dilations():
@@ -89,10 +93,16 @@ def test_engine_only_for_the_exact_eval_mode_cnnv7():
 
     changed = Changed(model.config).eval()
     assert changed.fast_engine() is None
+
+    class ChangedTrunk(type(model)):  # the feature map's second half changed, forward_features inherited
+        def feature_map(self, skips):
+            return super().feature_map(skips) * 2
+
+    assert ChangedTrunk(model.config).eval().fast_engine() is None
     assert ecgzoo.create_model("deepecg13", num_classes=3).eval().fast_engine() is None
-    strided = tiny_cnnv7(stem_stride=2)
-    assert strided.fast_engine() is None and strided.receptive_radius is None
-    assert tiny_cnnv7(norm=True).fast_engine() is None  # batch norm is not folded into the engine
+    strided = tiny_cnnv7(stem_stride=2)  # strided and batch-normalised layouts: tests/test_cnnv7_strided_engine.py
+    # stem: 2 samples; the 9 blocks (dilations sum to 1022), conv A and conv B: 1 step of 2 samples per unit
+    assert isinstance(strided.fast_engine(), FastCNNv7) and strided.receptive_radius == 2 + 2 * (1022 + 2)
 
 
 class FeatureLayerNet(ecgzoo.EcgModel):

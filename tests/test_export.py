@@ -3,12 +3,10 @@ batch size and input length, and exports are all-or-nothing."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from doc_blocks import run_block
 from torch import nn
 
 import ecgzoo
@@ -126,13 +124,10 @@ def test_failed_export_keeps_the_previous_file_and_no_temporary(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 
 
-def test_readme_export_example_runs(tmp_path, monkeypatch):
+def test_docs_export_example_runs(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime", reason="onnxruntime is an optional test extra: pip install ecgzoo[test]")
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    match = re.search(r"<!-- export-example -->\s*```python\n(.*?)```", readme, re.S)
-    assert match, "README.md has no python block after <!-- export-example -->"
     monkeypatch.chdir(tmp_path)
-    exec(compile(match.group(1), "README.md", "exec"), {})
+    run_block("export-example")  # docs/export.md
     assert (tmp_path / "cnnv7.onnx").stat().st_size > 100_000
 
 

@@ -1,4 +1,5 @@
-"""Attribution pictures: time axis in seconds, units, padding shown as padding, titles."""
+"""Attribution pictures: time axis in seconds, units, only the recorded part drawn (padding said in the title),
+maps in % per second named on the colour bar, titles."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def test_thirty_seconds_of_signal_span_zero_to_thirty_seconds():
     (strip,) = axes_by_label(fig, "attribution strip")
     assert ax.get_xlim() == pytest.approx((0.0, 30.0))
     assert strip.get_xlim() == pytest.approx((0.0, 30.0))
-    assert strip.get_xlabel() == "time (s)"
+    assert strip.get_xlabel().startswith("time (s)") and "0.04 s x 0.1 mV" in strip.get_xlabel()  # mV: ECG paper
     assert "(mV)" in ax.get_ylabel()
     line = ax.lines[0]
     assert line.get_xdata()[-1] == pytest.approx((30 * fs - 1) / fs)
@@ -28,21 +29,34 @@ def test_thirty_seconds_of_signal_span_zero_to_thirty_seconds():
     assert len(axes_by_label(fig, "colorbar")) == 1
 
 
-def test_padding_is_shaded_and_not_drawn_as_signal():
+def test_a_padded_ten_second_record_draws_ten_seconds_and_says_it_was_padded():
+    """A 10-s record padded to the model's 60 s: the axes span the 10 recorded seconds, the title says so."""
     fs = 100
-    sig = np.zeros((1, 1000), np.float32)
-    sig[0, :600] = np.random.default_rng(0).normal(size=600)
-    attr = np.linspace(-1, 1, 1000)
-    fig = plot_attribution(sig, fs, attr, valid_length=600, units="a.u.")
+    sig = np.zeros((1, 6000), np.float32)
+    sig[0, :1000] = np.random.default_rng(0).normal(size=1000)
+    attr = np.linspace(-1, 5, 6000)  # the padding's values (up to 5) must not set the colour scale
+    fig = plot_attribution(sig, fs, attr, valid_length=1000, units="a.u.", explainer="cam", sums_to="the class logit")
     (ax,) = axes_by_label(fig, "signal")
-    assert ax.get_xlim() == pytest.approx((0.0, 10.0))
-    assert ax.lines[0].get_xdata().max() < 6.0  # trace stops where the padding starts
-    assert "padding" in _texts(ax)
-    assert "(a.u.)" in ax.get_ylabel()
-    # the colour scale comes from the valid part only (-1 .. 0.2 there; padding values up to 1 are ignored)
-    image = axes_by_label(fig, "attribution strip")[0].images[0]
-    assert image.norm.vmax == pytest.approx(1.0)  # symmetric around zero from |-1|
-    assert image.get_array().shape == (1, 600)
+    strip = axes_by_label(fig, "attribution strip")[0]
+    assert ax.get_xlim() == pytest.approx((0.0, 10.0)) and strip.get_xlim() == pytest.approx((0.0, 10.0))
+    assert ax.lines[0].get_xdata().max() < 10.0
+    assert not any("padding" in t for t in _texts(ax))  # no padding drawn or labelled inside the axes
+    assert "recorded 10 s, padded to 60 s for the model; only the recorded part is drawn" in fig._suptitle.get_text()
+    assert "(a.u.)" in ax.get_ylabel() and strip.get_xlabel() == "time (s)"  # not mV: no ECG paper
+    image = strip.images[0]
+    assert image.get_array().shape == (1, 1000)
+    recorded = attr[:1000]
+    expected_max = 100 * fs * np.abs(recorded).max() / abs(recorded.sum())  # the share of the recorded part's sum
+    assert image.norm.vmax == pytest.approx(expected_max, rel=1e-5)
+
+
+def test_the_colour_bar_states_the_unit_of_the_map():
+    fs = 200
+    sig = np.random.default_rng(1).normal(size=2000).astype(np.float32)
+    cam = plot_attribution(sig, fs, np.linspace(-1, 3, 2000), explainer="cam", sums_to="the class logit")
+    assert axes_by_label(cam, "colorbar")[0].get_ylabel() == "cam: % of the class logit per s"
+    sal = plot_attribution(sig, fs, np.abs(sig), explainer="saliency")
+    assert axes_by_label(sal, "colorbar")[0].get_ylabel() == "saliency: % of the map's total |value| per s"
 
 
 def test_title_carries_true_and_predicted_label_and_probabilities():
@@ -102,9 +116,11 @@ def test_side_by_side_one_row_per_explainer():
     from ecgzoo.report.figures import plot_side_by_side
 
     fig = plot_side_by_side(np.zeros((1, 2000), np.float32), 200, {"cam": np.ones(2000), "saliency": np.zeros(2000)},
-                            valid_length=1500, true_label="N", predicted_label="N")
+                            valid_length=1500, true_label="N", predicted_label="N", sums_to={"cam": "the class logit"})
     rows = axes_by_label(fig, "explainer")
     assert [a.get_label() for a in rows] == ["explainer cam", "explainer saliency"]
-    assert all(a.get_xlim() == pytest.approx((0.0, 10.0)) for a in rows)
+    assert all(a.get_xlim() == pytest.approx((0.0, 7.5)) for a in rows)  # the recorded 1500 samples only
     assert rows[-1].get_xlabel() == "time (s)"
-    assert all("padding" in _texts(a) for a in rows)
+    assert "recorded 7.5 s, padded to 10 s" in fig._suptitle.get_text()
+    bars = [a.get_ylabel() for a in axes_by_label(fig, "colorbar")]
+    assert bars == ["cam: % of the class logit per s", "saliency: map is zero everywhere"]

@@ -30,7 +30,10 @@ def test_clinical_layout_puts_each_lead_in_its_quarter_and_adds_a_rhythm_strip()
     labels = [t.get_text() for t in ax.texts]
     assert labels == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6", "II"]
     colours = [float(np.unique(t.get_array())[0]) for t in traces]
-    assert colours == [STANDARD_12.index(n) for n in labels]  # every trace carries its own lead's map
+    # every trace carries its own lead's map, as % per second of the sum over all leads (66 x T)
+    share = 100 * FS / (66 * FS * SECONDS)
+    assert colours == pytest.approx([STANDARD_12.index(n) * share for n in labels], rel=1e-6)
+    assert "saliency: % of the map's total |value| per s (per lead)" == fig.axes[-1].get_ylabel()
     quarter = FS * SECONDS // 4
     assert [len(t.get_segments()) for t in traces] == [quarter - 1] * 12 + [FS * SECONDS - 1]
     v4 = traces[3].get_segments()[0][0][0]
@@ -45,6 +48,17 @@ def test_paper_is_calibrated_25_mm_per_s_and_10_mm_per_mv():
     assert width_in * 25.4 == pytest.approx((SECONDS + 0.4) * MM_PER_S, rel=1e-6)
     assert "25 mm/s" in ax.get_xlabel()
     assert "one map for all leads" in fig.axes[-1].get_ylabel()  # a (T,) map is shared by every lead
+
+
+def test_a_padded_record_draws_only_its_recorded_part_and_says_so():
+    attr = np.ones((12, FS * SECONDS))
+    fig = plot_leads(_ecg(), FS, attr, STANDARD_12, valid_length=FS * 4, explainer="cam", per_lead=False,
+                     sums_to="the class logit")
+    ax, traces = _traces(fig)
+    assert ax.get_xlim() == pytest.approx((0.0, 4.4))  # 4 recorded seconds after the 0.4-s calibration pulse
+    assert "recorded 4 s, padded to 10 s for the model" in fig._suptitle.get_text()
+    np.testing.assert_allclose(traces[0].get_array(), 100 * FS / (FS * 4))  # one shared map: % of its own sum, per s
+    assert fig.axes[-1].get_ylabel() == "cam: % of the class logit per s (one map for all leads)"
 
 
 def test_other_lead_sets_are_drawn_one_row_per_lead_and_shapes_are_checked():

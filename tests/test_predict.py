@@ -130,3 +130,24 @@ def test_input_mistakes_are_clear_errors(tiny, tmp_path):
     assert code == 2 and "2 lead(s)" in err and "takes 1" in err
     code, _, err = cli("predict", str(tmp_path), str(tmp_path / "x.npy"), "--fs", "300")
     assert code == 2 and "not an ecgzoo run directory" in err
+
+
+def test_a_recording_shorter_than_the_models_input_is_said_to_be_padded(tiny, tmp_path):
+    """Human output and JSON say the record was padded, and by how much; a full-length one says nothing."""
+    run = load_run(tiny)
+    rec = _record(2)
+    short = run.input_samples // 3
+    np.save(tmp_path / "short.npy", rec.signal[:, :short])
+    np.save(tmp_path / "full.npy", rec.signal[:, : run.input_samples])
+    fs = run.input_fs
+    got = _predict_json(str(tiny), str(tmp_path / "short.npy"), str(tmp_path / "full.npy"), "--fs", str(fs))
+    padded, full = got["results"]
+    assert padded["padded_s"] == pytest.approx((run.input_samples - short) / fs, abs=1e-3)
+    assert padded["windows"][0]["padded_s"] == padded["padded_s"]
+    note = next(n for n in padded["notes"] if n.startswith("padded:"))
+    assert f"({short / fs:g} s) is shorter than the model's input ({run.input_samples / fs:g} s)" in note
+    assert full["padded_s"] == 0 and "padded_s" not in full["windows"][0]
+    assert not any(n.startswith("padded:") for n in full["notes"])
+    code, out, err = cli("predict", str(tiny), str(tmp_path / "short.npy"), "--fs", str(fs))
+    assert code == 0, err
+    assert f"note: padded: the recording ({short / fs:g} s)" in out

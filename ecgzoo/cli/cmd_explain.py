@@ -113,12 +113,14 @@ def _job(args: argparse.Namespace) -> _Job:
     return _Job(args, run, model, device, names, compare, explainers, target, out)
 
 
-def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
-    """(source, record): the model-input-long stretch from --start, through the run's own preprocessing."""
+def _read_input(job: _Job, path: str) -> tuple[Any, Any, Any]:
+    """(source, record, trace): the model-input-long stretch from --start, through the run's own preprocessing,
+    and the same stretch as recorded (mV, the model's rate and leads) for the pictures to draw."""
     from ecgzoo.cli import UsageError
     from ecgzoo.core.record import RecordError
     from ecgzoo.data.inputs import open_input, select_lead
     from ecgzoo.data.signal_source import InputError, MissingSamples, flat_leads
+    from ecgzoo.serving.explain_recording import trace_stretch
     from ecgzoo.serving.predict import fit_leads, pipeline_for, read_window
 
     args, run = job.args, job.run
@@ -147,18 +149,34 @@ def _read_input(job: _Job, path: str) -> tuple[Any, Any]:
         rec = read_window(run, pipeline, source, a, b, record_id=source.name)[0]  # as predict reads it
     except (InputError, RecordError, MissingSamples) as exc:
         raise UsageError(str(exc)) from None
-    return source, rec
+    try:
+        trace = trace_stretch(run, source, a, b, float(rec.fs))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    return source, rec, trace
 
 
-def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
-    """Every explainer's map of one record (fs passed explicitly), its attribution picture; returns
-    (maps, beat templates or None, predicted class, probabilities)."""
+def _drawn(rec: Any, trace: Any) -> tuple[Any, int]:
+    """The recorded trace (leads, T) laid over the model input's length, and how many samples are recorded:
+    the pictures draw the recording in mV and the maps of the model's input, sample for sample."""
+    import numpy as np
+
+    n = min(trace.samples, rec.valid_length)
+    out = np.zeros((trace.leads, rec.samples), dtype=np.float32)
+    out[:, :n] = trace.signal[:, :n]
+    return out, n
+
+
+def _explain_input(job: _Job, source: Any, rec: Any, trace: Any) -> tuple[dict[str, Any], Any, str, dict[str, float]]:
+    """Every explainer's map of one record (fs passed explicitly), its attribution picture (the recorded
+    trace in mV, maps in % per second); returns (maps, beat templates or None, predicted class, probabilities)."""
     import numpy as np
     import torch
 
     from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.cli import UsageError
     from ecgzoo.report.figures import plot_attribution
+    from ecgzoo.report.map_units import sums_to
     from ecgzoo.serving.predict import NON_FINITE
 
     x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None].to(job.device)
@@ -172,12 +190,13 @@ def _explain_input(job: _Job, source: Any, rec: Any) -> tuple[dict[str, Any], An
     tgt = None if job.target is None else torch.tensor([job.target], device=job.device)
     attrs = {n: job.explainers[n].explain(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy() for n in job.names}
     name = job.args.explainer
-    fig = plot_attribution(rec.signal, rec.fs, attrs[name], valid_length=rec.valid_length, title=source.name,
-                           predicted_label=predicted, probabilities=prob_text, explainer=name, units=rec.units,
+    signal, valid = _drawn(rec, trace)
+    fig = plot_attribution(signal, rec.fs, attrs[name], valid_length=valid, title=source.name, predicted_label=predicted,
+                           probabilities=prob_text, explainer=name, units=trace.units, sums_to=sums_to(job.explainers[name], job.model),
                            **segment_marks(job.explainers[name], rec))
     job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_{safe_filename(name)}.png", fig))
     if rec.leads > 1:
-        _lead_views(job, source, rec, x, tgt, vl, predicted)
+        _lead_views(job, source, rec, trace, x, tgt, vl, predicted)
     return attrs, _beat_view(job, source, rec, attrs[name], predicted), predicted, prob_text
 
 
@@ -190,19 +209,21 @@ def segment_marks(explainer: Any, rec: Any) -> dict[str, Any]:
             "segment_units": getattr(explainer, "units", "attribution")}
 
 
-def _lead_views(job: _Job, source: Any, rec: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
+def _lead_views(job: _Job, source: Any, rec: Any, trace: Any, x: Any, tgt: Any, vl: Any, predicted: str) -> None:
     """Multi-lead records: the per-lead maps on ECG paper and the per-lead beat view."""
     from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.core.record import RecordError
     from ecgzoo.explain.beats import lead_templates
     from ecgzoo.report.figures_leads import plot_lead_beats, plot_leads
+    from ecgzoo.report.map_units import sums_to
 
     name, explainer = job.args.explainer, job.explainers[job.args.explainer]
     stem = f"{safe_filename(source.name)}_{safe_filename(name)}"
     lead_names = rec.lead_names or job.run.lead_names
     per_lead = explainer.explain_leads(job.model, x, tgt, vl, fs=float(rec.fs))[0].detach().cpu().numpy()
-    fig = plot_leads(rec.signal, rec.fs, per_lead, lead_names, valid_length=rec.valid_length, title=source.name,
-                     predicted_label=predicted, explainer=name, per_lead=explainer.per_lead, units=rec.units,
+    signal, valid = _drawn(rec, trace)
+    fig = plot_leads(signal, rec.fs, per_lead, lead_names, valid_length=valid, title=source.name, predicted_label=predicted,
+                     explainer=name, per_lead=explainer.per_lead, units=trace.units, sums_to=sums_to(explainer, job.model),
                      **segment_marks(explainer, rec))
     job.written.append(save_figure(job.out / f"{stem}_leads.png", fig))
     try:
@@ -310,6 +331,8 @@ def _save_maps(args: argparse.Namespace, run: Any, explainers: dict, device: str
 
 def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str, Any]:
     """Keyword arguments of `write_viewer` for an `ExplainedRecording` of a run."""
+    from ecgzoo.serving.explain_recording import gap_track
+
     steps = " -> ".join(s["name"] + "".join(f" {k}={v}" for k, v in s.items() if k != "name") for s in run.pipeline.config)
     model = run.info.get("model", "?")
     resampled = done.source_fs not in (None, done.fs)
@@ -329,12 +352,14 @@ def view_arguments(run: Any, done: Any, path: str, explainers: dict) -> dict[str
     }
     return {"title": f"{done.name}: {run.classes[done.target]} explained", "signal": done.signal, "fs": done.fs,
             "units": done.units, "maps": done.maps, "classes": run.classes, "windows": done.windows, "facts": facts,
-            "lead_names": done.lead_names, "multi_label": run.task.lists_labels, "thresholds": run.thresholds}
+            "lead_names": done.lead_names, "multi_label": run.task.lists_labels, "thresholds": run.thresholds,
+            "problems": done.problems, "gaps": gap_track(done.windows, done.problems)}
 
 
 def main(args: argparse.Namespace) -> int:
     from ecgzoo._infra.files import safe_filename, save_figure
     from ecgzoo.report.figures import plot_side_by_side
+    from ecgzoo.report.map_units import sums_to
 
     job = _job(args)
     if args.save_maps:
@@ -345,16 +370,18 @@ def main(args: argparse.Namespace) -> int:
         return _write_views(args, job.run, job.explainers, job.target, job.out, job.device)
     records, maps, per_class = [], {n: [] for n in job.compare}, {}
     for path in args.inputs:
-        source, rec = _read_input(job, path)
-        attrs, templates, predicted, probs = _explain_input(job, source, rec)
+        source, rec, trace = _read_input(job, path)
+        attrs, templates, predicted, probs = _explain_input(job, source, rec, trace)
         if templates is not None:
             per_class.setdefault(predicted, []).append(templates)
         for n in job.compare:
             maps[n].append(attrs[n])
         records.append(rec)
         if job.compare:
-            fig = plot_side_by_side(rec.signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=rec.valid_length,
-                                    title=source.name, predicted_label=predicted, probabilities=probs, units=rec.units)
+            signal, valid = _drawn(rec, trace)
+            fig = plot_side_by_side(signal, rec.fs, {n: attrs[n] for n in job.compare}, valid_length=valid, title=source.name,
+                                    predicted_label=predicted, probabilities=probs, units=trace.units,
+                                    sums_to={n: sums_to(job.explainers[n], job.model) for n in job.compare})
             job.written.append(save_figure(job.out / f"{safe_filename(source.name)}_compare.png", fig))
         print(f"{source.name}: predicted {predicted} ({', '.join(f'{c} {p:.2f}' for c, p in probs.items())})")
     _summaries(job, records, maps, per_class)

@@ -16,10 +16,10 @@ class FastPathConfig(PluginConfig):
     """Options of explainers that can run through a model's fast engine (`EcgModel.fast_engine`)."""
 
     fast: bool = pydantic.Field(
-        True, description="use the model's fast exact engine where it has one (CNNv7 on the CPU); false: autograd on the module"
+        True, description="use the model's fast exact engine where it has one (CNNv7, XResNet1d on the CPU); false: autograd on the module"
     )
     precision: Literal["fp32", "bf16"] = pydantic.Field(
-        "fp32", description="bf16: the fast engine's matrix products in bfloat16 (CPUs with native bf16; see README for the error)"
+        "fp32", description="bf16: the fast engine's matrix products in bfloat16 (CPUs with native bf16; docs/explainers.md: its error)"
     )
 
 
@@ -62,10 +62,22 @@ class Explainer(abc.ABC):
       `gradcam` (with relu off) and `occlusion` (one-sample windows) are each sample's
       contribution (they sum to the logit minus the logit of the zero signal), and `saliency`
       is d logit / d x(t) per input unit (mV). `tests/test_explainer_contract.py` checks each.
+    * drawn unit (`sums_to`): the PNG pictures draw every map as a share per second
+      (`ecgzoo.report.map_units`). An explainer whose map's recorded part sums, for every model it
+      supports, to one quantity names it in `sums_to` (`cam`: "the class logit", since the CAM's
+      time-mean is the logit; `integrated-gradients`: "the class logit minus the zero signal's", by
+      completeness; on a model with a `logit_offset` the CAM's sum is the logit minus it, and the
+      pictures say so); its maps are drawn in % of that quantity per second. `sums_to` None (clipped
+      or absolute maps, gradients, occlusion, whose sums hold only for linear models): % of the
+      map's total |value| per second. `tests/test_map_units.py` checks the stated sums.
     """
 
     #: True when every value is >= 0 (clipped at zero or absolute): no sign information
     non_negative: bool = False
+
+    #: what the map's recorded part sums to for every supported model ("the class logit"), or None;
+    #: decides the unit the map is drawn in (`ecgzoo.report.map_units.map_share`)
+    sums_to: str | None = None
 
     def supports(self, model: EcgModel) -> str | None:
         """None when `explain` can explain this model; otherwise the reason, one sentence that

@@ -51,10 +51,11 @@ class EcgModel(nn.Module, abc.ABC):
     gradcam_layer: str = ""
     #: whether `forward_head` pools only over the valid (unpadded) part
     masked_pooling: bool = False
-    #: half-width in input samples of what one position of the full-resolution feature map sees, or
-    #: None (unknown, or not a stride-1 "same"-padded fully convolutional map). When set, feature
-    #: position t depends only on input samples [t - radius, t + radius] and the zero padding past the
-    #: record's ends: explainers then split long inputs into overlapping stretches with the same result.
+    #: half-width in input samples of what one position of the feature map sees around the input sample
+    #: it is centred on (t at stride 1, stride * t + offset on a declared `feature_grid`), or None
+    #: (unknown, or not a "same"-padded fully convolutional map). When set, feature position t depends
+    #: only on those input samples and the zero padding past the record's ends: explainers then split
+    #: long inputs into overlapping stretches with the same result (`ecgzoo.explain.long_inputs`).
     receptive_radius: int | None = None
     #: (stride, offset) when feature position t is centred on input sample stride * t + offset (a strided
     #: stem: CNNv7's centres t on stride * t); None: the feature map spans the input evenly, position t

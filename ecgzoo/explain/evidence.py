@@ -148,13 +148,20 @@ class Outputs:
     margin: np.ndarray
 
 
-def model_outputs(model: EcgModel, inputs: torch.Tensor, target: int, valid: int, batch_size: int) -> Outputs:
-    """Target probability and margin (target logit minus the largest other) of inputs (N, leads, T)."""
+def model_outputs(model: EcgModel, inputs: torch.Tensor, target: int, valid: int, batch_size: int,
+                  multilabel: bool = False) -> Outputs:
+    """Target probability and margin of inputs (N, leads, T). Single-label: the softmax probability and the
+    target logit minus the largest other. Multi-label (`multilabel`): the target's sigmoid probability and
+    its logit (the margin to the sigmoid's 0.5 point; the other classes do not compete)."""
     probs, margins = [], []
     with torch.no_grad():
         for s in range(0, len(inputs), batch_size):
             chunk = inputs[s:s + batch_size]
             logits = model(chunk, valid_length=torch.full((len(chunk),), valid)).double()
+            if multilabel:
+                probs.append(torch.sigmoid(logits[:, target]))
+                margins.append(logits[:, target])
+                continue
             others = logits.clone()
             others[:, target] = -torch.inf
             probs.append(torch.softmax(logits, dim=1)[:, target])
@@ -166,9 +173,9 @@ class Remover:
     """One record, one fill: the model's outputs with any set of segments removed, each set run once."""
 
     def __init__(self, model: EcgModel, x: np.ndarray, fill: np.ndarray, bounds: np.ndarray, target: int,
-                 *, batch_size: int = 8):
+                 *, batch_size: int = 8, multilabel: bool = False):
         self.model, self.x, self.fill, self.bounds = model, np.asarray(x, dtype=np.float32), fill, bounds
-        self.target, self.batch_size = int(target), batch_size
+        self.target, self.batch_size, self.multilabel = int(target), batch_size, multilabel
         self.valid = int(bounds[-1])
         self.cache: dict[bytes, tuple[float, float]] = {}
 
@@ -193,7 +200,7 @@ class Remover:
         if not todo:
             return
         inputs = torch.from_numpy(np.stack([self.removed_input(s) for s in todo.values()]))
-        out = model_outputs(self.model, inputs, self.target, self.valid, self.batch_size)
+        out = model_outputs(self.model, inputs, self.target, self.valid, self.batch_size, self.multilabel)
         for k, p, m in zip(todo, out.probability, out.margin, strict=True):
             self.cache[k] = (float(p), float(m))
 
@@ -288,9 +295,10 @@ def paired(expl: np.ndarray, rnd: np.ndarray, better: str) -> dict:
 def score_record(model: EcgModel, x: np.ndarray, bounds: np.ndarray, target: int,
                  maps: Mapping[str, np.ndarray], fills: Mapping[str, np.ndarray], *, rpeaks: np.ndarray | None = None,
                  seeds: Sequence[int] = (0, 1, 2), fractions: Sequence[float] = DEFAULT_FRACTIONS,
-                 ceiling: bool = True, record_seed: int = 0, batch_size: int = 8) -> dict[str, Any]:
+                 ceiling: bool = True, record_seed: int = 0, batch_size: int = 8, multilabel: bool = False) -> dict[str, Any]:
     """Curves of one record (leads, T) for each fill: every map's order, energy-first, the removal-effect
-    ceiling (when `ceiling`) and `seeds` random orders (seeded by (seed, record_seed))."""
+    ceiling (when `ceiling`) and `seeds` random orders (seeded by (seed, record_seed)). `multilabel`: the
+    target's sigmoid probability and logit instead of softmax and margin (`model_outputs`)."""
     removal = removal_of(x, bounds, rpeaks)
     n = len(bounds) - 1
     orders = {name: order_from_scores(segment_scores(m, bounds)) for name, m in maps.items()}
@@ -298,7 +306,7 @@ def score_record(model: EcgModel, x: np.ndarray, bounds: np.ndarray, target: int
     random_orders = [np.random.default_rng([seed, record_seed]).permutation(n) for seed in seeds]
     out = {}
     for fill_name, fill in fills.items():
-        remover = Remover(model, x, fill, bounds, target, batch_size=batch_size)
+        remover = Remover(model, x, fill, bounds, target, batch_size=batch_size, multilabel=multilabel)
         fill_orders = dict(orders)
         if ceiling:
             fill_orders[CEILING] = order_from_scores(removal_effects(remover))

@@ -45,6 +45,7 @@ def examples_single(
     """One attribution picture per class (explainer target: the predicted class) under folder/figures."""
     classes = list(task.classes)
     from ecgzoo.report.figures import plot_attribution
+    from ecgzoo.report.map_units import sums_to
 
     if per_class <= 0:
         return []
@@ -63,7 +64,7 @@ def examples_single(
         true, pred = classes[int(labels[k])], classes[int(probs[k].argmax())]
         rid = str(prepared.record_ids[i])
         fig = plot_attribution(signal, float(prepared.fs), attribution, valid_length=vl, title=rid, units=units,
-                               true_label=true, predicted_label=pred, explainer=explainer_name,
+                               true_label=true, predicted_label=pred, explainer=explainer_name, sums_to=sums_to(explainer, model),
                                probabilities={c: float(p) for c, p in zip(classes, probs[k], strict=True)})
         rel = f"figures/explain_{explainer_name}_{safe_filename(true)}_{safe_filename(rid)}.png"
         save_figure(folder / rel, fig)
@@ -97,6 +98,7 @@ def examples_multi(folder: Path, model: EcgModel, prepared: Any, positions: np.n
     """Per-lead pictures of confident true positives of the most frequent classes (target: that class)."""
     from ecgzoo.report.figures import plot_attribution
     from ecgzoo.report.figures_leads import plot_leads
+    from ecgzoo.report.map_units import sums_to
 
     if per_class <= 0:
         return []
@@ -118,10 +120,11 @@ def examples_multi(folder: Path, model: EcgModel, prepared: Any, positions: np.n
         if signal.shape[0] > 1:
             attr = explainer.explain_leads(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
             fig = plot_leads(signal, float(prepared.fs), attr, prepared.lead_names, valid_length=vl, title=title, units=prepared.units,
-                             explainer=explainer_name, per_lead=explainer.per_lead)
+                             explainer=explainer_name, per_lead=explainer.per_lead, sums_to=sums_to(explainer, model))
         else:
             attr = explainer.explain(model, x, target, lengths, fs=float(prepared.fs))[0].detach().float().cpu().numpy()
-            fig = plot_attribution(signal, float(prepared.fs), attr, valid_length=vl, title=title, explainer=explainer_name)
+            fig = plot_attribution(signal, float(prepared.fs), attr, valid_length=vl, title=title, explainer=explainer_name,
+                                   sums_to=sums_to(explainer, model))
         rel = f"figures/explain_{explainer_name}_{_safe(cls)}_{_safe(rid)}.png"
         save_figure(folder / rel, fig)
         figures.append((f"{explainer_name} map of {rid} for {cls} ({task.name(cls)})", rel))

@@ -3,8 +3,10 @@
 Every function returns a matplotlib `Figure` built without pyplot: no display is needed and the
 process's backend (a notebook's inline one, say) is left alone; save it with `fig.savefig(path)`
 or `ecgzoo._infra.files.save_figure`, or show it in a notebook by leaving it as a cell's value. Time axes are in seconds (or ms around
-an R-peak), amplitudes in the record's units; padding is shaded and labelled, never drawn
-as signal.
+an R-peak), amplitudes in the record's units (mV on an ECG-paper grid where the units are mV);
+only the recorded part is drawn: padding added for the model is said in the title, never drawn.
+Maps are drawn in one unit for every explainer, a share per second (`ecgzoo.report.map_units`), named
+on the colour bar.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from ecgzoo.explain.beats import BeatTemplates
+from ecgzoo.report.ecg_paper import mv_factor, paper_grid
 from ecgzoo.report.figures_segments import mark_strip
-
-PADDING_COLOUR = "0.88"
+from ecgzoo.report.map_units import map_share
 
 
 def _as_leads(signal: np.ndarray) -> np.ndarray:
@@ -79,9 +81,22 @@ def compose_title(
     return " | ".join(parts)
 
 
-def _draw_trace(ax, sig: np.ndarray, attr: np.ndarray, fs: float, valid: int, norm: Normalize, cmap: str) -> None:
-    """Trace of the valid part over a colour band of the attribution; padding shaded."""
-    samples = sig.shape[-1]
+def padding_note(valid: int, samples: int, fs: float) -> str:
+    """'' when nothing was padded, else the sentence the titles carry about the padding."""
+    if valid >= samples:
+        return ""
+    return f"recorded {valid / fs:g} s, padded to {samples / fs:g} s for the model; only the recorded part is drawn"
+
+
+def _heading(fig: Figure, heading: str, note: str) -> None:
+    text = "\n".join(t for t in (heading, note) if t)
+    if text:
+        fig.suptitle(text, fontsize=10)
+
+
+def _draw_trace(ax, sig: np.ndarray, attr: np.ndarray, fs: float, valid: int, norm: Normalize, cmap: str,
+                paper: bool) -> None:
+    """Trace of the recorded part over a colour band of the map; on ECG paper when `paper` (mV)."""
     t = np.arange(valid) / fs
     seg = sig[:valid]
     lo, hi = float(seg.min()), float(seg.max())
@@ -89,19 +104,13 @@ def _draw_trace(ax, sig: np.ndarray, attr: np.ndarray, fs: float, valid: int, no
     lo, hi = lo - margin, hi + margin
     ax.imshow(attr[None, :valid], aspect="auto", extent=(0, valid / fs, lo, hi), origin="lower",
               cmap=cmap, norm=norm, alpha=0.55, interpolation="nearest", zorder=0)
+    if paper:
+        paper_grid(ax, valid / fs, lo, hi, zorder=1)
+    else:
+        ax.grid(True, color="0.8", linewidth=0.4, zorder=1)
     ax.plot(t, seg, color="black", linewidth=0.7, zorder=2)
-    _shade_padding(ax, valid, samples, fs)
-    ax.set_xlim(0, samples / fs)
+    ax.set_xlim(0, valid / fs)
     ax.set_ylim(lo, hi)
-
-
-def _shade_padding(ax, valid: int, samples: int, fs: float) -> None:
-    if valid >= samples:
-        return
-    ax.axvspan(valid / fs, samples / fs, facecolor=PADDING_COLOUR, edgecolor="0.6", hatch="//", linewidth=0, zorder=1)
-    ax.text((valid + samples) / 2 / fs, 0.5, "padding", transform=ax.get_xaxis_transform(),
-            ha="center", va="center", color="0.35", fontsize=9, zorder=3,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7})
 
 
 def plot_attribution(
@@ -116,53 +125,53 @@ def plot_attribution(
     predicted_label: str | None = None,
     probabilities: Mapping[str, float] | None = None,
     explainer: str | None = None,
+    sums_to: str | None = None,
     width: float | None = None,
     segments: np.ndarray | None = None,
     segment_units: str = "attribution",
 ) -> Figure:
-    """Waveform against time with the attribution under it as colour and as a strip with a colour bar.
+    """Waveform against time with the map under it as colour and as a strip with a colour bar.
 
-    signal (T,) or (leads, T); attribution (T,), one value per sample. The colour scale is set
-    from the valid part only, so padding cannot wash out the map. `segments`: beat cuts of a map
-    constant per beat, marked on the strip with each value in `segment_units` (`ecgzoo.report.figures_segments`).
+    signal (T,) or (leads, T); attribution (T,) raw, drawn in % per second (`ecgzoo.report.map_units`;
+    `sums_to`: what a complete map sums to). Only the first `valid_length` samples (the recorded part)
+    are drawn; a padded record says so in the title. mV ("mV x F": divided by F) is drawn on ECG paper.
+    `segments`: beat cuts, marked with each beat's raw value in `segment_units` (`figures_segments`).
     """
     if not fs > 0:
         raise ValueError(f"sampling rate fs must be positive, got {fs}")
     sig = _as_leads(signal)
     leads, samples = sig.shape
-    attr = _check_attribution(attribution, samples)
     valid = _valid(valid_length, samples)
+    raw = _check_attribution(attribution, samples)
+    share = map_share(raw, fs, valid, sums_to=sums_to, explainer=explainer)
+    attr = share.values
+    factor = mv_factor(units)
+    sig, units = (sig / factor, "mV") if factor else (sig, units)
     norm, cmap = attribution_norm(attr[:valid])
-    duration = samples / fs
-    fig = Figure(figsize=(width or float(np.clip(4 + duration * 0.4, 8, 20)), 1.9 * leads + 1.6),
-                     layout="constrained")
+    duration = valid / fs
+    fig = Figure(figsize=(width or float(np.clip(4 + duration * 0.4, 8, 20)), 1.9 * leads + 1.8), layout="constrained")
     grid = fig.add_gridspec(leads + 1, 2, height_ratios=[3] * leads + [0.7], width_ratios=[60, 1])
     trace_axes = []
     for lead in range(leads):
         ax = fig.add_subplot(grid[lead, 0], sharex=trace_axes[0] if trace_axes else None)
         ax.set_label(f"signal lead {lead}")
-        _draw_trace(ax, sig[lead], attr, fs, valid, norm, cmap)
+        _draw_trace(ax, sig[lead], attr, fs, valid, norm, cmap, paper=factor is not None)
         ax.set_ylabel(f"lead {lead + 1} ({units})" if leads > 1 else f"amplitude ({units})")
         ax.tick_params(labelbottom=False)
-        ax.grid(True, color="0.8", linewidth=0.4, zorder=1)
         trace_axes.append(ax)
     strip = fig.add_subplot(grid[leads, 0], sharex=trace_axes[0])
     strip.set_label("attribution strip")
-    image = strip.imshow(attr[None, :valid], aspect="auto", extent=(0, valid / fs, 0, 1), cmap=cmap, norm=norm,
+    image = strip.imshow(attr[None, :valid], aspect="auto", extent=(0, duration, 0, 1), cmap=cmap, norm=norm,
                          interpolation="nearest")
-    _shade_padding(strip, valid, samples, fs)
     strip.set_xlim(0, duration)
     strip.set_yticks([])
-    strip.set_xlabel("time (s)")
+    strip.set_xlabel("time (s)" + ("   ECG paper: small squares 0.04 s x 0.1 mV, large 0.2 s x 0.5 mV" if factor else ""))
     strip.set_ylabel("map", rotation=0, ha="right", va="center")
-    mark_strip(strip, attr, segments, fs, segment_units)  # nothing without segments
+    mark_strip(strip, raw, segments, fs, segment_units)  # each beat's own value in its units; nothing without segments
     cax = fig.add_subplot(grid[:, 1])
     cax.set_label("colorbar")
-    bar = fig.colorbar(image, cax=cax)
-    bar.set_label(f"{explainer} attribution" if explainer else "attribution")
-    heading = compose_title(title, true_label, predicted_label, probabilities)
-    if heading:
-        fig.suptitle(heading, fontsize=10)
+    fig.colorbar(image, cax=cax).set_label(share.label)
+    _heading(fig, compose_title(title, true_label, predicted_label, probabilities), padding_note(valid, samples, fs))
     return fig
 
 
@@ -334,31 +343,34 @@ def plot_side_by_side(
     true_label: str | None = None,
     predicted_label: str | None = None,
     probabilities: Mapping[str, float] | None = None,
+    sums_to: Mapping[str, str | None] | None = None,
 ) -> Figure:
-    """One row per explainer: the same trace (one lead) under each map, each with its own colour bar."""
+    """One row per explainer: the same trace (one lead, recorded part) under each map, each with its
+    own colour bar in % per second (`sums_to`: explainer -> what its map sums to, as `plot_attribution`)."""
     if not attributions:
         raise ValueError("no attributions to compare")
     sig = _as_leads(signal)[lead]
     samples = sig.shape[0]
     valid = _valid(valid_length, samples)
+    factor = mv_factor(units)
+    sig, units = (sig / factor, "mV") if factor else (sig, units)
     rows = len(attributions)
-    duration = samples / fs
-    fig = Figure(figsize=(float(np.clip(4 + duration * 0.4, 8, 20)), 1.7 * rows + 1), layout="constrained")
+    duration = valid / fs
+    fig = Figure(figsize=(float(np.clip(4 + duration * 0.4, 8, 20)), 1.7 * rows + 1.2), layout="constrained")
     grid = fig.add_gridspec(rows, 2, width_ratios=[60, 1])
     first = None
     for i, (name, attribution) in enumerate(attributions.items()):
-        attr = _check_attribution(attribution, samples)
-        norm, cmap = attribution_norm(attr[:valid])
+        share = map_share(_check_attribution(attribution, samples), fs, valid, sums_to=(sums_to or {}).get(name), explainer=name)
+        norm, cmap = attribution_norm(share.values[:valid])
         ax = fig.add_subplot(grid[i, 0], sharex=first)
         first = first or ax
         ax.set_label(f"explainer {name}")
-        _draw_trace(ax, sig, attr, fs, valid, norm, cmap)
+        _draw_trace(ax, sig, share.values, fs, valid, norm, cmap, paper=factor is not None)
         ax.set_ylabel(f"{name}\n({units})")
         ax.tick_params(labelbottom=i == rows - 1)
         cax = fig.add_subplot(grid[i, 1])
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+        cax.set_label(f"colorbar {name}")
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax).set_label(share.label, fontsize=7)
     ax.set_xlabel("time (s)")
-    heading = compose_title(title, true_label, predicted_label, probabilities)
-    if heading:
-        fig.suptitle(heading, fontsize=10)
+    _heading(fig, compose_title(title, true_label, predicted_label, probabilities), padding_note(valid, samples, fs))
     return fig

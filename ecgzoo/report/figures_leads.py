@@ -22,26 +22,15 @@ from matplotlib.figure import Figure
 
 from ecgzoo.core.leads import STANDARD_12, canonical_leads
 from ecgzoo.explain.beats import BeatTemplates
-from ecgzoo.report.figures import attribution_norm, compose_title
+from ecgzoo.report.ecg_paper import mv_factor, paper_grid
+from ecgzoo.report.figures import attribution_norm, compose_title, padding_note
 from ecgzoo.report.figures_segments import mark_paper
+from ecgzoo.report.map_units import map_share
 
 MM_PER_S, MM_PER_MV = 25.0, 10.0
 ROW_MV = 3.5  # vertical space of one row
 CLINICAL_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 RHYTHM_LEAD = "II"
-#: grey rather than the printout's pink, so the attribution colours stay readable on it
-GRID_MINOR, GRID_MAJOR = "#e4e4e4", "#bdbdbd"
-
-
-def _grid(ax, t_max: float, y_min: float, y_max: float) -> None:
-    """ECG paper: minor lines every 0.04 s / 0.1 mV, major every 0.2 s / 0.5 mV."""
-    for step, colour, width in ((0.04, GRID_MINOR, 0.3), (0.2, GRID_MAJOR, 0.6)):
-        ax.vlines(np.arange(0.0, t_max + 1e-9, step), y_min, y_max, colors=colour, linewidth=width, zorder=0)
-    for step, colour, width in ((0.1, GRID_MINOR, 0.3), (0.5, GRID_MAJOR, 0.6)):
-        start = np.floor(y_min / step) * step
-        ax.hlines(np.arange(start, y_max + 1e-9, step), 0.0, t_max, colors=colour, linewidth=width, zorder=0)
-
-
 def _trace(ax, t: np.ndarray, y: np.ndarray, values: np.ndarray, norm, cmap: str) -> LineCollection:
     points = np.stack([t, y], axis=1)
     segments = np.stack([points[:-1], points[1:]], axis=1)
@@ -99,15 +88,16 @@ def _paper_axes(ax: Any, t_max: float, y_range: tuple[float, float], seconds: fl
     ax.set_xlabel(label)
 
 
-def mv_factor(units: str) -> float | None:
-    """How many signal units make one mV: 1 for "mV", F for "mV x F"; None for other units (e.g. "a.u.")."""
-    head, _, tail = units.partition(" x ")
-    if head.strip() != "mV":
-        return None
-    try:
-        return float(tail) if tail else 1.0
-    except ValueError:
-        return None
+def _paper_figure(t_max: float, y_min: float, y_max: float) -> tuple[Figure, Any, tuple[float, float, float, float]]:
+    """A figure whose paper axes are printed at 25 mm/s and 10 mm/mV, the grid drawn; and the colour bar's box."""
+    width_mm, height_mm = t_max * MM_PER_S, (y_max - y_min) * MM_PER_MV
+    fig_w, fig_h = width_mm / 25.4 + 1.6, height_mm / 25.4 + 1.0  # inches: 0.4 left, 1.2 right for the colour bar
+    left, bottom, w, h = 0.4 / fig_w, 0.5 / fig_h, width_mm / 25.4 / fig_w, height_mm / 25.4 / fig_h
+    fig = Figure(figsize=(fig_w, fig_h))
+    ax = fig.add_axes((left, bottom, w, h))
+    ax.set_label("ecg paper")
+    paper_grid(ax, t_max, y_min, y_max)
+    return fig, ax, (left + w + 0.1 / fig_w, bottom + 0.2 * h, 0.12 / fig_w, 0.6 * h)
 
 
 def plot_leads(
@@ -124,6 +114,7 @@ def plot_leads(
     explainer: str | None = None,
     per_lead: bool = True,
     units: str = "mV",
+    sums_to: str | None = None,
     segments: np.ndarray | None = None, segment_units: str = "attribution",
 ) -> Figure:
     """A calibrated ECG printout of `signal` (leads, T) in mV, each lead coloured by its map.
@@ -131,26 +122,23 @@ def plot_leads(
     attribution: (leads, T), or (T,) for a map shared by all leads. layout: "3x4" (clinical;
     needs the 12 standard leads, otherwise rows are used) or "rows". units: the signal's units;
     "mV x F" (the `scale` step's output) is drawn divided by F, so the paper's 10 mm/mV holds; any
-    other non-mV unit is drawn as given and the axis says it is not calibrated. `segments`: beat cuts
-    of maps constant per beat, marked with each value in `segment_units` (`ecgzoo.report.figures_segments`).
+    other non-mV unit is drawn as given and the axis says it is not calibrated. Maps in % per second of
+    the sum over every lead (`ecgzoo.report.map_units`; `sums_to` as in `plot_attribution`); only the
+    recorded `valid_length` samples are drawn. `segments`: beat cuts, marked with raw values in `segment_units`.
     """
     sig, attr, names, per_lead = _checked_leads(signal, attribution, lead_names, layout, per_lead)
     factor = mv_factor(units)
     sig = sig / factor if factor else sig
     samples = sig.shape[1]
     valid = samples if valid_length is None else int(valid_length)
+    share = map_share(attr if per_lead else attr[0], fs, valid, sums_to=sums_to, explainer=explainer)
+    raw, attr = attr, np.broadcast_to(share.values, sig.shape)
     cells = _cells(names, valid, layout)
     rows = 1 + max(r for r, *_ in cells)
     norm, cmap = attribution_norm(attr[:, :valid])
     t_max = valid / fs + 0.4  # room for the calibration pulse
     y_min, y_max = -(rows - 0.5) * ROW_MV, 0.5 * ROW_MV
-    width_mm, height_mm = t_max * MM_PER_S, (y_max - y_min) * MM_PER_MV
-    fig_w, fig_h = width_mm / 25.4 + 1.6, height_mm / 25.4 + 1.0  # inches: 0.4 left, 1.2 right for the colour bar
-    left, bottom, w, h = 0.4 / fig_w, 0.5 / fig_h, width_mm / 25.4 / fig_w, height_mm / 25.4 / fig_h
-    fig = Figure(figsize=(fig_w, fig_h))
-    ax = fig.add_axes((left, bottom, w, h))
-    ax.set_label("ecg paper")
-    _grid(ax, t_max, y_min, y_max)
+    fig, ax, bar_box = _paper_figure(t_max, y_min, y_max)
     lines = None
     for row, lead, a, b in cells:
         baseline = -row * ROW_MV
@@ -160,15 +148,16 @@ def plot_leads(
         ax.text(x0 + 0.04, baseline + 0.35 * ROW_MV, names[lead], fontsize=8, fontweight="bold", zorder=4)
         if a == 0:
             _pulse(ax, 0.1, baseline)
-    mark_paper(ax, cells, attr, segments, fs, segment_units, ROW_MV)  # nothing without segments
+    mark_paper(ax, cells, raw, segments, fs, segment_units, ROW_MV)  # nothing without segments
     _paper_axes(ax, t_max, (y_min, y_max), valid / fs,
                 "time (s)   25 mm/s, 10 mm/mV" if factor else f"time (s)   25 mm/s; amplitude in {units}, not calibrated")
     if lines is not None:
-        bar = fig.colorbar(lines, cax=fig.add_axes((left + w + 0.1 / fig_w, bottom + 0.2 * h, 0.12 / fig_w, 0.6 * h)))
-        bar.set_label(f"{explainer or 'attribution'}" + (" (per lead)" if per_lead else " (one map for all leads)"))
-    heading = compose_title(title, None, predicted_label, probabilities)
-    if heading:
-        fig.suptitle(heading, fontsize=9)
+        bar = fig.colorbar(lines, cax=fig.add_axes(bar_box))
+        bar.set_label(share.label + (" (per lead)" if per_lead else " (one map for all leads)"), fontsize=7)
+    text = "\n".join(t for t in (compose_title(title, None, predicted_label, probabilities),
+                                  padding_note(valid, samples, fs)) if t)
+    if text:
+        fig.suptitle(text, fontsize=9)
     return fig
 
 

@@ -77,15 +77,21 @@ def clinical_rows(names: Sequence[str]) -> list[list[int]] | None:
 def viewer_html(*, title: str, signal: np.ndarray, fs: float, units: str, maps: Mapping[str, np.ndarray],
                 classes: Sequence[str], windows: Sequence[tuple[float, float, Sequence[float] | None]],
                 facts: Mapping[str, Any], lead_names: Sequence[str] | None = None, multi_label: bool = False,
-                thresholds: Sequence[float] | None = None,
-                annotations: Sequence[tuple[float, float, str]] | None = None) -> str:
+                thresholds: Sequence[float] | None = None, problems: Sequence[str | None] | None = None,
+                gaps: Sequence[Mapping[str, Any]] = (), annotations: Sequence[tuple[float, float, str]] | None = None) -> str:
     """The HTML text of the viewer for one recording: `signal` (leads, T) in `units` (drawn at
     10 mm/mV when `units` is mV), maps (T,) by explainer name, `windows` = (start_s, end_s, class
     probabilities or None) for the timeline; `multi_label`: the probabilities are independent per
-    label, decided at `thresholds` (0.5 each where None); `annotations`: the record's annotated rhythm
-    episodes (start_s, end_s, rhythm), drawn as a track under the maps and on the timeline."""
+    label, decided at `thresholds` (0.5 each where None). `problems`: per window, why it has no
+    class (None where it has one). `gaps`: the gap track, {"start", "end" (s), "text"} per stretch
+    not analysed for missing samples (`ecgzoo.serving.explain_recording.gap_track`), drawn over the
+    trace and the timeline as a hatched band with its text. `annotations`: the record's annotated
+    rhythm episodes (start_s, end_s, rhythm), drawn as a track under the maps and on the timeline."""
     signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
     n = signal.shape[-1]
+    problems = list(problems) if problems is not None else [None] * len(windows)
+    if len(problems) != len(windows):
+        raise ValueError(f"viewer: {len(problems)} window problems for {len(windows)} windows")
     for name, m in maps.items():
         if np.shape(m) != (n,):
             raise ValueError(f"viewer: map {name!r} has shape {np.shape(m)}, the signal has {n} samples")
@@ -104,8 +110,9 @@ def viewer_html(*, title: str, signal: np.ndarray, fs: float, units: str, maps: 
         "classes": list(classes), "facts": {k: str(v) for k, v in facts.items()},
         "clinical": clinical_rows(names), "multi_label": bool(multi_label),
         "thresholds": [float(t) for t in thresholds] if thresholds is not None else [0.5] * len(classes) if multi_label else None,
-        "windows": [{"start": float(a), "end": float(b), "p": None if p is None else [round(float(v), 4) for v in p]}
-                    for a, b, p in windows],
+        "windows": [{"start": float(a), "end": float(b), "p": None if p is None else [round(float(v), 4) for v in p],
+                     "problem": problem} for (a, b, p), problem in zip(windows, problems, strict=True)],
+        "gaps": [{"start": float(g["start"]), "end": float(g["end"]), "text": str(g["text"])} for g in gaps],
         "annotations": [{"start": float(a), "end": float(b), "rhythm": str(r)} for a, b, r in annotations or ()],
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

@@ -15,7 +15,8 @@ the windows' probabilities, as predict reports).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +49,14 @@ class ExplainedRecording:
     notes: list[str]
     lead_names: list[str] | None = None  # of the rows of `signal`
     source_fs: float | None = None  # the recording's own rate
+    problems: list[str | None] | None = None  # per window, why it has no class ("not analysed: N missing samples", ...)
+
+
+def gap_track(windows: Sequence[tuple[float, float, Any]], problems: Sequence[str | None]) -> list[dict[str, Any]]:
+    """The viewer's gap track: one band per window with missing samples (its problem starts with
+    `NOT_ANALYSED`), {"start", "end" (s), "text": "not analysed: N missing samples"}."""
+    return [{"start": float(a), "end": float(b), "text": problem}
+            for (a, b, _), problem in zip(windows, problems, strict=True) if (problem or "").startswith(NOT_ANALYSED)]
 
 
 def source_windows(run: LoadedRun, source: SignalSource) -> list[tuple[int, int]]:
@@ -87,27 +96,45 @@ def _prepare(run: LoadedRun, source: SignalSource) -> tuple[list, list[str]]:
     return out, notes
 
 
+def _trace_pipeline(run: LoadedRun, source_fs: float, fs: float) -> Pipeline:
+    steps = [s for s in pipeline_for(run, source_fs)[0].config if s["name"] in TRACE_STEPS]
+    return Pipeline([*steps, {"name": "resample", "fs": fs}])
+
+
+def trace_stretch(run: LoadedRun, source: SignalSource, a: int, b: int, fs: float,
+                  pipeline: Pipeline | None = None) -> Record:
+    """The recording's samples a..b (at its own rate) as given, in mV, at `fs`: through only the run's lead- and
+    rate-choosing steps (TRACE_STEPS), read with a margin for the resampler. Raises MissingSamples for a stretch
+    with missing samples and InputError for one the steps refuse. Who calls: `explain_recording` (the viewer's
+    trace) and `ecgzoo explain` (the trace of its pictures)."""
+    pipeline = pipeline or _trace_pipeline(run, source.fs, fs)
+    margin = int(round(TRACE_MARGIN_S * source.fs))
+    a0, b1 = max(0, a - margin), min(source.samples, b + margin)
+    try:
+        rec = pipeline(Record(source.read(a0, b1), source.fs, source.name, lead_names=source.lead_names or None))
+    except RecordError as exc:
+        raise InputError(f"{source.path}: {exc.problem}") from None
+    first = int(round((a - a0) * fs / source.fs))
+    n = max(0, min(int(round(b * fs / source.fs)) - int(round(a * fs / source.fs)), rec.samples - first))
+    return rec.replace(signal=np.ascontiguousarray(rec.signal[:, first:first + n]), valid_length=n)
+
+
 def _trace(run: LoadedRun, source: SignalSource, fs: float, total: int) -> tuple[np.ndarray, list[str] | None]:
-    """The recording as given (leads, total) at `fs` and its lead names: only the run's lead- and rate-choosing steps
-    (TRACE_STEPS), a model-input-long stretch at a time, each read with a margin for the resampler."""
-    steps = [s for s in pipeline_for(run, source.fs)[0].config if s["name"] in TRACE_STEPS]
-    pipeline = Pipeline([*steps, {"name": "resample", "fs": fs}])
-    stretch, margin = int(round(run.input_samples / run.fs * source.fs)), int(round(TRACE_MARGIN_S * source.fs))
+    """The recording as given (leads, total) at `fs` and its lead names, a model-input-long stretch at a time."""
+    pipeline = _trace_pipeline(run, source.fs, fs)
+    stretch = int(round(run.input_samples / run.fs * source.fs))
     out, names = None, None
     for a in range(0, source.samples, stretch):
         b = min(source.samples, a + stretch)
-        a0, b1 = max(0, a - margin), min(source.samples, b + margin)
         try:
-            rec = pipeline(Record(source.read(a0, b1), source.fs, source.name, lead_names=source.lead_names or None))
+            rec = trace_stretch(run, source, a, b, fs, pipeline)
         except MissingSamples:
             continue  # a stretch with missing samples is drawn flat (the notes list those windows)
-        except RecordError as exc:
-            raise InputError(f"{source.path}: {exc.problem}") from None
         if out is None:
             out, names = np.zeros((rec.leads, total), dtype=np.float32), rec.lead_names
-        first, start = int(round((a - a0) * fs / source.fs)), int(round(a * fs / source.fs))
-        n = max(0, min(int(round(b * fs / source.fs)) - start, rec.samples - first, total - start))
-        out[:, start:start + n] = rec.signal[:, first:first + n]
+        start = int(round(a * fs / source.fs))
+        n = min(rec.samples, total - start)
+        out[:, start:start + n] = rec.signal[:, :n]
     return out, None if names is None else list(names)
 
 
@@ -143,9 +170,10 @@ def explain_recording(run: LoadedRun, source: SignalSource, explainers: Mapping[
             n = min(rec.valid_length, total - a)
             for name in explainers:
                 maps[name][a:a + n] = attrs[name][k, :n]
+    problems = [p if p else None if i in probs else NON_FINITE for i, (_, _, _, p) in enumerate(windows)]
     return ExplainedRecording(source.name, fs, "mV", signal, maps,
                               [(a, b, probs.get(i)) for i, (a, b, _, _) in enumerate(windows)], target, notes,
-                              lead_names, source.fs)
+                              lead_names, source.fs, problems)
 
 
 def window_probabilities(run: LoadedRun, model: torch.nn.Module, windows: list, ok: list[int], batch_size: int, device: str,

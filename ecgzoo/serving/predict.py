@@ -58,6 +58,7 @@ class Window:
     end_s: float
     probabilities: np.ndarray | None
     problem: str | None = None
+    padded_s: float = 0.0  # seconds of padding the preprocessing added to fill the model's input
 
 
 @dataclasses.dataclass
@@ -123,6 +124,11 @@ class Prediction:
         return analysed_seconds(self.windows)
 
     @property
+    def padded_s(self) -> float:
+        """Seconds of padding added to fill the model's input (a recording shorter than it); 0 when none."""
+        return max((w.padded_s for w in self.windows), default=0.0)
+
+    @property
     def label(self) -> str | None:
         p = self.probabilities
         return None if p is None else self._labels(p)
@@ -151,6 +157,7 @@ class Prediction:
             "probabilities": None if p is None else {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
             **({"problem": self.problem} if p is None else {}),
             "analysed_s": round(self.analysed_s, 3),
+            "padded_s": round(self.padded_s, 3),
             "notes": self.notes,
             "windows": [
                 {
@@ -160,6 +167,7 @@ class Prediction:
                     "probabilities": None if w.probabilities is None
                     else {c: round(float(v), 5) for c, v in zip(self.classes, w.probabilities, strict=True)},
                     **({"problem": w.problem} if w.problem else {}),
+                    **({"padded_s": round(w.padded_s, 3)} if w.padded_s else {}),
                 }
                 for w in self.windows
             ],
@@ -287,6 +295,8 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
                 raise InputError(
                     f"{source.path}: preprocessing gave shape {rec.signal.shape}, the model takes {(run.in_leads, run.input_samples)}"
                 )
+            if run.input_samples - rec.valid_length > 1:  # more than resampling's rounding
+                windows[-1].padded_s = (run.input_samples - rec.valid_length) / run.fs
             xs.append(rec.signal)
             vls.append(rec.valid_length)
             slots.append(len(windows) - 1)
@@ -303,9 +313,22 @@ def predict_source(run: LoadedRun, source: SignalSource, batch_size: int = 16, d
                 windows[slot].probabilities = p
             else:
                 windows[slot].problem = NON_FINITE
-    notes += _gap_notes(source, windows, bridged)
+    notes += _gap_notes(source, windows, bridged) + _padding_notes(run, windows)
     return Prediction(str(source.path), source.fs, source.samples / source.fs, list(run.classes), windows, notes,
                       run.task, run.thresholds)
+
+
+def _padding_notes(run: LoadedRun, windows: list[Window]) -> list[str]:
+    """The note saying a recording shorter than the model's input was padded (`padded_s` in the JSON)."""
+    padded = [w for w in windows if w.padded_s]
+    if not padded:
+        return []
+    w, model_s = padded[-1], run.input_samples / run.fs
+    masked = bool(getattr(run.model, "masked_pooling", False))
+    effect = ("the model's masked pooling leaves it out" if masked
+              else "the model pools over it as if it were signal (no masked pooling)")
+    return [f"padded: the recording ({w.end_s - w.start_s:g} s) is shorter than the model's input ({model_s:g} s); "
+            f"the preprocessing added {w.padded_s:g} s of padding: {effect}"]
 
 
 def analysed_seconds(windows: list[Window]) -> float:

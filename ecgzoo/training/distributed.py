@@ -7,7 +7,7 @@ Two ways to get several processes; the trainer (`ecgzoo_plugins.trainer`) needs 
   trainer calls `setup()`, which joins the process group (nccl for CUDA, gloo for CPU); the job
   calls `shutdown()` once at its end.
   Several nodes: the same command on each node with `--nnodes=M --node_rank=i
-  --rdzv_endpoint=HOST:PORT` (see README, "Training on several GPUs / nodes").
+  --rdzv_endpoint=HOST:PORT` (see docs/running.md, "Training on several GPUs / nodes").
 * `launch(fn, nproc, *args)` from Python (what `ecgzoo run --nproc N` calls): spawns `nproc`
   local processes with torch.multiprocessing, joins them into one group on 127.0.0.1 (gloo on
   CPU, nccl on CUDA with one GPU per process) and returns rank 0's result. Every process runs

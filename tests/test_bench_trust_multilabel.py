@@ -1,0 +1,130 @@
+"""The multi-label evidence-removal benchmark (benchmarks/bench_trust_multilabel.py) and the parts of
+bench_trust.py and ecgzoo.explain.evidence it shares: targets, per-statement statistics, resumed runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import ecgzoo
+from ecgzoo.explain import evidence
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ml():
+    return _load("bench_trust_multilabel")
+
+
+@pytest.fixture(scope="module")
+def bt():
+    return _load("bench_trust")
+
+
+def test_targets_are_the_positive_statements_most_probable_first_else_the_most_probable_one(ml):
+    assert ml.targets_of([0.2, 0.9, 0.5, 0.6], [0.3, 0.5, 0.5, 0.7]) == ([1, 2], False)  # 0.5 >= 0.5 counts
+    assert ml.targets_of([0.2, 0.4, 0.1], [0.3, 0.5, 0.5]) == ([1], True)  # none positive: the top one, flagged
+    with pytest.raises(ValueError, match="3 probabilities but 2 thresholds"):
+        ml.targets_of([0.2, 0.4, 0.1], [0.3, 0.5])
+
+
+def _curves(morf: list[float], rnd: list[float]) -> dict:
+    flat = {"probability": morf, "margin": morf, "energy": [0, 0.5, 1], "rpeaks": [0, 0.5, 1]}
+    base = {"probability": rnd, "margin": rnd, "energy": [0, 0.5, 1], "rpeaks": [0, 0.5, 1]}
+    return {"road": {"fraction": [0, 0.5, 1], "segments": 2, "passes": 5,
+                     "curves": {"cam": {"morf": flat, "lerf": flat}, evidence.RANDOM_ORDER: {"morf": base, "lerf": base}}}}
+
+
+def test_per_statement_statistics_match_a_hand_computation(ml):
+    rows = [{"targets": [{"statement": "MI", "curves": _curves([1.0, 0.4, 0.2], [1.0, 0.6, 0.2])},
+                         {"statement": "STTC", "curves": _curves([1.0, 1.0, 1.0], [1.0, 0.8, 0.6])}]},
+            {"targets": [{"statement": "MI", "curves": _curves([0.8, 0.8, 0.0], [0.8, 0.4, 0.0])}]}]
+    tab = ml.statement_tables(rows, min_records=2)
+    assert tab["explained"] == {"MI": 2, "STTC": 1}
+    assert set(tab["summary"]) == {"all", "MI"}  # STTC is explained once: below min_records, no row of its own
+    mi = tab["summary"]["MI"]["road"]["orderings"]["cam"]["morf_probability"]
+    # trapezoid areas over fractions 0, 0.5, 1: cam 0.5 and 0.6, random 0.6 and 0.4
+    assert mi["auc_mean"] == pytest.approx(0.55) and mi["random_mean"] == pytest.approx(0.5)
+    assert mi["diff_mean"] == pytest.approx(0.05) and mi["beats_random"] == 1 and mi["records"] == 2
+    pooled = tab["summary"]["all"]["road"]["orderings"]["cam"]["morf_probability"]
+    assert pooled["records"] == 3 and pooled["auc_mean"] == pytest.approx((0.5 + 1.0 + 0.6) / 3)
+    assert pooled["random_mean"] == pytest.approx((0.6 + 0.8 + 0.4) / 3)
+
+
+def test_resumed_run_scores_only_the_records_not_in_the_file(bt, tmp_path, capsys):
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text(json.dumps({"record_id": "b", "kept": True}) + "\n")
+    records = [SimpleNamespace(record_id=r) for r in "abcd"]
+    called = []
+
+    def score(i):
+        called.append(i)
+        if records[i].record_id == "c":
+            raise ecgzoo.RecordError("c", "2 beats needed")
+        return {"record_id": records[i].record_id}, "note"
+
+    args = argparse.Namespace(jsonl=str(jsonl), records=4, max_seconds=0)
+    rows = bt.scored_rows(args, records, score)
+    assert called == [0, 2, 3]  # b was scored before: reused, not rescored
+    assert [r["record_id"] for r in rows] == ["a", "b", "d"] and rows[1] == {"record_id": "b", "kept": True}
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["record_id"] for r in lines] == ["b", "a", "d"] and all("seconds" in r for r in lines[1:])
+    assert "skipped" in capsys.readouterr().out
+    called.clear()
+    assert [r["record_id"] for r in bt.scored_rows(args, records, score)] == ["a", "b", "d"] and called == [2]
+
+
+class _Fixed(torch.nn.Module):
+    """Logits (2.0, -1.0, 0.5) for every input."""
+
+    def forward(self, x, valid_length=None):
+        return torch.tensor([[2.0, -1.0, 0.5]]).repeat(len(x), 1)
+
+
+def test_multilabel_outputs_are_the_statements_sigmoid_and_logit():
+    x = torch.zeros(3, 1, 8)
+    ml = evidence.model_outputs(_Fixed(), x, 2, 8, batch_size=2, multilabel=True)
+    assert np.allclose(ml.probability, 1 / (1 + np.exp(-0.5))) and np.allclose(ml.margin, 0.5)
+    single = evidence.model_outputs(_Fixed(), x, 2, 8, batch_size=2)  # softmax, and the margin to the top other
+    soft = np.exp([2.0, -1.0, 0.5]) / np.exp([2.0, -1.0, 0.5]).sum()
+    assert np.allclose(single.probability, soft[2]) and np.allclose(single.margin, 0.5 - 2.0)
+
+
+def test_donor_is_the_next_record_without_the_explained_statement(bt):
+    recs = [SimpleNamespace(label=lab) for lab in [("MI",), ("MI", "STTC"), ("NORM",), "A"]]
+    assert bt.donor_for(recs, 0, "MI") is recs[2]
+    assert bt.donor_for(recs, 2, "A") is recs[0]  # a single-label record's one label counts as its set
+    assert bt.donor_for(recs, 3, "MI") is recs[2]
+
+
+def test_held_out_records_are_loaded_with_the_runs_dataset_options(bt):
+    data = ecgzoo.get_dataset("synthetic", records=6, seconds=4.0)
+    ids = data.record_ids()
+    run = SimpleNamespace(splits={"train": ids[:3], "test": ids[3:]}, info={"dataset": "synthetic"},
+                          config={"config": {"dataset": {"records": 6, "seconds": 4.0}}}, pipeline=lambda r: r)
+    records, skipped = bt.held_out_records(run, None, 2)
+    assert [r.record_id for r in records] == sorted(ids[3:])[:2] and not skipped
+    assert records[0].signal.shape[-1] == round(4.0 * records[0].fs)  # the run's 4-s records, not the 30-s default
+
+
+def test_beat_lead_agrees_when_its_count_is_near_the_median_of_the_leads(ml):
+    assert not ml.beats_agree([27, 13, 13])  # the beat lead took T waves for beats: twice the others' count
+    assert ml.beats_agree([12, 23, 12])  # another lead doubled; the beat lead is with the majority
+    assert ml.beats_agree([15, 13, 13]) and not ml.beats_agree([16, 13, 13])  # 20% of the median 13 is 2.6
