@@ -18,6 +18,7 @@ chance check        always the training majority       AUROC 0.5
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,17 +30,17 @@ from ecgzoo.evaluation import chance, metrics
 from ecgzoo.evaluation import multilabel_metrics as ml
 
 
-class TaskScoring:
+class TaskScoring(abc.ABC):
     """The scoring of one kind of task; `scoring(task)` picks it. Every method takes the task."""
 
     #: what the headline figure is called in prose, and the report's sentence on its example maps
     headline_name = ""
 
+    @abc.abstractmethod
     def metrics(self, task: Task, y: np.ndarray, probs: np.ndarray, thresholds: Any = None,
                 scored: Sequence[str] | None = None, interval: bool = False) -> dict[str, Any]:
         """Every figure of predictions `probs` against encoded targets `y` (with a 95% bootstrap
         interval of the headline figure when `interval`: a test split, an evaluation)."""
-        raise NotImplementedError
 
     def choose_thresholds(self, task: Task, y: np.ndarray, probs: np.ndarray) -> list[float] | None:
         """Decision thresholds chosen on these (validation) predictions; None where the task decides by arg max."""
@@ -61,22 +62,22 @@ class TaskScoring:
                 for rid, t, d, p in zip(record_ids, np.asarray(y), decided, probs, strict=True))
         return csv_text(["record", "true", "predicted", *(f"p_{c}" for c in task.classes)], rows)
 
+    @abc.abstractmethod
     def headline(self, metrics_: dict[str, Any]) -> str:
         """One line of the scores a reader compares first (Markdown bold on the headline figure)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def test_intro(self, test: dict[str, Any]) -> str:
         """How the run's last lines introduce the test split's headline."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def shipped(self, metrics_: dict[str, Any]) -> dict[str, Any]:
         """The figures of one metrics.json section that published weights carry (`ecgzoo publish`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def chance(self, task: Task, y_val: np.ndarray, probs: np.ndarray, y_train: np.ndarray,
                scored: Sequence[str] | None) -> dict[str, Any]:
         """The chance-level check of the validation headline figure (`ecgzoo.evaluation.chance`)."""
-        raise NotImplementedError
 
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:
