@@ -84,6 +84,23 @@ def test_where_no_declared_preset_fits_the_quickest_is_named(tmp_path, monkeypat
                               "`ecgzoo run toy synthetic --preset quick` (about ")
 
 
+def test_the_suggested_preset_is_estimated_on_the_users_data(tmp_path, monkeypatch):
+    # a dataset option the user set (here the record count; for real data the folder, dataset.path) is kept
+    # for the preset the advice estimates: without it the advice built the dataset from its defaults and a run
+    # pointed at its data with --set dataset.path=... stopped before training (data not found)
+    config, data, pipeline = _job(tmp_path, "trainer.epochs=10000000", records=30)
+    seen: list[int] = []
+    real = est.estimate
+
+    def spy(model, cand_data, *args):
+        seen.append(len(cand_data.record_ids()))
+        return real(model, cand_data, *args)
+
+    monkeypatch.setattr(est, "estimate", spy)
+    assert est.suggest("toy", "synthetic", data, config, "cpu") is not None
+    assert seen == [30]
+
+
 def test_a_short_job_gets_no_advice(tmp_path):
     config, data, pipeline = _job(tmp_path)
     said: list[str] = []

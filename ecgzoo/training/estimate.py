@@ -268,11 +268,14 @@ def suggest(model: str, dataset: str, data: Any, config: Any, device: str) -> tu
     """The preset declared for this dataset whose job, estimated the same way, is shortest: the first one that
     fits in `LONG_S`, else the quickest; its command line and estimate (None: no preset declared for it)."""
     from ecgzoo.core.create import get_dataset
-    from ecgzoo.training.run_config import _resolved, build_pipeline, resolve_run_config
+    from ecgzoo.training.run_config import _resolved, build_pipeline, preset_values, resolve_run_config
 
     best: tuple[str, Estimate] | None = None
     for other, preset in _candidates(model, dataset):
-        candidate = resolve_run_config(other, dataset, preset, assignments={"device": config.device, "cache_dir": config.cache_dir})
+        # the user's dataset options (where the data is, its task) stay; the preset's own dataset options win
+        data_options = {**config.dataset, **preset_values(preset, other, dataset).get("dataset", {})}
+        candidate = resolve_run_config(other, dataset, preset, assignments={
+            "device": config.device, "cache_dir": config.cache_dir, "dataset": data_options})
         same_model = _resolved(other, "model") == _resolved(model, "model")
         if same_model and (candidate.model, candidate.trainer) == (config.model, config.trainer):
             continue  # the run asked for is this preset already
