@@ -289,6 +289,11 @@ def suggest(model: str, dataset: str, data: Any, config: Any, device: str) -> tu
     return best
 
 
+def cpu_has_bf16() -> bool:
+    """True when oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); False: it is emulated, and slow."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def announce(model: str, dataset: str, data: Any, pipeline: Any, config: Any, device: str,
              say: Callable[[str], None]) -> Estimate | None:
     """Measure, print the whole job's estimated time and, beyond `LONG_S`, the preset that fits; returns the estimate."""
@@ -298,6 +303,9 @@ def announce(model: str, dataset: str, data: Any, pipeline: Any, config: Any, de
         return None
     where = f"{device}, {torch.get_num_threads()} thread(s)" if device == "cpu" else device
     say(f"estimated time of the whole job on this machine ({where}): {found.describe()}")
+    if device == "cpu" and (_trainer_plan(config) or {}).get("precision") == "bf16" and not cpu_has_bf16():
+        say("this CPU has no bf16 instructions (AVX512-BF16 or AMX): bf16 autocast is emulated and runs many times "
+            "slower than float32 here; --set trainer.precision=fp32 trains the same recipe in float32")
     if found.total_s <= LONG_S:
         return found
     hint = suggest(model, dataset, data, config, device)
