@@ -8,6 +8,7 @@ dictionaries read here are those of `ecgzoo.evaluation.task_scoring`.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from ecgzoo.core.tasks import MULTI, SINGLE, Task
@@ -16,7 +17,7 @@ from ecgzoo.evaluation.multilabel_metrics import figure_or_na, headline
 from ecgzoo.report.examples import examples_multi, examples_single
 
 
-class TaskReport:
+class TaskReport(abc.ABC):
     """The report parts of one kind of task; `report_for(task)` picks it."""
 
     #: the report's sentence introducing the example maps ({explainer}: the explainer's name)
@@ -26,17 +27,17 @@ class TaskReport:
     #: draws the example maps: (folder, model, prepared, positions, probs, task, explainer, options, per class, device)
     examples = staticmethod(examples_single)
 
+    @abc.abstractmethod
     def scores(self, metrics: dict[str, Any]) -> str:
         """The report's first line on validation scores."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def metrics_markdown(self, metrics: dict[str, Any]) -> str:
         """Headline, per-class table (and the confusion matrix of a single-label task) as Markdown."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def test_markdown(self, test: dict[str, Any]) -> str:
         """The test-split section of a report."""
-        raise NotImplementedError
 
 
 class SingleLabelReport(TaskReport):
