@@ -45,6 +45,17 @@ def test_targets_are_the_positive_statements_most_probable_first_else_the_most_p
         ml.targets_of([0.2, 0.4, 0.1], [0.3, 0.5])
 
 
+def test_drawn_targets_are_a_seeded_uniform_subset_most_probable_first(ml):
+    probs = [0.9, 0.1, 0.8, 0.7, 0.6]
+    assert ml.drawn([0, 2, 3, 4], probs, 0, seed=5) == [0, 2, 3, 4]  # 0: all of them
+    assert ml.drawn([0, 2, 3, 4], probs, 9, seed=5) == [0, 2, 3, 4]
+    two = ml.drawn([0, 2, 3, 4], probs, 2, seed=5)
+    assert len(two) == 2 and set(two) <= {0, 2, 3, 4} and probs[two[0]] >= probs[two[1]]
+    assert ml.drawn([0, 2, 3, 4], probs, 2, seed=5) == two  # the same record draws the same
+    firsts = {ml.drawn([0, 2, 3, 4], probs, 1, seed=s)[0] for s in range(40)}
+    assert firsts == {0, 2, 3, 4}  # not the most probable alone
+
+
 def _curves(morf: list[float], rnd: list[float]) -> dict:
     flat = {"probability": morf, "margin": morf, "energy": [0, 0.5, 1], "rpeaks": [0, 0.5, 1]}
     base = {"probability": rnd, "margin": rnd, "energy": [0, 0.5, 1], "rpeaks": [0, 0.5, 1]}
