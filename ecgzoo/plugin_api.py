@@ -32,8 +32,10 @@ What is here, by use:
 * beats filled in-distribution: the `evidence` module (`rpeaks_of`, `beat_bounds`: R-R-midpoint
   segments; `road_fill`: ROAD's noisy linear imputation), e.g. for beat masking during training.
 * multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
-  `validation_figures`, `selection_score`); progress: `run_progress` (the whole run's line:
-  epoch k of n, elapsed, time left), `format_duration`.
+  `validation_figures`, `selection_score`); each task kind's training: `training_for(task)`
+  (`ecgzoo.training.task_training`: loss weights, what a validation pass keeps, each epoch's
+  figures); progress: `run_progress` (the whole run's line: epoch k of n, elapsed, time left),
+  `format_duration`.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ from ecgzoo.models.checkpoint import (
 from ecgzoo.models.model_facts import facts_for
 from ecgzoo.training import distributed, multilabel_training
 from ecgzoo.training.estimate import format_duration, run_progress
+from ecgzoo.training.task_training import training_for
 from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
 
 __all__ = [
@@ -84,7 +87,7 @@ __all__ = [
     "canonical_leads", "challenge_score_2021", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
     "download_file", "dumps", "engine_for", "evidence", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
-    "format_duration", "run_progress",
+    "format_duration", "run_progress", "training_for",
     "load_checkpoint", "load_checkpoint_bytes", "masked_mean", "metrics_from_confusion", "model_from_checkpoint",
     "multilabel_training", "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",
     "samples_in_file", "save_checkpoint", "seed_everything", "set_rng_state", "stratified_kfold", "stratified_split",

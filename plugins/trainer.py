@@ -73,11 +73,15 @@ class ReferenceTrainer(ecgzoo.Trainer):
     def train_and_checkpoint(self, model: ecgzoo.EcgModel, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
                              classes: list[str], checkpoint_dir: Path, task: ecgzoo.Task | None = None) -> list[dict[str, Any]]:
         """Train with this trainer's own files in `checkpoint_dir` (best_epoch, last, epochs.jsonl); resumes from
-        `last.safetensors`; returns the history rows and leaves the best weights in `model`."""
+        `last.safetensors`; returns the history rows and leaves the best weights in `model`. The task (`ecgzoo.Task`)
+        decides the loss, the figures and the selection; without one, a single-label task of `classes`."""
         if self.config.seed is None:
             self.config = self.config.model_copy(update={"seed": 0})
-        multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.training.multilabel_training)
-        loop = FitLoop(self.config, model, train, val, list(classes), Path(checkpoint_dir), multi, self.scored_classes)
+        if task is None:  # called with classes alone (before tasks existed): one class per record
+            task = ecgzoo.Task.single_label(classes)
+        elif list(task.classes) != list(classes):
+            raise ValueError(f"classes {list(classes)} are not the task's {list(task.classes)}")
+        loop = FitLoop(self.config, model, train, val, task, Path(checkpoint_dir), self.scored_classes)
         loop.run(train, val)
         if loop.best_state is not None:
             model.load_state_dict(loop.best_state)

@@ -20,8 +20,8 @@ from ecgzoo_plugins.trainer_schedule import LrSchedule
 from ecgzoo_plugins.trainer_stopping import EarlyStopping, StopOnCtrlC
 
 
-def build_callbacks(cfg: TrainerConfig, multi: bool) -> dict[str, ecgzoo.Callback]:
-    """Every callback of a fit with options `cfg`, by the key its state is saved under, in calling order."""
+def build_callbacks(cfg: TrainerConfig, task: ecgzoo.Task) -> dict[str, ecgzoo.Callback]:
+    """Every callback of a fit with options `cfg` on `task`, by the key its state is saved under, in calling order."""
     callbacks: dict[str, ecgzoo.Callback] = {
         "lr-schedule": LrSchedule(cfg.lr_schedule, cfg.epochs, cfg.warmup_epochs, cfg.lr_step_size, cfg.lr_gamma),
     }
@@ -35,7 +35,7 @@ def build_callbacks(cfg: TrainerConfig, multi: bool) -> dict[str, ecgzoo.Callbac
             key = f"{spec.name}#{n}"
         callbacks[key] = create_callback(spec)
     callbacks["last-state"] = LastState(cfg.save_every_batches)
-    callbacks["progress"] = Progress(cfg.progress, "val_macro_auroc" if multi else "val_challenge_f1", cfg.patience is not None)
+    callbacks["progress"] = Progress(cfg.progress, f"val_{task.headline_metric}", cfg.patience is not None)
     callbacks["ctrl-c"] = StopOnCtrlC()
     return callbacks
 

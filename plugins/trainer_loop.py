@@ -22,7 +22,7 @@ from ecgzoo_plugins import trainer_resume
 from ecgzoo_plugins.augment import BatchAugment
 from ecgzoo_plugins.trainer_callbacks import build_callbacks
 from ecgzoo_plugins.trainer_config import TrainerConfig
-from ecgzoo_plugins.trainer_scoring import epoch_row, labels_of, loss_weights, training_loss
+from ecgzoo_plugins.trainer_scoring import epoch_row, labels_of, loss_weights
 from ecgzoo_plugins.trainer_stopping import ignore_sigint
 
 
@@ -56,15 +56,16 @@ class FitLoop:
     `history` (one row per epoch) and `best_state` (the best epoch's weights, None before one)."""
 
     def __init__(self, cfg: TrainerConfig, model: ecgzoo.EcgModel, train: torch.utils.data.Dataset, val: torch.utils.data.Dataset,
-                 classes: list[str], checkpoint_dir: Path, multi: bool = False, scored_classes: tuple[str, ...] | None = None) -> None:
-        self.config, self.model, self.classes, self.multi, self.scored_classes = cfg, model, classes, multi, scored_classes
+                 task: ecgzoo.Task, checkpoint_dir: Path, scored_classes: tuple[str, ...] | None = None) -> None:
+        self.config, self.model, self.task, self.scored_classes = cfg, model, task, scored_classes
+        self.classes = classes = list(task.classes)
         self.ctx = distributed.setup("cuda" if cfg.device == "cuda" else "cpu")
         self.device = device_for(cfg, self.ctx)
         if len(train) == 0 or len(val) == 0:
             raise ValueError(f"trainer needs records in both splits, got {len(train)} training and {len(val)} validation records")
         if getattr(model, "num_classes", len(classes)) != len(classes):
             raise ValueError(f"model has {model.num_classes} outputs but there are {len(classes)} classes {classes}")
-        self.weight = loss_weights(cfg, labels_of(train), classes, multi, self.device)
+        self.weight = loss_weights(cfg, labels_of(train), task, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
@@ -85,7 +86,7 @@ class FitLoop:
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.should_stop = self.interrupt_requested = self.finished = False
-        self.callbacks = build_callbacks(cfg, multi)
+        self.callbacks = build_callbacks(cfg, task)
 
     # the ecgzoo.TrainingLoop attributes that come from the process group
     is_main = property(lambda self: self.ctx.is_main)
@@ -159,8 +160,9 @@ class FitLoop:
             logits, loss = self._step(net, x, y, vl)
             self.running["loss_sum"] += float(loss.detach()) * len(y)
             self.running["count"] += len(y)
-            if not self.multi:
-                confusion += torch.bincount((y * k + logits.argmax(1)).cpu(), minlength=k * k).reshape(k, k)
+            counts = self.task.confusion(y, logits)
+            if counts is not None:  # a task deciding one class per record
+                confusion += counts.reshape(k, k)
             self.running["confusion"] = confusion.tolist()
             self.batch += 1
             seen += len(y)
@@ -174,7 +176,7 @@ class FitLoop:
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast():
             logits = net(x, valid_length=vl)
-        loss = training_loss(logits, y, self.weight, self.multi, self.config.label_smoothing)
+        loss = self.task.training_loss(logits, y, self.weight, self.config.label_smoothing)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)

@@ -2,8 +2,8 @@
 
 The scan reads every module of ecgzoo/ and plugins/ with `ast` and flags what branches on the kind of a
 task: the attribute `multi`, `isinstance(..., <a task class>)`, and comparisons with the kind names
-('single-label', 'multi-label', SINGLE, MULTI). Only the task module and its two companions (the
-scoring and the report parts of each kind) may do that.
+('single-label', 'multi-label', SINGLE, MULTI). Only the task module and its three companions (the
+scoring, the report and the training parts of each kind) may do that.
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics
 from ecgzoo.evaluation.task_scoring import scoring
 
 REPO = Path(__file__).resolve().parent.parent
-#: the modules that may branch on the kind: the task classes and the table from a kind to its scoring / report parts
-TASK_MODULES = {"ecgzoo/core/tasks.py", "ecgzoo/evaluation/task_scoring.py", "ecgzoo/report/task_report.py"}
-#: the reference trainer, just rewritten into a loop plus callbacks (issue 17 item 4), still keeps a `multi`
-#: flag of its own; asking the task there is the follow-up, and this exemption goes with it
-EXEMPT = {"plugins/trainer.py", "plugins/trainer_loop.py", "plugins/trainer_scoring.py"}
+#: the modules that may branch on the kind: the task classes and the tables from a kind to its scoring,
+#: report and training parts
+TASK_MODULES = {"ecgzoo/core/tasks.py", "ecgzoo/evaluation/task_scoring.py", "ecgzoo/report/task_report.py",
+                "ecgzoo/training/task_training.py"}
 TASK_CLASSES = {"Task", "SingleLabelTask", "MultiLabelTask"}
 KIND_NAMES = {"single-label", "multi-label"}
 
@@ -53,7 +52,7 @@ def test_no_module_outside_the_task_module_branches_on_the_kind():
     offenders = {}
     for path in sorted([*(REPO / "ecgzoo").rglob("*.py"), *(REPO / "plugins").rglob("*.py")]):
         rel = path.relative_to(REPO).as_posix()
-        if rel in TASK_MODULES or rel in EXEMPT:
+        if rel in TASK_MODULES:
             continue
         found = kind_branches(ast.parse(path.read_text(encoding="utf-8"), rel))
         if found:

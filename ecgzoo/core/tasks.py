@@ -160,6 +160,18 @@ class Task:
         """Targets of the shape `loss_value` takes, all class 0 / all negative (timing a step)."""
         raise NotImplementedError
 
+    def training_loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None,
+                      smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+        """The loss a trainer minimises, averaged (or summed) over records, in float32: single-label, each
+        record's cross-entropy (label-smoothed by `smoothing`) times its class's `weight`; multi-label, binary
+        cross-entropy with per-class positive weights `weight`, the mean over classes (`smoothing` does not apply)."""
+        raise NotImplementedError
+
+    def confusion(self, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
+        """(K*K,) int64 counts on the cpu of a batch's (true, decided) class pairs, at index true * K + decided;
+        None where a record has no one decided class (multi-label)."""
+        return None
+
     def cache_fields(self) -> dict[str, Any]:
         """What the task adds to a prepared cache entry's identity: a multi-label task itself; a
         single-label task nothing (its entries keep the key they had before tasks existed)."""
@@ -206,6 +218,16 @@ class SingleLabelTask(Task):
 
     def zero_targets(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+
+    def training_loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None,
+                      smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+        per = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none", label_smoothing=smoothing)
+        per = per if weight is None else per * weight[targets]
+        return per.mean() if reduction == "mean" else per.sum()
+
+    def confusion(self, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
+        k = len(self.classes)
+        return torch.bincount((targets * k + logits.argmax(1)).cpu(), minlength=k * k)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,8 +293,22 @@ class MultiLabelTask(Task):
     def zero_targets(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(logits)
 
+    def training_loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None,
+                      smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+        return binary_cross_entropy(logits, targets, weight, reduction)
+
 
 _KINDS: dict[str, type[Task]] = {SINGLE: SingleLabelTask, MULTI: MultiLabelTask}
+
+
+def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor | None = None,
+                         reduction: str = "mean") -> torch.Tensor:
+    """Binary cross-entropy with logits (float32) and optional per-class positive weights: mean over classes
+    per record, then mean (or sum) over records."""
+    pw = pos_weight.to(logits.device) if pos_weight is not None else None
+    per = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=pw,
+                                                               reduction="none").mean(dim=1)
+    return per.mean() if reduction == "mean" else per.sum()
 
 
 def rarest_label(targets: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """What a trainer needs to train on a multi-label task: the loss, the validation figures, the best epoch.
 
-The reference trainer dispatches on the task (`ecgzoo.core.tasks`): for a single-label task it keeps
-its weighted cross-entropy and confusion-matrix metrics; for a multi-label task it calls this:
+A trainer asks the task (`ecgzoo.core.tasks`) and `training_for(task)` (`ecgzoo.training.task_training`);
+for a multi-label task those use this:
 
 - loss: binary cross-entropy on the logits (a sigmoid per class), optionally with per-class
   positive weights `pos_weight[k] = negatives_k / positives_k` of the training split ("balanced";
@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ecgzoo.core.tasks import binary_cross_entropy
 from ecgzoo.evaluation.multilabel_metrics import f1_per_class, f_max, macro_auroc
 
 PosWeight = Literal["none", "balanced"]
@@ -39,12 +39,8 @@ def pos_weights(targets: np.ndarray, mode: PosWeight) -> torch.Tensor | None:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def loss(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor | None = None,
-         reduction: str = "mean") -> torch.Tensor:
-    """Binary cross-entropy with logits: mean over classes per record, then mean (or sum) over records."""
-    pw = pos_weight.to(logits.device) if pos_weight is not None else None
-    per = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=pw, reduction="none").mean(dim=1)
-    return per.mean() if reduction == "mean" else per.sum()
+#: binary cross-entropy with logits: mean over classes per record, then mean (or sum) over records
+loss = binary_cross_entropy
 
 
 def validation_figures(targets: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
