@@ -55,7 +55,8 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "command": f"ecgzoo run {args.model} {args.dataset} --preset {args.preset} " + " ".join(f"--set {a}" for a in args.assignments),
         "records": info["records"], "train_records": info["train_records"], "val_records": info["val_records"],
-        "input": f"{info['in_leads']} x {info['input_samples']} samples at {info['fs']:g} Hz",
+        "input": f"{info['input']['leads']} x {round(info['input']['window_seconds'] * info['input']['fs'])} samples "
+                 f"at {info['input']['fs']:g} Hz",
         "epochs": len(history), "best_epoch": metrics.get("best_epoch"),
         "wall_s": round(wall, 1),
         "train_s": round(sum(h["seconds"] for h in history), 1),

@@ -107,7 +107,8 @@ def checkpoint_case() -> st.SearchStrategy:
         st.tuples(st.just("meta"), st.sampled_from(["model", "model_config", "model_config.width", "model_config.num_classes",
                                                      "model_config.in_leads", "classes"]), value, st.booleans()),
         st.tuples(st.just("tensor"), st.sampled_from(["dtype", "shape", "offsets"]), st.sampled_from(["F16", "I64", "BOOL", "U8"])),
-        st.tuples(st.just("run.json"), st.sampled_from(["fs", "input_fs", "input_samples", "in_leads", "classes", "pipeline"]), value),
+        st.tuples(st.just("run.json"), st.sampled_from(["input.fs", "input.input_fs", "input.window_seconds", "input.leads",
+                                                         "input.lead_names", "classes", "input.pipeline", "input"]), value),
     )
     return st.lists(edit, min_size=1, max_size=2)
 
@@ -250,7 +251,11 @@ def build_run_copy(run_dir: Path, folder: Path, edits: list[tuple]) -> Path:
             byte_mutation(ckpt, e)
         elif e[0] == "run.json":
             info = json.loads((dst / "run.json").read_text())
-            info[e[1]] = e[2]
+            *parents, leaf = e[1].split(".")
+            target = info
+            for p in parents:
+                target = target[p] if isinstance(target.get(p), dict) else target
+            target[leaf] = e[2]
             (dst / "run.json").write_text(json.dumps(info))
         else:
             data = ckpt.read_bytes()

@@ -49,7 +49,7 @@ def test_published_manifest_says_what_the_weights_are(published):
     assert m.sha256 == __import__("hashlib").sha256(weights.read_bytes()).hexdigest()
     run = load_run(run_dir)
     assert m.classes == run.classes and m.input.fs == run.fs and m.input.leads == run.in_leads
-    assert m.input.window_seconds == pytest.approx(run.input_samples / run.fs) and m.input.pipeline == run.info["pipeline"]
+    assert m.input.window_seconds == pytest.approx(run.input_samples / run.fs) and m.input.pipeline == run.input.pipeline
     assert m.metrics["validation"]["challenge_f1"] == json.loads((run_dir / "metrics.json").read_text())["challenge_f1"]
     assert json.loads((path.parent / m.splits_file).read_text())["val"] == run.splits["val"]
     card = (path.parent / "toy.tiny.md").read_text()

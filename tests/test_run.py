@@ -11,6 +11,7 @@ import torch
 from run_helpers import cli, register_toy, shared_run, tiny_run_args
 
 import ecgzoo
+from ecgzoo.core.manifest import InputContract
 from ecgzoo.models.checkpoint import load_checkpoint
 from ecgzoo.serving.loaded_run import RunDirError, load_run
 
@@ -92,8 +93,8 @@ def test_load_run_gives_an_eval_model_that_reproduces_the_validation_predictions
     loaded = load_run(run_dir)
     info = json.loads((run_dir / "run.json").read_text())
     assert not loaded.model.training
-    assert loaded.classes == info["classes"] and loaded.pipeline.config == info["pipeline"]
-    assert loaded.input_samples == info["input_samples"] == int(4.0 * loaded.fs)
+    assert loaded.classes == info["classes"] and loaded.pipeline.config == info["input"]["pipeline"]
+    assert loaded.input == InputContract(**info["input"]) and loaded.input_samples == int(4.0 * loaded.fs)
     split = json.loads((run_dir / "split.json").read_text())
     data = ecgzoo.get_dataset("synthetic", records=24)
     rid = split["val"][0]
@@ -103,6 +104,30 @@ def test_load_run_gives_an_eval_model_that_reproduces_the_validation_predictions
     probs = torch.softmax(logits, 1)[0].numpy()
     row = next(line.split(",") for line in (run_dir / "predictions.csv").read_text().splitlines() if line.startswith(rid + ","))
     np.testing.assert_allclose(probs, [float(v) for v in row[3:]], atol=1e-4)
+
+
+def test_a_run_json_of_the_old_layout_still_loads(tiny, tmp_path):
+    """run.json written before the input contract was one object: flat fs, input_fs, input_samples, in_leads,
+    pipeline, lead_names. It loads to the same contract, rates and pipeline."""
+    import shutil
+
+    run_dir, _, _ = tiny
+    old = tmp_path / "old-run"
+    shutil.copytree(run_dir, old)
+    info = json.loads((old / "run.json").read_text())
+    contract = info.pop("input")
+    info.update(fs=contract["fs"], input_fs=contract["input_fs"] or contract["fs"], in_leads=contract["leads"],
+                input_samples=round(contract["window_seconds"] * contract["fs"]), pipeline=contract["pipeline"],
+                lead_names=contract["lead_names"] or None)
+    (old / "run.json").write_text(json.dumps(info))
+    loaded, new = load_run(old), load_run(run_dir)
+    assert loaded.input == new.input and loaded.pipeline.config == new.pipeline.config
+    assert (loaded.fs, loaded.input_fs, loaded.input_samples, loaded.in_leads, loaded.lead_names) == \
+        (new.fs, new.input_fs, new.input_samples, new.in_leads, new.lead_names)
+    info["input_samples"] = "many"
+    (old / "run.json").write_text(json.dumps(info))
+    with pytest.raises(RunDirError, match="must be numbers"):
+        load_run(old)
 
 
 def test_a_crash_leaves_an_incomplete_run_that_the_same_command_finishes(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from conftest import SHARED_DATA
 from ptbxl_fixtures import write_ptbxl_tree
 from run_helpers import cli
 
+from ecgzoo.core.manifest import InputContract
 from ecgzoo.models.checkpoint import load_checkpoint
 
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
@@ -41,8 +42,9 @@ def test_xresnet1d101_on_ptbxl_writes_a_multi_label_report_on_the_recommended_fo
     run, tree, out, err = ptbxl_run
     assert "report:" in out and "macro AUROC" in err
     info = json.loads((run / "run.json").read_text())
-    assert info["task"]["kind"] == "multi-label" and info["in_leads"] == 12 and info["input_samples"] == 1000
-    assert info["lead_names"] == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    contract = InputContract(**info["input"])
+    assert info["task"]["kind"] == "multi-label" and contract.leads == 12 and contract.samples == 1000
+    assert contract.lead_names == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
     assert len(info["classes"]) == 12  # task "all" of the fabricated statements
     split = json.loads((run / "split.json").read_text())
     folds = {str(i + 1): i % 10 + 1 for i in range(40)}
@@ -103,7 +105,8 @@ def test_inception1d_on_the_real_cinc2021_sample(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "multi-label" and len(metrics["classes"]) == 26 and "challenge_score_2021" in metrics
     info = json.loads((run / "run.json").read_text())
-    assert info["fs"] == 100.0 and info["input_samples"] == 1000 and info["in_leads"] == 12
+    contract = InputContract(**info["input"])
+    assert contract.fs == 100.0 and contract.samples == 1000 and contract.leads == 12
     assert "CinC 2021 challenge score" in (run / "report.md").read_text()
 
 

@@ -146,14 +146,15 @@ def test_physionet2017_records_name_their_lead_as_the_header_does(sample_dir):
 
 
 def test_predict_checks_lead_names_unless_the_user_picked_the_lead(tmp_path):
+    from ecgzoo.core.manifest import InputContract
     from ecgzoo.data.inputs import select_lead
     from ecgzoo.data.signal_source import InputError, SignalSource
     from ecgzoo.serving.loaded_run import LoadedRun
     from ecgzoo.serving.predict import predict_source
 
     model = ecgzoo.create_model("inception1d", num_classes=2, in_leads=1, depth=3, filters=2, bottleneck=2).eval()
-    run = LoadedRun(path=tmp_path, model=model, pipeline=Pipeline([]), classes=["N", "A"], config={}, fs=100.0, input_fs=100.0,
-                    input_samples=200, in_leads=1, info={}, label="run", lead_names=("ECG",))
+    contract = InputContract(fs=100.0, leads=1, lead_names=["ECG"], window_seconds=2.0, pipeline=[])
+    run = LoadedRun(path=tmp_path, model=model, classes=["N", "A"], config={}, input=contract, info={}, label="run")
     signal = np.random.default_rng(0).normal(size=(2, 200)).astype(np.float32)
     two = SignalSource(tmp_path / "rec", 100.0, 2, 200, lambda a, b: signal[:, a:b], lead_names=("I", "II"))
     one = SignalSource(tmp_path / "rec", 100.0, 1, 200, lambda a, b: signal[:1, a:b], lead_names=("I",))

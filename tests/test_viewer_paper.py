@@ -18,9 +18,9 @@ from test_viewer import _data, _state
 import ecgzoo
 from ecgzoo.cli.cmd_explain import view_arguments
 from ecgzoo.core.leads import STANDARD_12
+from ecgzoo.core.manifest import InputContract
 from ecgzoo.core.tasks import Task
 from ecgzoo.data.inputs import open_input
-from ecgzoo.data.pipeline import Pipeline
 from ecgzoo.report.figures_leads import CLINICAL_3X4
 from ecgzoo.report.viewer import clinical_rows, write_viewer
 from ecgzoo.serving.explain_recording import explain_recording
@@ -34,9 +34,10 @@ THRESHOLDS = [0.3, 0.5, 0.7]
 def _multi_label_run(tmp_path: Path) -> LoadedRun:
     torch.manual_seed(0)
     model = ecgzoo.create_model("inception1d", num_classes=3, in_leads=12, depth=3, filters=2, bottleneck=2).eval()
-    return LoadedRun(path=tmp_path, model=model, pipeline=Pipeline([{"name": "zscore"}, {"name": "pad-crop", "seconds": 2.0}]),
-                     classes=CLASSES, config={}, fs=100.0, input_fs=100.0, input_samples=200, in_leads=12, info={"model": "inception1d"},
-                     label="toy-ml:test", task=Task.multi_label(CLASSES), lead_names=STANDARD_12, thresholds=THRESHOLDS)
+    contract = InputContract(fs=100.0, leads=12, lead_names=list(STANDARD_12), window_seconds=2.0,
+                             pipeline=[{"name": "zscore"}, {"name": "pad-crop", "seconds": 2.0}])
+    return LoadedRun(path=tmp_path, model=model, classes=CLASSES, config={}, input=contract, info={"model": "inception1d"},
+                     label="toy-ml:test", task=Task.multi_label(CLASSES), thresholds=THRESHOLDS)
 
 
 def _twelve_leads(seconds: float, fs: float) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""What a plugin declares about pretrained weights: the manifest (`ecgzoo_pretrained` hook) and its input contract.
+"""What a plugin declares about pretrained weights: the manifest (`ecgzoo_pretrained` hook), and the input contract
+of every model (weights, run folders, loaded runs).
 
 The registry reads the manifests the plugins' hooks return (`Registry.pretrained`); loading,
 verifying and downloading the weights they name is `ecgzoo.models.pretrained`.
@@ -13,6 +14,7 @@ from typing import Any
 
 import pydantic
 
+from ecgzoo.core.leads import canonical_leads
 from ecgzoo.core.plugin_spec import PluginConfig
 
 
@@ -21,14 +23,37 @@ class PretrainedError(ValueError):
 
 
 class InputContract(PluginConfig):
-    """What a recording must be for these weights: rate, leads, units, preprocessing, window."""
+    """What a recording must be for a model: rate, leads, units, preprocessing, window.
+
+    The one shape of it: pretrained weights' manifests (`input`), a run folder's `run.json` (`input`,
+    written by the runner) and a loaded run (`LoadedRun.input`) all hold this."""
 
     fs: float = pydantic.Field(gt=0, description="sampling rate in Hz the network was trained at (other rates are resampled)")
     leads: int = pydantic.Field(ge=1, description="number of leads the network takes")
     lead_names: list[str] = pydantic.Field(default_factory=list, description="what the leads are, in order")
-    units: str = pydantic.Field(description="signal units before preprocessing (e.g. mV)")
+    units: str = pydantic.Field("mV", description="signal units before preprocessing (e.g. mV)")
     window_seconds: float = pydantic.Field(gt=0, description="input length in seconds; longer recordings are classified window by window")
     pipeline: list[dict[str, Any]] = pydantic.Field(description="preprocessing steps applied to every recording, in order")
+    input_fs: float | None = pydantic.Field(
+        None, gt=0, description="rate of the recordings the preprocessing was built for (a run's data; a recording at another "
+                                "rate is resampled to it first unless the pipeline resamples); None: `fs`")
+
+    @property
+    def samples(self) -> int:
+        """The network's input length in samples (at `fs`)."""
+        return round(self.window_seconds * self.fs)
+
+    @property
+    def recording_fs(self) -> float:
+        """The rate recordings are brought to before the preprocessing: `input_fs`, else `fs`."""
+        return self.fs if self.input_fs is None else self.input_fs
+
+    @property
+    def named_leads(self) -> tuple[str, ...] | None:
+        """The model's leads by name (canonical), which predict and explain check and match a recording's leads
+        against; None where the contract does not name every lead."""
+        names = self.lead_names
+        return canonical_leads(names) if names and len(names) == self.leads else None
 
 
 class PretrainedManifest(PluginConfig):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ecgzoo._infra.files import save_figure, write_atomic
 from ecgzoo._infra.jsonio import dumps
+from ecgzoo.core.manifest import InputContract
 from ecgzoo.report.task_report import SingleLabelReport, report_for, task_of_metrics
 
 Figure = tuple[str, ...]  # (caption, path relative to the report[, interactive view relative to the report])
@@ -132,6 +133,7 @@ def write_report(folder: Path, final: Path, info: dict[str, Any], resolved: dict
     """report.md of a run: what data, which settings, how good, how it trained, where it looked."""
     cfg = resolved["config"]
     counts = ", ".join(f"{c} {n}" for c, n in info["class_counts"].items())
+    contract = InputContract(**info["input"])
     best = metrics.get("best_epoch")
     last = history[-1] if history else {}
     explain = [f for f in figures if "/explain_" in f[1]]
@@ -149,9 +151,9 @@ in {info.get('seconds', float('nan')):.0f} s.
 - {info['records']} records ({counts}); {info['skipped']} skipped{' (see skipped.csv)' if info['skipped'] else ''}.
 - Stratified split: {info['train_records']} training, {info['val_records']} validation, {info.get('test_records', 0)} test records
   (validation fraction {cfg['split']['val_fraction']}, seed {split_seed}; record lists in split.json).
-- Model input: {info['in_leads']} lead(s) x {info['input_samples']} samples at {info['fs']:g} Hz
-  ({info['input_samples'] / info['fs']:.1f} s); recordings read at {info['input_fs']:g} Hz.
-- Preprocessing: {' -> '.join(_step(s) for s in info['pipeline']) or '(none)'}.
+- Model input: {contract.leads} lead(s) x {contract.samples} samples at {contract.fs:g} Hz
+  ({contract.window_seconds:.1f} s); recordings read at {contract.recording_fs:g} Hz.
+- Preprocessing: {' -> '.join(_step(s) for s in contract.pipeline) or '(none)'}.
 
 ## Settings
 

@@ -1,8 +1,9 @@
 """A finished run, loaded to predict with: a run folder, or pretrained weights named `MODEL:TAG`.
 
 `load_run(path)` gives back what prediction, evaluation and explanation need: the model (weights loaded
-from safetensors, never unpickled, eval mode), the preprocessing pipeline, classes and rates. The names
-of a run folder's files are defined here, where they are read; `ecgzoo.serving.run_dir` writes them.
+from safetensors, never unpickled, eval mode), its input contract (`InputContract`: rates, leads, window,
+preprocessing) and classes. The names of a run folder's files are defined here, where they are read;
+`ecgzoo.serving.run_dir` writes them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecgzoo.core.leads import canonical_leads
+import pydantic
+
 from ecgzoo.core.manifest import InputContract
 from ecgzoo.core.model import EcgModel
 from ecgzoo.core.tasks import Task
@@ -40,13 +42,10 @@ class LoadedRun:
 
     path: Path
     model: EcgModel
-    pipeline: Any
     classes: list[str]
     config: dict[str, Any]
-    fs: float
-    input_fs: float
-    input_samples: int
-    in_leads: int
+    #: what a recording must be for the model (rate, leads, window, preprocessing): run.json's or the manifest's
+    input: InputContract
     info: dict[str, Any]
     #: what to call it in messages: the run folder, or MODEL:TAG for pretrained weights
     label: str = ""
@@ -55,12 +54,22 @@ class LoadedRun:
     #: record lists by split name (train/val/test), from split.json or the weights' manifest
     splits: dict[str, Any] = dataclasses.field(default_factory=dict)
     task: Task | None = None  # None only for runs written before tasks existed: single-label over classes
-    lead_names: tuple[str, ...] | None = None  # the leads the model was trained on, in input order
     thresholds: list[float] | None = None  # multi-label: per-class decision thresholds chosen on validation
+    #: the preprocessing pipeline of `input.pipeline` (None: built from it when the run is made)
+    pipeline: Any = None
 
     def __post_init__(self) -> None:
         if self.task is None:
             self.task = Task.single_label(self.classes)
+        if self.pipeline is None:
+            self.pipeline = Pipeline(self.input.pipeline)
+
+    # read-only views of the contract, which prediction, explanation and evaluation read throughout
+    fs = property(lambda self: self.input.fs, doc="the rate the network takes (Hz)")
+    input_fs = property(lambda self: self.input.recording_fs, doc="the rate recordings are brought to before preprocessing")
+    input_samples = property(lambda self: self.input.samples, doc="the network's input length in samples")
+    in_leads = property(lambda self: self.input.leads, doc="the leads the network takes")
+    lead_names = property(lambda self: self.input.named_leads, doc="the leads the model was trained on, in input order")
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -78,33 +87,58 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
             raise RunDirError(f"{path} is not an ecgzoo run directory: {rel} is missing")
     config = read_json(path / CONFIG_FILE)
     info = read_json(path / RUN_FILE)
-    numbers = ("fs", "input_fs", "input_samples", "in_leads")
-    if any(isinstance(info.get(k), bool) or not isinstance(info.get(k), (int, float)) for k in numbers):
-        raise RunDirError(f"{path / RUN_FILE}: damaged: {', '.join(numbers)} must be numbers")
-    try:
-        facts = {"pipeline": Pipeline(info["pipeline"]), "classes": [str(c) for c in info["classes"]],
-                 "fs": float(info["fs"]), "input_fs": float(info["input_fs"]),
-                 "input_samples": int(info["input_samples"]), "in_leads": int(info["in_leads"])}
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise RunDirError(f"{path / RUN_FILE}: not a valid run description ({type(exc).__name__}: {exc})") from None
-    plausible = (all(MIN_FS <= facts[k] <= MAX_FS for k in ("fs", "input_fs")) and 16 <= facts["input_samples"] <= 10**9
-                 and 0 < facts["in_leads"] <= 10**4 and len(facts["classes"]) >= 2)
-    if not plausible:
-        raise RunDirError(f"{path / RUN_FILE}: damaged: rates must lie in {MIN_FS:g}-{MAX_FS:g} Hz, the input must be at least "
-                          f"16 samples, leads positive and there must be at least 2 classes")
+    contract, classes, pipeline = _run_contract(info, path / RUN_FILE)
     model = model_from_checkpoint(path / BEST_CHECKPOINT, device=device)
     model.eval()
-    outputs, leads = getattr(model, "num_classes", len(facts["classes"])), getattr(model, "in_leads", facts["in_leads"])
-    if (outputs, leads) != (len(facts["classes"]), facts["in_leads"]):
-        raise RunDirError(f"{path / RUN_FILE}: damaged: it lists {len(facts['classes'])} classes and {facts['in_leads']} "
+    outputs, leads = getattr(model, "num_classes", len(classes)), getattr(model, "in_leads", contract.leads)
+    if (outputs, leads) != (len(classes), contract.leads):
+        raise RunDirError(f"{path / RUN_FILE}: damaged: it lists {len(classes)} classes and {contract.leads} "
                           f"lead(s), the model in {BEST_CHECKPOINT} has {outputs} outputs and {leads} lead(s)")
     split_file = path / "split.json"
     thresholds = load_checkpoint(path / BEST_CHECKPOINT)[1].get("thresholds")
     return LoadedRun(path=path, model=model, config=config, info=info, label=str(path), output_dir=path,
-                     splits=read_json(split_file) if split_file.is_file() else {},
-                     task=Task.from_json(info.get("task"), facts["classes"]),
-                     lead_names=tuple(info["lead_names"]) if info.get("lead_names") else None,
-                     thresholds=[float(t) for t in thresholds] if thresholds is not None else None, **facts)
+                     splits=read_json(split_file) if split_file.is_file() else {}, classes=classes, input=contract,
+                     pipeline=pipeline,
+                     task=Task.from_json(info.get("task"), classes),
+                     thresholds=[float(t) for t in thresholds] if thresholds is not None else None)
+
+
+#: the keys run.json held the input contract under before it was one object (`input`); still read
+OLD_CONTRACT_KEYS = ("fs", "input_fs", "input_samples", "in_leads")
+
+
+def contract_of(info: dict[str, Any]) -> InputContract:
+    """The input contract a run.json records: its `input` object, or (runs written before it was one) the
+    flat keys fs, input_fs, input_samples, in_leads, lead_names and pipeline. Raises ValueError, TypeError, KeyError."""
+    if "input" in info:
+        if not isinstance(info["input"], dict):
+            raise TypeError("'input' must be an object")
+        return InputContract(**info["input"])
+    if any(isinstance(info.get(k), bool) or not isinstance(info.get(k), (int, float)) for k in OLD_CONTRACT_KEYS):
+        raise TypeError(f"{', '.join(OLD_CONTRACT_KEYS)} must be numbers")
+    fs, input_fs = float(info["fs"]), float(info["input_fs"])
+    return InputContract(fs=fs, leads=int(info["in_leads"]), lead_names=list(info.get("lead_names") or []),
+                         window_seconds=int(info["input_samples"]) / fs, pipeline=info["pipeline"],
+                         input_fs=None if input_fs == fs else input_fs)
+
+
+def _run_contract(info: dict[str, Any], where: Path) -> tuple[InputContract, list[str], Pipeline]:
+    """run.json's input contract, classes and pipeline, refusing what cannot be a finished run's."""
+    try:
+        contract, classes = contract_of(info), [str(c) for c in info["classes"]]
+        pipeline = Pipeline(contract.pipeline)
+    except pydantic.ValidationError as exc:  # one line per problem, not pydantic's block
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise RunDirError(f"{where}: not a valid run description (input: {problems})") from None
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise RunDirError(f"{where}: not a valid run description ({type(exc).__name__}: {exc})") from None
+    rates = (contract.fs, contract.recording_fs)
+    plausible = (all(MIN_FS <= r <= MAX_FS for r in rates) and 16 <= contract.samples <= 10**9
+                 and 0 < contract.leads <= 10**4 and len(classes) >= 2)
+    if not plausible:
+        raise RunDirError(f"{where}: damaged: rates must lie in {MIN_FS:g}-{MAX_FS:g} Hz, the input must be at least "
+                          f"16 samples, leads positive and there must be at least 2 classes")
+    return contract, classes, pipeline
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -118,13 +152,6 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
-def _lead_names(contract: InputContract) -> tuple[str, ...] | None:
-    """The leads of multi-lead weights by name (predict and explain match a recording's leads to them); None for
-    one-lead weights, whose manifest describes the lead in words (any one lead stands for it)."""
-    names = contract.lead_names
-    return canonical_leads(names) if contract.leads > 1 and len(names) == contract.leads else None
-
-
 def load_pretrained_run(name: str, device: str = "cpu") -> LoadedRun:
     """Pretrained weights as a `LoadedRun`: what predict, evaluate and explain take instead of a run folder."""
     manifest = find_manifest(name)
@@ -132,20 +159,15 @@ def load_pretrained_run(name: str, device: str = "cpu") -> LoadedRun:
     model = model_from_checkpoint(path, device=device)
     meta = load_checkpoint(path)[1]  # multi-label weights keep their task (with names) and thresholds here, as runs do
     thresholds = meta.get("thresholds")
-    contract = manifest.input
     return LoadedRun(
         task=Task.from_json(meta.get("task"), manifest.classes),
         thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
-        lead_names=_lead_names(contract),
         path=Path(manifest.folder or "."),
         model=model,
-        pipeline=Pipeline(contract.pipeline),
         classes=list(manifest.classes),
         config={"config": {"dataset": dict(manifest.training.get("dataset_options", {}))}},
-        fs=contract.fs,
-        input_fs=contract.fs,
-        input_samples=round(contract.window_seconds * contract.fs),
-        in_leads=contract.leads,
+        # a one-lead manifest describes its lead in words (any one lead stands for it): no name to check recordings against
+        input=manifest.input if manifest.input.leads > 1 else manifest.input.model_copy(update={"lead_names": []}),
         info={"model": manifest.model, "dataset": manifest.training.get("dataset"), "pretrained": manifest.name},
         label=manifest.name,
         output_dir=Path.cwd() / f"{manifest.model}-{manifest.tag}",

@@ -67,7 +67,7 @@ def publish_run(run_dir: str | Path, tag: str, dest: str | Path, *, command: str
         model=run.info["model"], tag=tag, file=weights.name, sha256=sha256_of(weights), size=weights.stat().st_size,
         classes=run.classes,
         input=InputContract(fs=run.fs, leads=run.in_leads, lead_names=lead_names or [], units=units,
-                            window_seconds=run.input_samples / run.fs, pipeline=run.info["pipeline"]),
+                            window_seconds=run.input_samples / run.fs, pipeline=run.input.pipeline),
         license_weights=license_weights, license_data=license_data, data_attribution=data_attribution,
         training_command=command,
         training={"dataset": run.info["dataset"], "dataset_options": _dataset_options(run.info["dataset"], run.config),

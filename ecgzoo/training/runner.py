@@ -26,6 +26,7 @@ from ecgzoo._infra.version import __version__
 from ecgzoo.core.config import ConfigError
 from ecgzoo.core.create import create_explainer, create_trainer, get_dataset
 from ecgzoo.core.dataset import Dataset
+from ecgzoo.core.manifest import InputContract
 from ecgzoo.core.model import EcgModel
 from ecgzoo.core.registry import get_registry
 from ecgzoo.core.trainer import FitContext, FitResult, TrainingTask
@@ -281,22 +282,29 @@ def _prepare_and_split(r: _Run) -> tuple[Any, tuple[np.ndarray, np.ndarray, np.n
         "val": [record_ids[i] for i in val_idx], "test": [record_ids[i] for i in test_idx],
     })
     r.info = {
-        "model": r.model_name, "dataset": r.dataset, "classes": classes, "fs": float(prepared.fs),
-        "input_fs": float(r.data.load(record_ids[0]).fs), "input_samples": int(prepared.signals.shape[2]),
-        "in_leads": int(prepared.signals.shape[1]), "pipeline": r.pipeline.config, "records": len(record_ids),
-        "train_records": len(train_idx), "val_records": len(val_idx), "test_records": len(test_idx),
-        "skipped": len(prepared.skipped),
-        "class_counts": task.class_counts(labels),
-        "task": task.to_json(), "lead_names": list(prepared.lead_names) if prepared.lead_names else None,
+        "model": r.model_name, "dataset": r.dataset, "classes": classes,
+        "input": input_contract(prepared, r.pipeline, float(r.data.load(record_ids[0]).fs)).model_dump(mode="json"),
+        "records": len(record_ids), "train_records": len(train_idx), "val_records": len(val_idx),
+        "test_records": len(test_idx), "skipped": len(prepared.skipped),
+        "class_counts": task.class_counts(labels), "task": task.to_json(),
     }
     run_dir.write_json(RUN_FILE, r.info)
     return prepared, (train_idx, val_idx, test_idx)
 
 
+def input_contract(prepared: Any, pipeline: Any, recording_fs: float) -> InputContract:
+    """What the trained model will expect, from the prepared arrays (rate, leads, length, lead names), the
+    preprocessing and the rate of the dataset's recordings (kept only where it is not the model's)."""
+    fs, samples = float(prepared.fs), int(prepared.signals.shape[2])
+    return InputContract(fs=fs, leads=int(prepared.signals.shape[1]), lead_names=list(prepared.lead_names or []),
+                         window_seconds=samples / fs, pipeline=pipeline.config,
+                         input_fs=None if recording_fs == fs else recording_fs)
+
+
 def _initial_model(r: _Run, classes: list[str]) -> EcgModel:
     """The untrained model: fresh, or with `init` the pretrained weights adapted to the data's classes and leads
     (recorded in run.json; an interrupted run's trainer then resumes from its own last state, not from these)."""
-    config, in_leads = r.config, r.info["in_leads"]
+    config, in_leads = r.config, r.info["input"]["leads"]
     if config.init is None:
         return create_model(r.model_name, **config.model, num_classes=len(classes), in_leads=in_leads)
     from ecgzoo.models.finetune import adapt_pretrained
