@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import gzip
 import json
 import platform
 import sys
@@ -214,16 +215,12 @@ def scored_rows(args, records, score) -> list[dict]:
     to --jsonl as it is done; rows already there (by record_id) are reused, not rescored. Stops scoring new
     records after --max-seconds; a record `score` refuses with a RecordError is reported and left out."""
     path = Path(args.jsonl)
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[row["record_id"]] = row
+    done = {row["record_id"]: row for row in read_rows(path)}
     rows = []
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     lo, hi = shard_range(getattr(args, "shard", None), min(args.records, len(records)))
-    with path.open("a") as out:
+    with (gzip.open(path, "at", encoding="utf-8") if path.suffix == ".gz" else path.open("a", encoding="utf-8")) as out:
         for i, rec in enumerate(records[:args.records]):
             if rec.record_id in done:
                 rows.append(done[rec.record_id])
@@ -244,6 +241,29 @@ def scored_rows(args, records, score) -> list[dict]:
             out.flush()
             rows.append(row)
             print(f"  {len(rows)}/{args.records} {rec.record_id} {row['seconds']:.1f} s ({note})", flush=True)
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a --jsonl file, plain or gzip-compressed (`.jsonl.gz`: each run appends a gzip member,
+    flushed row by row). A run that was killed leaves its last member without an end marker and maybe a
+    partial last line: the complete rows before it are kept, the rest is scored again."""
+    if not path.is_file():
+        return []
+    lines = []
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as f:
+            for line in f:
+                lines.append(line)
+    except EOFError:  # a gzip member cut short: the lines read so far stand
+        pass
+    rows = []
+    for k, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k < len(lines) - 1:
+                raise SystemExit(f"{path}: row {k + 1} is damaged, in the middle of the file: {line[:80]!r}") from None
     return rows
 
 
@@ -352,7 +372,8 @@ def parser(doc: str = __doc__) -> argparse.ArgumentParser:
                    "each with its own --jsonl; a last run without --shard on the joined rows writes the tables of all)")
     p.add_argument("--max-seconds", type=float, default=0, help="stop scoring new records after this long (0: never); "
                    "the statistics then cover the records scored, and the JSON says how many")
-    p.add_argument("--jsonl", default=str(Path(__file__).parent / "results" / "trust_records.jsonl"))
+    p.add_argument("--jsonl", default=str(Path(__file__).parent / "results" / "trust_records.jsonl.gz"),
+                   help="per-record rows, appended as they are scored (.gz: gzip-compressed; plain otherwise)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "trust.json"))
     p.add_argument("--figures", default=str(Path(__file__).parent / "results"))
     return p

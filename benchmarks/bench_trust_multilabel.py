@@ -186,7 +186,7 @@ def parse(argv: list[str] | None):
     p = bt.parser(__doc__)
     tag = "{model}"
     p.set_defaults(explainers="cam,gradcam,saliency,random", sanity=0, batch_size=32,
-                   jsonl=str(RESULTS / f"trust_{tag}.jsonl"), out=str(RESULTS / f"trust_{tag}.json"))
+                   jsonl=str(RESULTS / f"trust_{tag}.jsonl.gz"), out=str(RESULTS / f"trust_{tag}.json"))
     p.add_argument("--rpeak-lead", default="II", help="lead the R-peaks (beat boundaries) are found on")
     p.add_argument("--check-leads", default="", help="comma-separated leads whose R-peak counts check the beat lead's")
     p.add_argument("--min-records", type=int, default=20, help="per-statement rows for statements explained this often")

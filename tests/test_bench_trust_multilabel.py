@@ -127,6 +127,26 @@ def test_shards_score_contiguous_blocks_and_their_joined_rows_are_the_whole_run(
     assert [r["record_id"] for r in bt.scored_rows(args, records, score)] == list("abcde") and called == []
 
 
+def test_compressed_rows_resume_and_a_killed_run_keeps_its_complete_rows(bt, tmp_path):
+    records = [SimpleNamespace(record_id=r) for r in "abcd"]
+    path = tmp_path / "rows.jsonl.gz"
+
+    def score(i):
+        return {"record_id": records[i].record_id, "pad": "x" * 2000 * i}, "note"
+
+    for n in (2, 4):  # two runs: two gzip members, the second reusing the first's rows
+        rows = bt.scored_rows(argparse.Namespace(jsonl=str(path), records=n, max_seconds=0), records, score)
+    assert [r["record_id"] for r in rows] == list("abcd") and [r["record_id"] for r in bt.read_rows(path)] == list("abcd")
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and path.stat().st_size < 2000  # compressed
+    data = path.read_bytes()
+    path.write_bytes(data[:-12])  # killed: the last member lacks its end (and maybe its last row)
+    kept = [r["record_id"] for r in bt.read_rows(path)]
+    assert kept in (list("abc"), list("abcd"))
+    (tmp_path / "plain.jsonl").write_text('{"record_id": "a"}\n{"record_id": "b"\n{"record_id": "c"}\n')
+    with pytest.raises(SystemExit, match="row 2 is damaged"):
+        bt.read_rows(tmp_path / "plain.jsonl")
+
+
 class _Fixed(torch.nn.Module):
     """Logits (2.0, -1.0, 0.5) for every input."""
 
