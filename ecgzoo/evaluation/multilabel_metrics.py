@@ -1,5 +1,6 @@
 """Metrics of multi-label diagnosis: AUROC per class and macro, F-max, F1 at stored thresholds,
-per-class thresholds chosen on validation, and the PhysioNet/CinC 2021 challenge score.
+per-class thresholds chosen on validation; scores a dataset plugin adds (the CinC 2021 challenge
+score, `ecgzoo_plugins.cinc2021_score`) come through `extra_scores`.
 
 Inputs are `y` (N, K) 0/1 labels, `probs` (N, K) probabilities and, where decisions are needed,
 `thresholds` (K,): record i is called class k when probs[i, k] >= thresholds[k].
@@ -17,10 +18,6 @@ Definitions (each checked against a hand computation in tests/test_multilabel_me
 - Thresholds chosen on validation: per class, the predicted probability that maximises that
   class's F1 when used as threshold (the highest such value on ties); 0.5 for a class without
   positives in the validation split.
-- Challenge score 2021 (Reyna et al. 2021): with the published weight matrix W over the 26 scored
-  classes (equivalent codes merged, ecgzoo/vocab), A[j, k] += 1/|labels_i ∪ outputs_i| for every
-  record i, true class j and predicted class k; score = sum(W * A), normalised so that always
-  predicting the true labels scores 1 and always predicting sinus rhythm (426783006) scores 0.
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ from scipy.stats import rankdata
 from ecgzoo.core.tasks import Task
 from ecgzoo.evaluation.extra_scores import EXTRA_NAMES, extra_scores
 from ecgzoo.evaluation.metrics import BOOTSTRAP_RESAMPLES
-from ecgzoo.vocab import CINC2021_NORMAL, cinc2021_equivalent, cinc2021_weights
 
 
 def _check(y: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,49 +128,6 @@ def choose_thresholds(y: np.ndarray, probs: np.ndarray, default: float = 0.5) ->
         best = np.flatnonzero(f1 == f1.max())[0]  # first = highest threshold among the best
         out[k] = p[best]
     return out
-
-
-def _to_scored(matrix: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """(N, 26) booleans over the challenge's scored classes from (N, K) over `classes` (OR of equivalents)."""
-    groups, _ = cinc2021_weights()
-    index = {g[0]: i for i, g in enumerate(groups)}
-    equivalent = cinc2021_equivalent()
-    out = np.zeros((matrix.shape[0], len(groups)), dtype=bool)
-    for k, code in enumerate(classes):
-        code = equivalent.get(code, code)
-        if code in index:
-            out[:, index[code]] |= matrix[:, k].astype(bool)
-    return out
-
-
-def _weighted_confusion(labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    norm = np.maximum((labels | outputs).sum(1), 1).astype(np.float64)
-    return (labels / norm[:, None]).T.astype(np.float64) @ outputs.astype(np.float64)
-
-
-def challenge_score_2021(y: np.ndarray, decisions: np.ndarray, classes: Sequence[str]) -> float:
-    """The CinC 2021 challenge metric of boolean decisions over SNOMED CT code `classes`.
-
-    Classes outside the 30 scored codes are ignored, as the challenge did; equivalent codes
-    count as one class. 0.0 when always-correct and always-normal score alike (as the challenge).
-    """
-    y, d = _check(y, decisions)
-    if not any(cinc2021_equivalent().get(c, c) in {g[0] for g in cinc2021_weights()[0]} for c in classes):
-        raise ValueError(f"none of the classes {list(classes)[:6]}... is a scored SNOMED CT code of the 2021 challenge")
-    groups, weights = cinc2021_weights()
-    labels, outputs = _to_scored(y, classes), _to_scored(d, classes)
-    normal = np.zeros_like(labels)
-    normal[:, [g[0] for g in groups].index(CINC2021_NORMAL)] = True
-    observed, correct, inactive = (float(np.sum(weights * _weighted_confusion(labels, o))) for o in (outputs, labels, normal))
-    if correct == inactive:
-        return 0.0
-    return (observed - inactive) / (correct - inactive)
-
-
-def uses_cinc2021_codes(classes: Sequence[str]) -> bool:
-    """Whether at least one class is a scored code of the 2021 challenge (then its score is reported)."""
-    scored = {c for g in cinc2021_weights()[0] for c in g}
-    return any(c in scored for c in classes)
 
 
 def multilabel_metrics(y: np.ndarray, probs: np.ndarray, classes: Sequence[str],
