@@ -10,6 +10,8 @@ from ecgzoo.evaluation.metrics import bootstrap_interval, classification_metrics
 # rows true, columns predicted; classes N, A, O, ~
 HAND = [[5, 1, 0, 0], [2, 3, 0, 0], [0, 1, 2, 1], [0, 0, 0, 1]]
 CLASSES = ["N", "A", "O", "~"]
+#: what PhysioNet 2017 declares (`scored_classes`): its F1 averages N, A, O; the core has no default
+SCORED = ("N", "A", "O")
 
 
 def _pairs(matrix):
@@ -23,7 +25,7 @@ def _pairs(matrix):
 
 
 def test_metrics_match_hand_computation():
-    m = classification_metrics(*_pairs(HAND), CLASSES)
+    m = classification_metrics(*_pairs(HAND), CLASSES, SCORED)
     assert m["confusion"] == HAND
     assert m["n"] == 16
     assert m["accuracy"] == pytest.approx(11 / 16)
@@ -41,12 +43,15 @@ def test_metrics_match_hand_computation():
     assert m["macro_recall"] == pytest.approx((5 / 6 + 3 / 5 + 0.5 + 1) / 4)
 
 
-def test_other_class_names_fall_back_to_all_classes_and_say_so():
+def test_without_declared_scored_classes_the_f1_averages_every_class_and_says_so():
     m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ["sinus", "afib"])
     # sinus: P 1, R 0.5, F1 2/3; afib: P 2/3, R 1, F1 0.8
     assert m["challenge_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
     assert m["challenge_classes"] == ["sinus", "afib"]
-    assert "not N/A/O" in m["challenge_f1_definition"]
+    assert "over all classes" in m["challenge_f1_definition"] and "declares no scored classes" in m["challenge_f1_definition"]
+    # N, A, O get no special treatment from the core: undeclared, the noisy class is averaged too
+    m = classification_metrics(*_pairs(HAND), CLASSES)
+    assert m["challenge_classes"] == CLASSES and m["challenge_f1"] == pytest.approx(m["macro_f1"])
 
 
 def test_never_predicted_class_scores_zero_not_nan():
@@ -72,7 +77,7 @@ def test_bad_input_is_a_clear_error(t, p, message):
 
 def test_a_scored_class_in_neither_labels_nor_predictions_is_undefined_not_zero():
     """The official 2017 scoring: F1o = 2*0 / (0 + 0), undefined (NaN there), never 0."""
-    m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES)  # no O in the labels, none predicted
+    m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES, SCORED)  # no O in the labels, none predicted
     # by hand: N 2*1/(2+1), A 2*1/(1+2), ~ 2*1/(1+1); O 0/0
     assert m["per_class"]["O"]["f1"] is None
     assert m["per_class"]["A"]["f1"] == pytest.approx(2 / 3) and m["per_class"]["~"]["f1"] == pytest.approx(1.0)
@@ -84,10 +89,10 @@ def test_a_scored_class_in_neither_labels_nor_predictions_is_undefined_not_zero(
 
 
 def test_no_scored_class_defined_gives_an_undefined_challenge_f1_and_interval():
-    m = classification_metrics([3, 3], [3, 3], CLASSES)  # only noisy records, all predicted noisy
+    m = classification_metrics([3, 3], [3, 3], CLASSES, SCORED)  # only noisy records, all predicted noisy
     assert m["challenge_f1"] is None and m["macro_f1"] == pytest.approx(1.0)
     assert "F1 undefined for N, A, O" in m["challenge_f1_definition"]
-    assert bootstrap_interval([3, 3], [3, 3], CLASSES, resamples=20) == (None, None)
+    assert bootstrap_interval([3, 3], [3, 3], CLASSES, resamples=20, scored=SCORED) == (None, None)
 
 
 def test_undefined_figures_read_undefined_in_text_and_null_in_json():
@@ -95,7 +100,7 @@ def test_undefined_figures_read_undefined_in_text_and_null_in_json():
     from ecgzoo.report.report import metrics_markdown
     from ecgzoo.serving.publish import _figures
 
-    m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES)
+    m = classification_metrics([0, 0, 1, 3], [0, 1, 1, 3], CLASSES, SCORED)
     assert figure_text(None) == "undefined" and figure_text(0.5) == "0.500"
     assert "| O | 0.000 | 0.000 | undefined | 0 |" in metrics_markdown(m)
     assert '"f1": null' in dumps(m["per_class"]["O"])

@@ -1,9 +1,12 @@
-"""Classification metrics of the PhysioNet/CinC 2017 challenge, from one confusion matrix.
+"""Classification metrics of a single-label task, from one confusion matrix.
 
 Every figure (per-class precision/recall/F1, accuracy, the challenge F1) is derived from the
 confusion matrix, so ranks of a distributed run can sum their matrices and get exact metrics.
-The challenge F1 is the mean one-vs-rest F1 of the classes N, A and O; the noisy class `~`
-is classified but not averaged (REFERENCE.md section 4). The F1 of a class that is in neither
+The challenge F1 is the mean one-vs-rest F1 of the classes the dataset scores (`scored`, its
+`scored_classes`: PhysioNet 2017 declares N, A and O, its noisy class `~` classified but not
+averaged, REFERENCE.md section 4); a dataset that declares none has the mean F1 over all its
+classes. The core knows no class names: the scored classes come from the dataset (through its
+task). The F1 of a class that is in neither
 the labels nor the predictions is 0/0: undefined (None), as in the official 2017 scoring
 (NaN there, which makes its whole mean NaN); here the means are over the classes whose F1 is
 defined, and `challenge_f1_definition` names the undefined ones.
@@ -15,9 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-#: classes the 2017 challenge averages its F1 over
-CHALLENGE_CLASSES: tuple[str, ...] = ("N", "A", "O")
 
 
 def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int) -> np.ndarray:
@@ -46,22 +46,20 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def _averaged_classes(classes: Sequence[str], scored: Sequence[str] | None) -> tuple[list[str], str]:
     """The classes the challenge F1 averages and a note saying which and why."""
-    present = [c for c in (CHALLENGE_CLASSES if scored is None else scored) if c in classes]
-    if scored is not None and not present:
+    if scored is None:
+        return list(classes), f"mean F1 over all classes {', '.join(classes)} (the dataset declares no scored classes)"
+    present = [c for c in scored if c in classes]
+    if not present:
         raise ValueError(f"none of the scored classes {list(scored)} is among the classes {list(classes)}")
-    if scored is not None:
-        return present, f"mean F1 of {', '.join(present)} (the dataset's scored classes; others classified but not averaged)"
-    if present:
-        return present, f"mean F1 of {', '.join(present)} (challenge definition; other classes classified but not averaged)"
-    return list(classes), f"classes are not N/A/O: mean F1 over all classes {', '.join(classes)}"
+    return present, f"mean F1 of {', '.join(present)} (the dataset's scored classes; others classified but not averaged)"
 
 
 def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], classes: Sequence[str],
                            scored: Sequence[str] | None = None) -> dict[str, Any]:
     """All metrics of `classification_metrics` from a confusion matrix (rows true, columns predicted).
 
-    `scored`: the classes `challenge_f1` averages (the dataset's `scored_classes`); None keeps the
-    0.1 behaviour (N, A, O when present, else every class). A class in neither the labels nor
+    `scored`: the classes `challenge_f1` averages, as the dataset declares them (`scored_classes`;
+    PhysioNet 2017: N, A, O); None (none declared): the mean F1 over all classes. A class in neither the labels nor
     the predictions has F1 None (undefined) and is left out of `challenge_f1` and `macro_f1`
     (the note says so); `challenge_f1` is None when no scored class is defined.
     """
@@ -113,7 +111,7 @@ def classification_metrics(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, classes: Sequence[str],
     scored: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Per-class precision/recall/F1 (one-vs-rest), accuracy, macro means, challenge F1 (over `scored`)
+    """Per-class precision/recall/F1 (one-vs-rest), accuracy, macro means, challenge F1 (over `scored`; all classes if None)
     and the confusion matrix (nested lists, rows true, columns predicted) of integer class predictions."""
     return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(classes)), classes, scored)
 
