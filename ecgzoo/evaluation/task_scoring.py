@@ -105,8 +105,8 @@ class SingleLabelScoring(TaskScoring):
         return f"test split ({test['n']} records, never used for training or selection)"
 
     def shipped(self, metrics_: dict[str, Any]) -> dict[str, Any]:
-        keep = {k: metrics_[k] for k in ("challenge_f1", "challenge_f1_ci95", "accuracy", "macro_f1", "n", "best_epoch")
-                if k in metrics_}
+        keys = ("challenge_f1", "challenge_f1_ci95", "challenge_classes", "accuracy", "macro_f1", "n", "best_epoch")
+        keep = {"task": SINGLE, **{k: metrics_[k] for k in keys if k in metrics_}}
         keep["f1"] = {c: _rounded(m["f1"]) for c, m in metrics_.get("per_class", {}).items()}
         return keep
 
@@ -140,7 +140,7 @@ class MultiLabelScoring(TaskScoring):
 
     def shipped(self, metrics_: dict[str, Any]) -> dict[str, Any]:
         keys = ("macro_auroc", "macro_auroc_ci95", "bootstrap_resamples", "f_max", "f_max_threshold", "macro_f1", "n", "best_epoch")
-        keep = {k: metrics_[k] for k in keys if k in metrics_}
+        keep = {"task": MULTI, **{k: metrics_[k] for k in keys if k in metrics_}}
         keep["per_class"] = {c: {"name": m["name"], "auroc": _rounded(m["auroc"]), "f1": _rounded(m["f1"]),
                                  "threshold": _rounded(m["threshold"]), "support": m["support"]}
                              for c, m in metrics_.get("per_class", {}).items()}
