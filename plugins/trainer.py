@@ -76,7 +76,7 @@ class ReferenceTrainer(ecgzoo.Trainer):
         `last.safetensors`; returns the history rows and leaves the best weights in `model`."""
         if self.config.seed is None:
             self.config = self.config.model_copy(update={"seed": 0})
-        multi = task is not None and task.multi  # multi-label: sigmoid + BCE (ecgzoo.training.multilabel_training)
+        multi = task is not None and task.multi  # multi-label: sigmoid + BCE (bce_loss, pos_weights)
         loop = FitLoop(self.config, model, train, val, list(classes), Path(checkpoint_dir), multi, self.scored_classes)
         loop.run(train, val)
         if loop.best_state is not None:

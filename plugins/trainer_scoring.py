@@ -11,9 +11,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from ecgzoo.plugin_api import class_weights, distributed, metrics_from_confusion, multilabel_training
-
-ml = multilabel_training
+from ecgzoo.plugin_api import bce_loss, class_weights, distributed, metrics_from_confusion, pos_weights, selection_score, validation_figures
 
 
 def labels_of(dataset: torch.utils.data.Dataset) -> np.ndarray:
@@ -30,7 +28,7 @@ def loss_weights(cfg: Any, labels: np.ndarray, classes: list[str], multi: bool, 
     """Per-class weights of the loss from the training labels: cross-entropy class weights, or multi-label positive weights."""
     k = len(classes)
     if multi:
-        weight = ml.pos_weights(labels, cfg.pos_weight)
+        weight = pos_weights(labels, cfg.pos_weight)
         return weight.to(device) if weight is not None else None
     if cfg.selection_metric in ("macro_auroc", "f_max"):
         raise ValueError(f"trainer option selection_metric={cfg.selection_metric!r} is for multi-label tasks; this task is single-label")
@@ -45,7 +43,7 @@ def loss_weights(cfg: Any, labels: np.ndarray, classes: list[str], multi: bool, 
 def training_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, multi: bool, smoothing: float) -> torch.Tensor:
     """Multi-label: weighted binary cross-entropy; else each record's smoothed cross-entropy times its class weight, averaged."""
     if multi:
-        return ml.loss(logits, y, weight)
+        return bce_loss(logits, y, weight)
     per_record = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=smoothing)
     return (per_record * weight[y]).mean()
 
@@ -71,7 +69,7 @@ def evaluate(loop: Any, model: torch.nn.Module, val: torch.utils.data.Dataset) -
             with loop.autocast():
                 logits = model(x, valid_length=vl)
             if loop.multi:
-                loss_sum += ml.loss(logits, y, weight, reduction="sum").double().cpu()
+                loss_sum += bce_loss(logits, y, weight, reduction="sum").double().cpu()
                 outputs.append((y.cpu().numpy(), torch.sigmoid(logits.float()).cpu().numpy()))
                 continue
             loss_sum += (F.cross_entropy(logits.float(), y, reduction="none") * weight[y]).sum().double().cpu()
@@ -95,8 +93,8 @@ def epoch_row(loop: Any, val: torch.utils.data.Dataset, lr: float, seconds: floa
     val_loss, val_out = evaluate(loop, loop.model, val)
     train_loss = float(train_tot[0] / train_tot[1])
     if loop.multi:
-        figures = ml.validation_figures(*val_out)
-        score = ml.selection_score(figures, val_loss, loop.config.selection_metric)
+        figures = validation_figures(*val_out)
+        score = selection_score(figures, val_loss, loop.config.selection_metric)
         improved = loop.best_score is None or score > loop.best_score
         row = {"epoch": loop.epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
                **{f"val_{name}": value for name, value in figures.items()}, "best": improved, "_val_metrics": figures}

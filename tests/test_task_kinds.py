@@ -17,7 +17,7 @@ import pytest
 import ecgzoo
 from ecgzoo.core.registry import get_registry
 from ecgzoo.core.tasks import MultiLabelTask, SingleLabelTask, Task
-from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics
+from ecgzoo.evaluation.metrics import multilabel_metrics
 from ecgzoo.evaluation.task_scoring import scoring
 
 REPO = Path(__file__).resolve().parent.parent

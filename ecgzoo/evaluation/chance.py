@@ -37,7 +37,7 @@ def single_label(y_true: np.ndarray, y_pred: np.ndarray, train_labels: np.ndarra
 
 def multi_label(y_true: np.ndarray, probs: np.ndarray, resamples: int = MULTI_RESAMPLES, seed: int = 0) -> dict[str, Any]:
     """The macro AUROC of `probs`, its 95% bootstrap interval over records (fixed seed), against a guess's 0.5."""
-    from ecgzoo.evaluation.multilabel_metrics import macro_auroc
+    from ecgzoo.evaluation.metrics import macro_auroc
 
     y_true, probs = np.asarray(y_true), np.asarray(probs)
     rng = np.random.default_rng(seed)

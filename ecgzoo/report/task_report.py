@@ -12,8 +12,7 @@ import abc
 from typing import Any
 
 from ecgzoo.core.tasks import MULTI, SINGLE, Task
-from ecgzoo.evaluation.metrics import figure_text
-from ecgzoo.evaluation.multilabel_metrics import figure_or_na, headline
+from ecgzoo.evaluation.metrics import figure_or_na, figure_text, multilabel_headline
 from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.report.examples import examples_multi, examples_single
 
@@ -111,11 +110,11 @@ leads apart."""
     examples = staticmethod(examples_multi)
 
     def scores(self, metrics: dict[str, Any]) -> str:
-        return f"multi-label validation {headline(metrics)}"
+        return f"multi-label validation {multilabel_headline(metrics)}"
 
     def metrics_markdown(self, metrics: dict[str, Any]) -> str:
         """Headline and the per-class table (name, AUROC, F1, precision, recall at its threshold, support)."""
-        lines = [headline(metrics) + ".", "",
+        lines = [multilabel_headline(metrics) + ".", "",
                  "n/a: undefined on this split (AUROC needs positives and negatives; F1 a present or predicted class).", "",
                  "| class | name | AUROC | F1 | precision | recall | threshold | support |", "|---|---|---|---|---|---|---|---|"]
         for c in metrics["classes"]:
