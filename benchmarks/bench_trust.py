@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import gzip
 import json
 import platform
 import sys
@@ -214,18 +215,17 @@ def scored_rows(args, records, score) -> list[dict]:
     to --jsonl as it is done; rows already there (by record_id) are reused, not rescored. Stops scoring new
     records after --max-seconds; a record `score` refuses with a RecordError is reported and left out."""
     path = Path(args.jsonl)
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[row["record_id"]] = row
+    done = {row["record_id"]: row for row in read_rows(path)}
     rows = []
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
+    lo, hi = shard_range(getattr(args, "shard", None), min(args.records, len(records)))
+    with (gzip.open(path, "at", encoding="utf-8") if path.suffix == ".gz" else path.open("a", encoding="utf-8")) as out:
         for i, rec in enumerate(records[:args.records]):
             if rec.record_id in done:
                 rows.append(done[rec.record_id])
+                continue
+            if not lo <= i < hi:
                 continue
             if args.max_seconds and time.perf_counter() - started > args.max_seconds:
                 print(f"  time budget of {args.max_seconds:g} s spent: stopping at record {i}", flush=True)
@@ -244,6 +244,44 @@ def scored_rows(args, records, score) -> list[dict]:
     return rows
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a --jsonl file, plain or gzip-compressed (`.jsonl.gz`: each run appends a gzip member,
+    flushed row by row). A run that was killed leaves its last member without an end marker and maybe a
+    partial last line: the complete rows before it are kept, the rest is scored again."""
+    if not path.is_file():
+        return []
+    lines = []
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as f:
+            for line in f:
+                lines.append(line)
+    except EOFError:  # a gzip member cut short: the lines read so far stand
+        pass
+    rows = []
+    for k, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k < len(lines) - 1:
+                raise SystemExit(f"{path}: row {k + 1} is damaged, in the middle of the file: {line[:80]!r}") from None
+    return rows
+
+
+def shard_range(shard: str | None, n: int) -> tuple[int, int]:
+    """Record indices [lo, hi) that `--shard I/N` scores of the first n: the I-th of N contiguous blocks
+    (all n without a shard). Shards write their own --jsonl; their rows joined in one file are reused
+    by a last run without --shard, which writes the tables of all."""
+    if not shard:
+        return 0, n
+    try:
+        i, k = (int(v) for v in shard.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard {shard}: expected I/N, e.g. 0/2") from None
+    if not (k >= 1 and 0 <= i < k):
+        raise SystemExit(f"--shard {shard}: expected 0 <= I < N")
+    return i * n // k, (i + 1) * n // k
+
+
 def tables(rows: list[dict]) -> dict:
     """Summaries over all records and per predicted class, and the old test's removal shares."""
     curves = [r["curves"] for r in rows]
@@ -256,16 +294,20 @@ def tables(rows: list[dict]) -> dict:
     return {"summary": out, "old_windows": old}
 
 
-def sanity(args, run, records, maps, targets) -> dict:
-    """Spearman correlation of each explainer's map under the trained vs re-initialised weights."""
+def sanity(args, run, records, target=lambda logits: int(logits.argmax())) -> dict:
+    """Spearman correlation of each explainer's map under the trained vs re-initialised weights, on the
+    first --sanity held-out records, both maps for the class `target(logits)` picks from the trained
+    model's logits (default: the predicted class)."""
     other, fs = randomised(run.model), run.fs
     expl = explainers(args, fs)
     out = {}
     for n, e in expl.items():
         rhos = []
-        for rec, m, t in zip(records[:args.sanity], maps[n], targets, strict=False):
-            x = torch.from_numpy(np.ascontiguousarray(rec.signal))[None]
-            r = e.explain(other, x, torch.tensor([t]), torch.tensor([rec.valid_length]))[0].numpy()
+        for rec in records[:args.sanity]:
+            x, vl = torch.from_numpy(np.ascontiguousarray(rec.signal))[None], torch.tensor([rec.valid_length])
+            with torch.no_grad():
+                t = torch.tensor([target(run.model(x, valid_length=vl)[0].double())])
+            m, r = (e.explain(model, x, t, vl)[0].numpy() for model in (run.model, other))
             v = rec.valid_length
             rhos.append(float(stats.spearmanr(m[:v], r[:v]).statistic))
         rhos = np.nan_to_num(np.array(rhos))
@@ -326,9 +368,12 @@ def parser(doc: str = __doc__) -> argparse.ArgumentParser:
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--occlusion-window", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--shard", help="I/N: score only the I-th of N contiguous blocks of the records (one process per core, "
+                   "each with its own --jsonl; a last run without --shard on the joined rows writes the tables of all)")
     p.add_argument("--max-seconds", type=float, default=0, help="stop scoring new records after this long (0: never); "
                    "the statistics then cover the records scored, and the JSON says how many")
-    p.add_argument("--jsonl", default=str(Path(__file__).parent / "results" / "trust_records.jsonl"))
+    p.add_argument("--jsonl", default=str(Path(__file__).parent / "results" / "trust_records.jsonl.gz"),
+                   help="per-record rows, appended as they are scored (.gz: gzip-compressed; plain otherwise)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "trust.json"))
     p.add_argument("--figures", default=str(Path(__file__).parent / "results"))
     return p
@@ -396,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_record_mean": float(np.mean([r["seconds"] for r in rows])),
         "evidence": tab["summary"], "old_windows": tab["old_windows"],
         "table_md": markdown(tab["summary"], args.fractions) + "\n" + old_markdown(tab["old_windows"]),
-        "sanity": sanity(args, run, scored_now, maps, targets) if args.sanity and targets else {},
+        "sanity": sanity(args, run, records) if args.sanity else {},
         "beats": beat_view(args, run, scored_now, maps, [str(r.label) for r in scored_now]) if args.beats and targets else {},
     }
     write_result(args, result, t0, f"{len(rows)} records ({len(targets)} scored now); "

@@ -89,9 +89,8 @@ def with_rpeaks(run, lead_name: str):
     return dataclasses.replace(run, pipeline=lambda record: detector(pipeline(record)))
 
 
-def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
-    """One record: its targets (`targets_of`) and for each the evidence-removal curves; the maps of the
-    first target (for the randomisation test)."""
+def score_one(args, run, records, i: int, expl) -> dict:
+    """One record's row: its targets (`targets_of`, `drawn`) and for each the evidence-removal curves."""
     rec, model = records[i], run.model
     x = torch.from_numpy(np.ascontiguousarray(rec.signal))
     with torch.no_grad():
@@ -101,12 +100,11 @@ def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
     chosen = drawn(positives, probs, args.targets_per_record, i)
     bounds = bt.segments(args, rec)
     rpeaks = evidence.rpeaks_of(rec)
-    explained, first_maps, map_seconds, t0 = [], None, 0.0, time.perf_counter()
+    explained, map_seconds, t0 = [], 0.0, time.perf_counter()
     for target in chosen:
         t1 = time.perf_counter()
         maps = bt.record_maps(args.explainers, expl, model, x, target, rec.valid_length, rec.fs, i)
         map_seconds += time.perf_counter() - t1
-        first_maps = first_maps or maps
         fills = bt.fills_for(args, rec, bounds, bt.donor_for(records, i, run.classes[target]), i)
         curves = evidence.score_record(model, rec.signal, bounds, target, maps, fills, rpeaks=rpeaks,
                                        seeds=range(args.seeds), fractions=args.fractions, ceiling=args.ceiling,
@@ -117,7 +115,7 @@ def score_one(args, run, records, i: int, expl) -> tuple[dict, dict]:
            "positive": len(positives),
            "targets": explained, "map_seconds": round(map_seconds, 2),
            "curve_seconds": round(time.perf_counter() - t0 - map_seconds, 2)}
-    return row, {**first_maps, "target": chosen[0]}
+    return row
 
 
 def statement_tables(rows: Sequence[dict], min_records: int) -> dict:
@@ -170,28 +168,25 @@ def agreement(args, run, records, rows) -> dict:
                                     items="explained pairs of the records whose beats agree across leads")}
 
 
-def faithfulness(args, run, records) -> tuple[list[dict], list, dict, list[int]]:
-    """All rows (`bt.scored_rows`), and the records scored now with their first target's maps and index."""
+def faithfulness(args, run, records) -> tuple[list[dict], int]:
+    """All rows (`bt.scored_rows`), and how many records were scored now (the rest reused)."""
     expl = bt.explainers(args, run.fs)
-    now, maps, targets = [], {n: [] for n in args.explainers}, []
+    now = []
 
     def score(i: int) -> tuple[dict, str]:
-        row, m = score_one(args, run, records, i, expl)
-        now.append(records[i])
-        targets.append(m["target"])
-        for n in args.explainers:
-            maps[n].append(m[n])
+        row = score_one(args, run, records, i, expl)
+        now.append(i)
         passes = sum(c["passes"] for t in row["targets"] for c in t["curves"].values())
         return row, f"{len(row['targets'])} target(s) {', '.join(t['statement'] for t in row['targets'])}, {passes} passes"
 
-    return bt.scored_rows(args, records, score), now, maps, targets
+    return bt.scored_rows(args, records, score), len(now)
 
 
 def parse(argv: list[str] | None):
     p = bt.parser(__doc__)
     tag = "{model}"
     p.set_defaults(explainers="cam,gradcam,saliency,random", sanity=0, batch_size=32,
-                   jsonl=str(RESULTS / f"trust_{tag}.jsonl"), out=str(RESULTS / f"trust_{tag}.json"))
+                   jsonl=str(RESULTS / f"trust_{tag}.jsonl.gz"), out=str(RESULTS / f"trust_{tag}.json"))
     p.add_argument("--rpeak-lead", default="II", help="lead the R-peaks (beat boundaries) are found on")
     p.add_argument("--check-leads", default="", help="comma-separated leads whose R-peak counts check the beat lead's")
     p.add_argument("--min-records", type=int, default=20, help="per-statement rows for statements explained this often")
@@ -215,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     run = with_rpeaks(run, args.rpeak_lead)
     records, skipped = bt.held_out_records(run, args.data, args.records + bt.LOOKAHEAD)
     print(f"{min(len(records), args.records)} held-out records; {len(skipped)} skipped", flush=True)
-    rows, now, maps, targets = faithfulness(args, run, records)
+    rows, scored_now = faithfulness(args, run, records)
     tab = statement_tables(rows, args.min_records)
     result = {
         **bt.header(args, run), "classes": run.classes, "records": len(rows),
@@ -228,10 +223,11 @@ def main(argv: list[str] | None = None) -> None:
         "evidence": tab["summary"],
         "table_md": bt.markdown(tab["summary"], args.fractions, margin_name="logit", unit="explained statement",
                                 items="explained (record, statement) pairs"),
-        "sanity": bt.sanity(args, run, now, maps, targets) if args.sanity and targets else {},
+        "sanity": bt.sanity(args, run, records, lambda logits: targets_of(torch.sigmoid(logits).numpy(), run.thresholds)[0][0])
+        if args.sanity else {},
         "beat_lead_check": agreement(args, run, records, rows),
     }
-    bt.write_result(args, result, t0, f"{len(rows)} records, {result['explained_pairs']} explained pairs ({len(targets)} "
+    bt.write_result(args, result, t0, f"{len(rows)} records, {result['explained_pairs']} explained pairs ({scored_now} "
                                       f"records scored now, {result['fallback_records']} with no positive statement)")
 
 

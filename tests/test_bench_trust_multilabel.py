@@ -102,6 +102,51 @@ def test_resumed_run_scores_only_the_records_not_in_the_file(bt, tmp_path, capsy
     assert [r["record_id"] for r in bt.scored_rows(args, records, score)] == ["a", "b", "d"] and called == [2]
 
 
+def test_shards_score_contiguous_blocks_and_their_joined_rows_are_the_whole_run(bt, tmp_path):
+    assert [bt.shard_range(f"{i}/3", 10) for i in range(3)] == [(0, 3), (3, 6), (6, 10)]
+    assert bt.shard_range(None, 10) == (0, 10)
+    for bad in ("2/2", "x", "1/0"):
+        with pytest.raises(SystemExit, match="--shard"):
+            bt.shard_range(bad, 10)
+    records = [SimpleNamespace(record_id=r) for r in "abcde"]
+    called = []
+
+    def score(i):
+        called.append(i)
+        return {"record_id": records[i].record_id}, "note"
+
+    parts = []
+    for i in range(2):
+        args = argparse.Namespace(jsonl=str(tmp_path / f"part{i}.jsonl"), records=5, max_seconds=0, shard=f"{i}/2")
+        parts.append([r["record_id"] for r in bt.scored_rows(args, records, score)])
+    assert parts == [["a", "b"], ["c", "d", "e"]] and called == [0, 1, 2, 3, 4]
+    joined = tmp_path / "all.jsonl"
+    joined.write_text("".join((tmp_path / f"part{i}.jsonl").read_text() for i in (1, 0)))
+    called.clear()
+    args = argparse.Namespace(jsonl=str(joined), records=5, max_seconds=0)
+    assert [r["record_id"] for r in bt.scored_rows(args, records, score)] == list("abcde") and called == []
+
+
+def test_compressed_rows_resume_and_a_killed_run_keeps_its_complete_rows(bt, tmp_path):
+    records = [SimpleNamespace(record_id=r) for r in "abcd"]
+    path = tmp_path / "rows.jsonl.gz"
+
+    def score(i):
+        return {"record_id": records[i].record_id, "pad": "x" * 2000 * i}, "note"
+
+    for n in (2, 4):  # two runs: two gzip members, the second reusing the first's rows
+        rows = bt.scored_rows(argparse.Namespace(jsonl=str(path), records=n, max_seconds=0), records, score)
+    assert [r["record_id"] for r in rows] == list("abcd") and [r["record_id"] for r in bt.read_rows(path)] == list("abcd")
+    assert path.read_bytes()[:2] == b"\x1f\x8b" and path.stat().st_size < 2000  # compressed
+    data = path.read_bytes()
+    path.write_bytes(data[:-12])  # killed: the last member lacks its end (and maybe its last row)
+    kept = [r["record_id"] for r in bt.read_rows(path)]
+    assert kept in (list("abc"), list("abcd"))
+    (tmp_path / "plain.jsonl").write_text('{"record_id": "a"}\n{"record_id": "b"\n{"record_id": "c"}\n')
+    with pytest.raises(SystemExit, match="row 2 is damaged"):
+        bt.read_rows(tmp_path / "plain.jsonl")
+
+
 class _Fixed(torch.nn.Module):
     """Logits (2.0, -1.0, 0.5) for every input."""
 

@@ -1,0 +1,45 @@
+"""benchmarks/variant_table.py: the variant comparison is read from the result files, cell by cell."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "variant_table.py"
+
+
+@pytest.fixture(scope="module")
+def vt():
+    spec = importlib.util.spec_from_file_location("variant_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(diff: float) -> dict:
+    return {"diff_mean": diff, "diff_ci95": [diff - 0.01, diff + 0.01], "beats_random": 7, "records": 10}
+
+
+def test_each_cell_comes_from_the_files(vt, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"test": {"challenge_f1": 0.85, "challenge_f1_ci95": [0.82, 0.88], "n": 1128}}))
+    orderings = {"cam": {"morf_probability": _row(-0.05), "lerf_probability": _row(0.04)}}
+    trust = {"records": 10, "evidence": {"all": {"road": {"orderings": orderings},
+                                                 "donor": {"orderings": {"cam": {"morf_probability": _row(-0.02)}}}}}}
+    (tmp_path / "trust.json").write_text(json.dumps(trust))
+    (tmp_path / "loc.json").write_text(json.dumps({"summary": {"cam": {"auroc_mean_paroxysmal": 0.7, "auroc_per_record": [0.6, 0.8]}}}))
+    text = vt.table([("rf2", str(run), str(tmp_path / "trust.json"), str(tmp_path / "loc.json"))], ["cam", "saliency"])
+    cam, saliency = text.splitlines()[2:]
+    assert cam == ("| rf2 | 0.850 [0.820, 0.880], 1128 | `cam` | -0.050 [-0.060, -0.040], 7/10 | -0.020 [-0.030, -0.010], 7/10 | "
+                   "+0.040 [+0.030, +0.050], 7/10 | 10 | 0.700 (2 records) |")
+    assert saliency.count("not run") == 4  # not in the trust file, not in the localisation file
+
+
+def test_a_run_without_test_figures_is_refused_by_name(vt, tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"validation": {}}))
+    with pytest.raises(SystemExit, match="no test-split figures .*validation"):
+        vt.test_figures(str(tmp_path))
