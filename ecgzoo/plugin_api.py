@@ -27,12 +27,14 @@ What is here, by use:
 * explainers: `FastPathConfig` (the `fast`/`precision` options) and `engine_for` (the model's
   fast exact engine, or None); the `evidence` module (beats cut at R-R midpoints, `beat_bounds`,
   and their in-distribution ROAD fill, `road_fill`).
-* leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order); label
-  vocabularies: `cinc2021_diagnoses`, `cinc2021_equivalent`, `cinc2021_scored_classes`; `fetch_listed_files` (many checksummed files).
+* leads: `canonical_lead_name`, `canonical_leads`, `STANDARD_12` (the standard order);
+  `fetch_listed_files` (many checksummed files). A dataset's own vocabulary and challenge score are
+  the dataset plugin's (the CinC 2021 tables and score: `ecgzoo_plugins.cinc2021_score`), added to
+  the metrics through the `ecgzoo_task_scores` hook.
 * beats filled in-distribution: the `evidence` module (`rpeaks_of`, `beat_bounds`: R-R-midpoint
   segments; `road_fill`: ROAD's noisy linear imputation), e.g. for beat masking during training.
-* multi-label training: the `multilabel_training` module (`loss`, `pos_weights`,
-  `validation_figures`, `selection_score`); each task kind's training: `training_for(task)`
+* multi-label training: `bce_loss` (binary cross-entropy with optional per-class `pos_weights`),
+  `validation_figures`, `selection_score`; each task kind's training: `training_for(task)`
   (`ecgzoo.training.task_training`: loss weights, what a validation pass keeps, each epoch's
   figures); progress: `run_progress` (the whole run's line: epoch k of n, elapsed, time left),
   `format_duration`.
@@ -56,13 +58,19 @@ from ecgzoo._infra.jsonio import dumps
 from ecgzoo.core.explainer import FastPathConfig, engine_for
 from ecgzoo.core.leads import STANDARD_12, canonical_lead_name, canonical_leads
 from ecgzoo.core.model import masked_mean
+from ecgzoo.core.tasks import bce_loss, pos_weights
 from ecgzoo.data.prepared import default_cache_dir
 from ecgzoo.data.signal_source import BRIDGE_SECONDS, InputError, bridge_gaps
 from ecgzoo.data.splits import class_weights, stratified_kfold, stratified_split
 from ecgzoo.data.wfdb_header import BYTES_PER_SAMPLE, is_multi_segment, normalize_header, readable_record, samples_in_file
 from ecgzoo.data.wfdb_segments import read_multi_segment
-from ecgzoo.evaluation.metrics import classification_metrics, confusion_matrix, metrics_from_confusion
-from ecgzoo.evaluation.multilabel_metrics import challenge_score_2021, uses_cinc2021_codes
+from ecgzoo.evaluation.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    metrics_from_confusion,
+    selection_score,
+    validation_figures,
+)
 from ecgzoo.explain import evidence
 from ecgzoo.models.checkpoint import (
     CheckpointError,
@@ -76,20 +84,20 @@ from ecgzoo.models.checkpoint import (
     set_rng_state,
 )
 from ecgzoo.models.model_facts import facts_for
-from ecgzoo.training import distributed, multilabel_training
+from ecgzoo.training import distributed
 from ecgzoo.training.estimate import format_duration, run_progress
 from ecgzoo.training.task_training import training_for
-from ecgzoo.vocab import cinc2021_diagnoses, cinc2021_equivalent, cinc2021_scored_classes
 
 __all__ = [
     "BRIDGE_SECONDS", "BYTES_PER_SAMPLE", "STANDARD_12", "CheckpointError", "InputError", "bridge_gaps", "is_multi_segment",
     "read_multi_segment", "DownloadError", "FastPathConfig", "attempt_download", "canonical_lead_name",
-    "canonical_leads", "challenge_score_2021", "cinc2021_diagnoses", "cinc2021_equivalent", "cinc2021_scored_classes", "class_weights",
+    "bce_loss", "canonical_leads", "class_weights",
     "classification_metrics", "confusion_matrix", "csv_text", "cudnn_flags_restored", "default_cache_dir", "distributed",
     "download_file", "dumps", "engine_for", "evidence", "extract_zip_atomically", "facts_for", "fetch_listed_files", "fetch_text",
     "format_duration", "run_progress", "training_for",
     "load_checkpoint", "load_checkpoint_bytes", "masked_mean", "metrics_from_confusion", "model_from_checkpoint",
-    "multilabel_training", "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",
-    "samples_in_file", "save_checkpoint", "seed_everything", "set_rng_state", "stratified_kfold", "stratified_split",
-    "uses_cinc2021_codes", "write_atomic", "write_bytes_atomic", "write_json",
+    "normalize_header", "parse_sha256sums", "reachable", "readable_record", "rng_state", "safe_filename",
+    "pos_weights", "samples_in_file", "save_checkpoint", "selection_score", "seed_everything", "set_rng_state",
+    "stratified_kfold", "stratified_split",
+    "validation_figures", "write_atomic", "write_bytes_atomic", "write_json",
 ]

@@ -8,9 +8,11 @@ Diagnoses are SNOMED CT codes in a `# Dx: code,code,...` header comment.
 
 Classes: by default the challenge's 26 scored classes, with its four pairs of equivalent codes
 merged as it scored them (a record labelled 59118001 RBBB has class 713427006 CRBBB; see
-`ecgzoo.vocab`); codes the challenge did not score are left out of the labels (a record may be
+`ecgzoo_plugins.cinc2021_score`); codes the challenge did not score are left out of the labels (a record may be
 left with none: it is then negative for every class, as in the challenge). `classes = "all"`
-keeps every code present instead. Human names come from the challenge's mapping tables.
+keeps every code present instead. Human names come from the challenge's mapping tables, shipped
+with this plugin (`ecgzoo_plugins.cinc2021_score`, which also computes the challenge score this
+plugin adds to every evaluation of tasks over its codes).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pydantic
 
 import ecgzoo
 from ecgzoo import Task
-from ecgzoo.plugin_api import (
+from ecgzoo_plugins.cinc2021_score import (
     challenge_score_2021,
     cinc2021_diagnoses,
     cinc2021_equivalent,

@@ -19,7 +19,7 @@ import pydantic
 
 import ecgzoo
 from ecgzoo import Task
-from ecgzoo_plugins.paper import PAPER_PIPELINE
+from ecgzoo_plugins.paper import CHALLENGE_CLASSES, PAPER_PIPELINE
 from ecgzoo_plugins.wfdb_records import (
     LabelledWfdbFolder,
     read_header,
@@ -42,7 +42,8 @@ class WfdbFolderConfig(ecgzoo.PluginConfig):
     fs: float | None = pydantic.Field(None, gt=0.0, description="expected sampling rate; records at another rate are errors (None: any)")
     min_seconds: float = pydantic.Field(1.0, ge=0.0, description="records shorter than this are errors")
     scored_classes: list[str] | None = pydantic.Field(
-        None, description="classes the headline F1 averages (None: N, A, O when present, else every class)"
+        None, description="classes the headline F1 averages (None: the PhysioNet 2017 challenge's N, A, O where the "
+                          "classes include them, as in that challenge's REFERENCE.csv layout; else every class)"
     )
     multi_label: bool = pydantic.Field(False, description="each record has a set of labels (multi-label task) instead of one")
     label_separator: str = pydantic.Field(",", min_length=1, description="separates the labels of one record (multi_label)")
@@ -73,7 +74,9 @@ class WfdbFolder(LabelledWfdbFolder, ecgzoo.Dataset):
         else:
             seen = sorted(set(self._labels.values()))
         self.classes = tuple(config.classes) if config.classes else tuple(seen)
-        self.scored_classes = tuple(config.scored_classes) if config.scored_classes else None
+        # this folder's default, not the core's: a folder labelled like PhysioNet 2017 is scored like it
+        self.scored_classes = tuple(config.scored_classes) if config.scored_classes else \
+            (tuple(c for c in CHALLENGE_CLASSES if c in self.classes) or None)
         unknown = [c for c in self.scored_classes or () if c not in self.classes]
         if unknown:
             raise ecgzoo.ConfigError(f"dataset 'wfdb-folder': scored_classes {unknown} are not among the classes {list(self.classes)}")

@@ -51,6 +51,15 @@ def test_labels_from_header_comment_and_explicit_classes(folder):
         ecgzoo.get_dataset("wfdb-folder", path=str(folder), label_comment="Sex")
 
 
+def test_the_folder_declares_its_scored_classes_the_core_has_no_default(folder):
+    """A folder labelled like PhysioNet 2017 is scored like it (N, A, O; `~` classified, not averaged):
+    wfdb-folder's own default; other labels average every class; an explicit list wins."""
+    assert ecgzoo.get_dataset("wfdb-folder", path=str(folder)).scored_classes is None
+    (folder / "labels.csv").write_text("record,label\nrec0,N\nrec1,A\nrec2,~\nrec3,N\n")
+    assert ecgzoo.get_dataset("wfdb-folder", path=str(folder)).scored_classes == ("N", "A")
+    assert ecgzoo.get_dataset("wfdb-folder", path=str(folder), scored_classes=["~"]).scored_classes == ("~",)
+
+
 def test_missing_labels_and_bad_folder_are_clear_errors(folder, tmp_path):
     (folder / "labels.csv").write_text("rec0,AF\nrec1,SR\n")
     with pytest.raises(ecgzoo.RecordError, match="rec2.*no label"):

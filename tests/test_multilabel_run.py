@@ -7,7 +7,7 @@ import numpy as np
 import ecgzoo
 from ecgzoo.core.tasks import Task
 from ecgzoo.data.prepared import Prepared
-from ecgzoo.evaluation.multilabel_metrics import choose_thresholds
+from ecgzoo.evaluation.metrics import choose_thresholds
 from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.models.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgzoo.report.examples import examples_multi as explanation_examples

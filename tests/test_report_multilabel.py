@@ -8,7 +8,7 @@ import io
 import numpy as np
 
 from ecgzoo.core.tasks import Task
-from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics
+from ecgzoo.evaluation.metrics import multilabel_metrics
 from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.report.examples import pick_examples_multi as pick_examples
 from ecgzoo.report.report import metrics_markdown

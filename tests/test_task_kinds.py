@@ -17,7 +17,7 @@ import pytest
 import ecgzoo
 from ecgzoo.core.registry import get_registry
 from ecgzoo.core.tasks import MultiLabelTask, SingleLabelTask, Task
-from ecgzoo.evaluation.multilabel_metrics import multilabel_metrics
+from ecgzoo.evaluation.metrics import multilabel_metrics
 from ecgzoo.evaluation.task_scoring import scoring
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,3 +125,21 @@ def test_a_plugin_score_may_not_replace_one_of_ecgzoos():
             multilabel_metrics(np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.2], [0.1, 0.7]]), ["p", "q"])
     finally:
         reg.unregister("clash-score")
+
+
+def test_published_weights_are_read_through_their_task_old_manifests_included():
+    """`ecgzoo list --pretrained` and the model card take the headline key from the task (`headline_metric`);
+    manifests published before the shipped figures named their task are told apart by their per-class figures."""
+    from types import SimpleNamespace
+
+    from ecgzoo.cli.cmd_list import _test_figure
+    from ecgzoo.report.task_report import task_of_manifest
+
+    single = {"challenge_f1": 0.8, "challenge_f1_ci95": [0.7, 0.9], "n": 10, "f1": {"N": 0.9}}
+    multi = {"macro_auroc": 0.9, "macro_auroc_ci95": [0.85, 0.95], "n": 20, "per_class": {}}
+    for figures, kind, line in ((single, "single-label", "challenge F1 0.800 [0.700, 0.900] on 10 records"),
+                                (multi, "multi-label", "macro AUROC 0.900 [0.850, 0.950] on 20 records")):
+        for named in (figures, {**figures, "task": kind}):  # 0.1 manifests, and those naming their task
+            m = SimpleNamespace(classes=["N", "A"], metrics={"test": named, "validation": {}})
+            assert task_of_manifest(m).kind == kind and _test_figure(m) == line
+    assert _test_figure(SimpleNamespace(classes=["N", "A"], metrics={})) == "-"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ecgzoo.core.manifest import PretrainedManifest
 from ecgzoo.core.registry import KINDS, get_registry
 
 HELP = "list plugins (name, kind, source, summary) and any broken plugin with its error"
@@ -29,17 +30,22 @@ def _list_pretrained(pattern: str) -> int:
     print(f"{'NAME':<{width}}  {'CLASSES':<{cw}}  INPUT                  TEST")
     for name, m in found.items():
         contract = f"{m.input.leads} lead, {m.input.fs:g} Hz, {m.input.units}"
-        print(f"{name:<{width}}  {classes[name]:<{cw}}  {contract:<21}  {_test_figure(m.metrics.get('test', {}))}")
+        print(f"{name:<{width}}  {classes[name]:<{cw}}  {contract:<21}  {_test_figure(m)}")
     return 0
 
 
-def _test_figure(test: dict) -> str:
-    """The headline test figure of a manifest with its interval: challenge F1 (single-label) or macro AUROC (multi-label)."""
-    for key, label in (("challenge_f1", "challenge F1"), ("macro_auroc", "macro AUROC")):
-        if test.get(key) is not None and test.get(f"{key}_ci95"):
-            lo, hi = test[f"{key}_ci95"]
-            return f"{label} {test[key]:.3f} [{lo:.3f}, {hi:.3f}] on {test['n']} records"
-    return "-"
+def _test_figure(m: PretrainedManifest) -> str:
+    """The headline test figure of a manifest with its interval: the key its task names (`Task.headline_metric`:
+    challenge F1, macro AUROC), called as its scoring calls it; '-' where the test split has none."""
+    from ecgzoo.evaluation.task_scoring import scoring
+    from ecgzoo.report.task_report import task_of_manifest
+
+    test, task = m.metrics.get("test", {}), task_of_manifest(m)
+    key = task.headline_metric
+    if test.get(key) is None or not test.get(f"{key}_ci95"):
+        return "-"
+    lo, hi = test[f"{key}_ci95"]
+    return f"{scoring(task).headline_name} {test[key]:.3f} [{lo:.3f}, {hi:.3f}] on {test['n']} records"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -77,7 +77,7 @@ def ecgzoo_task_scores(task: Any, targets: Any, probabilities: Any, decisions: A
     """Extra scores of a dataset's own (a challenge's metric) beside ecgzoo's metrics of one set of predictions.
 
     Called by `ecgzoo.evaluation.extra_scores.extra_scores` each time a run's or an evaluation's
-    multi-label metrics are computed (`multilabel_metrics`: validation, the test split, `ecgzoo
+    multi-label metrics are computed (`ecgzoo.evaluation.metrics.multilabel_metrics`: validation, the test split, `ecgzoo
     evaluate`), once per implementation, with the `ecgzoo.Task`, the encoded targets (N, K) 0/1,
     the probabilities (N, K) and the decisions (N, K) booleans at the stored thresholds.
     Returns {metric key: (its name in prose, value or None where undefined)} for a task the plugin

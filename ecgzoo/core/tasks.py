@@ -16,8 +16,10 @@ selection metric   challenge F1                  macro AUROC
 =================  ===========================  ==================================
 
 Thresholds of a multi-label task are chosen per class on the validation split
-(`ecgzoo.evaluation.multilabel_metrics.choose_thresholds`) and stored in the checkpoint; 0.5 stands in
-where none were chosen.
+(`ecgzoo.evaluation.metrics.choose_thresholds`) and stored in the checkpoint; 0.5 stands in
+where none were chosen. A trainer's loss is `Task.training_loss` (multi-label: `bce_loss` with
+`pos_weights`); what needs the metrics (loss weights, validation figures, the best epoch) is
+`ecgzoo.training.task_training.training_for(task)`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import torch
 
 SINGLE, MULTI = "single-label", "multi-label"
 TaskKind = Literal["single-label", "multi-label"]
+#: how a multi-label trainer weights each class's positives in its binary cross-entropy (`pos_weights`)
+PosWeight = Literal["none", "balanced"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,20 +299,10 @@ class MultiLabelTask(Task):
 
     def training_loss(self, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None,
                       smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
-        return binary_cross_entropy(logits, targets, weight, reduction)
+        return bce_loss(logits, targets, weight, reduction)
 
 
 _KINDS: dict[str, type[Task]] = {SINGLE: SingleLabelTask, MULTI: MultiLabelTask}
-
-
-def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor | None = None,
-                         reduction: str = "mean") -> torch.Tensor:
-    """Binary cross-entropy with logits (float32) and optional per-class positive weights: mean over classes
-    per record, then mean (or sum) over records."""
-    pw = pos_weight.to(logits.device) if pos_weight is not None else None
-    per = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=pw,
-                                                               reduction="none").mean(dim=1)
-    return per.mean() if reduction == "mean" else per.sum()
 
 
 def rarest_label(targets: np.ndarray) -> np.ndarray:
@@ -322,6 +316,30 @@ def rarest_label(targets: np.ndarray) -> np.ndarray:
     counts = targets.sum(axis=0)
     rank = np.where(targets > 0, counts[None, :], np.inf)
     return np.where(np.isinf(rank.min(axis=1)), targets.shape[1], rank.argmin(axis=1)).astype(np.int64)
+
+
+def pos_weights(targets: np.ndarray, mode: PosWeight) -> torch.Tensor | None:
+    """Per-class positive weights of a multi-label task's binary cross-entropy from the training targets (N, K):
+    "balanced" `negatives_k / positives_k` (1 for a class without positives); None for mode "none"."""
+    if mode == "none":
+        return None
+    targets = np.asarray(targets, dtype=np.float64)
+    pos = targets.sum(axis=0)
+    neg = targets.shape[0] - pos
+    weights = np.ones(targets.shape[1])
+    np.divide(neg, pos, out=weights, where=pos > 0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def bce_loss(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor | None = None,
+             reduction: str = "mean") -> torch.Tensor:
+    """A multi-label task's training loss: binary cross-entropy with logits (a sigmoid per class, optionally
+    with `pos_weights`, as `torch.nn.BCEWithLogitsLoss(pos_weight=...)`), mean over classes per record, then
+    mean (or sum) over records."""
+    pw = pos_weight.to(logits.device) if pos_weight is not None else None
+    per = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets.float(), pos_weight=pw,
+                                                               reduction="none").mean(dim=1)
+    return per.mean() if reduction == "mean" else per.sum()
 
 
 def task_of(dataset: Any) -> Task:

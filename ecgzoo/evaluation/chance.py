@@ -30,20 +30,21 @@ def single_label(y_true: np.ndarray, y_pred: np.ndarray, train_labels: np.ndarra
     guess = classification_metrics(y_true, np.full_like(y_true, majority), classes, scored)["challenge_f1"]
     value = classification_metrics(y_true, y_pred, classes, scored)["challenge_f1"]
     lo, hi = bootstrap_interval(y_true, y_pred, classes, scored=scored)
-    return {"figure": "challenge_f1", "value": value, "ci95": [lo, hi], "guess": f"always {classes[majority]!r}, the "
+    return {"figure": "challenge_f1", "figure_name": "challenge F1", "value": value, "ci95": [lo, hi],
+            "guess": f"always {classes[majority]!r}, the "
             "training split's majority class", "guess_value": guess, "at_chance": bool(lo <= guess)}
 
 
 def multi_label(y_true: np.ndarray, probs: np.ndarray, resamples: int = MULTI_RESAMPLES, seed: int = 0) -> dict[str, Any]:
     """The macro AUROC of `probs`, its 95% bootstrap interval over records (fixed seed), against a guess's 0.5."""
-    from ecgzoo.evaluation.multilabel_metrics import macro_auroc
+    from ecgzoo.evaluation.metrics import macro_auroc
 
     y_true, probs = np.asarray(y_true), np.asarray(probs)
     rng = np.random.default_rng(seed)
     values = [macro_auroc(y_true[d], probs[d]) for d in rng.integers(0, len(y_true), size=(resamples, len(y_true)))]
     values = [v for v in values if np.isfinite(v)]
     lo, hi = (float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))) if values else (float("nan"),) * 2
-    return {"figure": "macro_auroc", "value": macro_auroc(y_true, probs), "ci95": [lo, hi],
+    return {"figure": "macro_auroc", "figure_name": "macro AUROC", "value": macro_auroc(y_true, probs), "ci95": [lo, hi],
             "guess": "any constant or random score", "guess_value": 0.5, "at_chance": bool(not values or lo <= 0.5)}
 
 
@@ -52,7 +53,7 @@ def warning(check: dict[str, Any] | None) -> str | None:
     if not check or not check.get("at_chance"):
         return None
     lo, hi = check["ci95"]
-    name = {"challenge_f1": "challenge F1", "macro_auroc": "macro AUROC"}[check["figure"]]
+    name = check.get("figure_name", check["figure"])  # the check names its figure; the core keeps no table of them
     return (f"this run is at chance level: validation {name} {check['value']:.3f} (95% bootstrap interval "
             f"{lo:.3f}-{hi:.3f}) is no better than guessing ({check['guess']}: {check['guess_value']:.3f}); "
             f"the model has not learnt to tell the classes apart on this data (train longer, on more records, "

@@ -1,6 +1,6 @@
 """The scores dataset plugins add to ecgzoo's metrics through the `ecgzoo_task_scores` hook.
 
-Called by `multilabel_metrics` after ecgzoo's own figures; the core knows no plugin's scores
+Called by `metrics.multilabel_metrics` after ecgzoo's own figures; the core knows no plugin's scores
 by name (the CinC 2021 challenge score is the cinc2021 dataset plugin's).
 """
 

@@ -1,7 +1,7 @@
 """Scoring a model: class probabilities of every item of a prepared dataset, in batches.
 
 Called by the runner (validation and test splits), the multi-label steps and `ecgzoo evaluate`; the
-metrics of those probabilities are `ecgzoo.evaluation.metrics` and `multilabel_metrics`.
+metrics of those probabilities are `ecgzoo.evaluation.metrics` (both kinds).
 """
 
 from __future__ import annotations

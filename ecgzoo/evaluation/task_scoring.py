@@ -8,7 +8,7 @@ their metrics are, because the metrics live in this package and `core` imports n
 ==================  =================================  ======================================
                     single-label                       multi-label
 ==================  =================================  ======================================
-metrics             `metrics.classification_metrics`   `multilabel_metrics.multilabel_metrics`
+metrics             `metrics.classification_metrics`   `metrics.multilabel_metrics`
 thresholds          none (arg max)                     chosen per class on validation
 headline            challenge F1 (+ accuracy)          macro AUROC, F-max, macro F1 (+ extras)
 predictions CSV     true, predicted class, p_*         true, predicted labels ('|'), p_*
@@ -27,7 +27,6 @@ import numpy as np
 from ecgzoo._infra.csv_files import csv_text
 from ecgzoo.core.tasks import MULTI, SINGLE, Task
 from ecgzoo.evaluation import chance, metrics
-from ecgzoo.evaluation import multilabel_metrics as ml
 
 
 class TaskScoring(abc.ABC):
@@ -105,8 +104,8 @@ class SingleLabelScoring(TaskScoring):
         return f"test split ({test['n']} records, never used for training or selection)"
 
     def shipped(self, metrics_: dict[str, Any]) -> dict[str, Any]:
-        keep = {k: metrics_[k] for k in ("challenge_f1", "challenge_f1_ci95", "accuracy", "macro_f1", "n", "best_epoch")
-                if k in metrics_}
+        keys = ("challenge_f1", "challenge_f1_ci95", "challenge_classes", "accuracy", "macro_f1", "n", "best_epoch")
+        keep = {"task": SINGLE, **{k: metrics_[k] for k in keys if k in metrics_}}
         keep["f1"] = {c: _rounded(m["f1"]) for c, m in metrics_.get("per_class", {}).items()}
         return keep
 
@@ -120,11 +119,11 @@ class MultiLabelScoring(TaskScoring):
 
     def metrics(self, task: Task, y: np.ndarray, probs: np.ndarray, thresholds: Any = None,
                 scored: Sequence[str] | None = None, interval: bool = False) -> dict[str, Any]:
-        score = ml.multilabel_metrics_with_interval if interval else ml.multilabel_metrics
+        score = metrics.multilabel_metrics_with_interval if interval else metrics.multilabel_metrics
         return score(y, probs, task.classes, task.thresholds(thresholds), dict(task.names))
 
     def choose_thresholds(self, task: Task, y: np.ndarray, probs: np.ndarray) -> list[float] | None:
-        return [float(t) for t in ml.choose_thresholds(y, probs)]
+        return [float(t) for t in metrics.choose_thresholds(y, probs)]
 
     def validation_note(self) -> dict[str, Any]:
         return {"thresholds_chosen_on": "this validation split (F1 optimistic here; AUROC does not depend on thresholds)"}
@@ -133,14 +132,14 @@ class MultiLabelScoring(TaskScoring):
         return {"thresholds_chosen_on": "the validation split"}
 
     def headline(self, metrics_: dict[str, Any]) -> str:
-        return ml.headline(metrics_)
+        return metrics.multilabel_headline(metrics_)
 
     def test_intro(self, test: dict[str, Any]) -> str:
         return "test split (never used for training, selection or thresholds)"
 
     def shipped(self, metrics_: dict[str, Any]) -> dict[str, Any]:
         keys = ("macro_auroc", "macro_auroc_ci95", "bootstrap_resamples", "f_max", "f_max_threshold", "macro_f1", "n", "best_epoch")
-        keep = {k: metrics_[k] for k in keys if k in metrics_}
+        keep = {"task": MULTI, **{k: metrics_[k] for k in keys if k in metrics_}}
         keep["per_class"] = {c: {"name": m["name"], "auroc": _rounded(m["auroc"]), "f1": _rounded(m["f1"]),
                                  "threshold": _rounded(m["threshold"]), "support": m["support"]}
                              for c, m in metrics_.get("per_class", {}).items()}

@@ -12,8 +12,8 @@ import abc
 from typing import Any
 
 from ecgzoo.core.tasks import MULTI, SINGLE, Task
-from ecgzoo.evaluation.metrics import figure_text
-from ecgzoo.evaluation.multilabel_metrics import figure_or_na, headline
+from ecgzoo.evaluation.metrics import figure_or_na, figure_text, multilabel_headline
+from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.report.examples import examples_multi, examples_single
 
 
@@ -38,6 +38,11 @@ class TaskReport(abc.ABC):
     @abc.abstractmethod
     def test_markdown(self, test: dict[str, Any]) -> str:
         """The test-split section of a report."""
+
+    @abc.abstractmethod
+    def card_figures(self, task: Task, test: dict[str, Any], val: dict[str, Any], training: dict[str, Any]) -> str:
+        """The model card's section on how good published weights are, from the manifest's shipped figures
+        (`TaskScoring.shipped` of the test and validation splits) and its `training` facts."""
 
 
 class SingleLabelReport(TaskReport):
@@ -79,6 +84,23 @@ choosing the epoch; challenge F1 **{figure_text(test['challenge_f1'])}**, 95% bo
 {self.metrics_markdown(test)}
 """
 
+    def card_figures(self, task: Task, test: dict[str, Any], val: dict[str, Any], training: dict[str, Any]) -> str:
+        key, name = task.headline_metric, scoring(task).headline_name
+        per_class = " | ".join(f"{c} {figure_or_na(f)}" for c, f in test.get("f1", {}).items())
+        ci = test.get(f"{key}_ci95", [float("nan")] * 2)
+        averaged = test.get("challenge_classes")  # manifests published before it was kept: the dataset's scored classes
+        averaged = f"the F1 of {', '.join(averaged)}" if averaged else "the F1 of the classes the dataset scores"
+        return f"""## How good, on what
+- Test split: {training.get('test_records')} records never used for training or for choosing the epoch:
+  {name} **{figure_text(test.get(key))}** (95% bootstrap interval {figure_text(ci[0])}-{figure_text(ci[1])}),
+  accuracy {test.get('accuracy', float('nan')):.3f}; F1 per class: {per_class}.
+- Validation split ({training.get('val_records')} records, used to choose the epoch): {name}
+  {figure_text(val.get(key))}.
+- {name[0].upper() + name[1:]} is the mean of {averaged} (other classes are classified but not averaged).
+  These records come from the public training set of the challenge; the hidden test set of the
+  challenge was not available, so figures there may differ.
+"""
+
 
 class MultiLabelReport(TaskReport):
     examples_text = """The most confident true positives of the most frequent classes in validation, each with the map
@@ -88,11 +110,11 @@ leads apart."""
     examples = staticmethod(examples_multi)
 
     def scores(self, metrics: dict[str, Any]) -> str:
-        return f"multi-label validation {headline(metrics)}"
+        return f"multi-label validation {multilabel_headline(metrics)}"
 
     def metrics_markdown(self, metrics: dict[str, Any]) -> str:
         """Headline and the per-class table (name, AUROC, F1, precision, recall at its threshold, support)."""
-        lines = [headline(metrics) + ".", "",
+        lines = [multilabel_headline(metrics) + ".", "",
                  "n/a: undefined on this split (AUROC needs positives and negatives; F1 a present or predicted class).", "",
                  "| class | name | AUROC | F1 | precision | recall | threshold | support |", "|---|---|---|---|---|---|---|---|"]
         for c in metrics["classes"]:
@@ -111,6 +133,25 @@ the epoch or for choosing the thresholds. Per-record predictions: `predictions_t
 {self.metrics_markdown(test)}
 """
 
+    def card_figures(self, task: Task, test: dict[str, Any], val: dict[str, Any], training: dict[str, Any]) -> str:
+        key, name = task.headline_metric, scoring(task).headline_name
+        lo, hi = test.get(f"{key}_ci95", [float("nan")] * 2)
+        rows = "\n".join(f"| {c} | {r['name']} | {figure_or_na(r['auroc'])} | {figure_or_na(r['f1'])} | {r['threshold']:.3f} | "
+                         f"{r['support']} |" for c, r in test.get("per_class", {}).items())
+        return f"""## How good, on what
+- Test split: {training.get('test_records')} records never used for training, for choosing the epoch or the thresholds:
+  {name} **{figure_or_na(test.get(key))}** (95% bootstrap interval {lo:.3f}-{hi:.3f},
+  {test.get('bootstrap_resamples', 1000)} resamples of the records), F-max {figure_or_na(test.get('f_max'))},
+  macro F1 at the stored thresholds {figure_or_na(test.get('macro_f1'))}.
+- Validation split ({training.get('val_records')} records, used to choose the epoch and the per-class decision
+  thresholds, each maximising that class's F1): {name} {figure_or_na(val.get(key))}.
+- Per class on the test split (AUROC does not depend on the thresholds; n/a: no positive record):
+
+| class | name | AUROC | F1 | threshold | support |
+|---|---|---|---|---|---|
+{rows}
+"""
+
 
 _REPORTS: dict[str, TaskReport] = {SINGLE: SingleLabelReport(), MULTI: MultiLabelReport()}
 
@@ -123,3 +164,11 @@ def report_for(task: Task) -> TaskReport:
 def task_of_metrics(metrics: dict[str, Any]) -> Task:
     """The task a metrics dictionary was computed for (multi-label metrics say so under `task`)."""
     return Task(metrics.get("task", SINGLE), tuple(metrics["classes"]))
+
+
+def task_of_manifest(manifest: Any) -> Task:
+    """The task of published weights (`PretrainedManifest`): its classes, and the kind its shipped test (or
+    validation) figures name under `task`; manifests published before they named it are multi-label where
+    the figures are per class (`per_class`) and single-label otherwise."""
+    figures = manifest.metrics.get("test") or manifest.metrics.get("validation") or {}
+    return Task(figures.get("task", MULTI if "per_class" in figures else SINGLE), tuple(manifest.classes))

@@ -17,8 +17,6 @@ from typing import Any
 from ecgzoo._infra.download import sha256_of
 from ecgzoo._infra.files import write_bytes_atomic
 from ecgzoo.core.manifest import InputContract, PretrainedManifest, read_manifest
-from ecgzoo.evaluation.metrics import figure_text
-from ecgzoo.evaluation.multilabel_metrics import figure_or_na
 from ecgzoo.evaluation.task_scoring import scoring
 from ecgzoo.serving.loaded_run import BEST_CHECKPOINT, load_run
 
@@ -130,41 +128,20 @@ def _option_flags(training: dict[str, Any]) -> str:
 
 
 def _classes_line(m: PretrainedManifest) -> str:
-    test = m.metrics.get("test", {})
-    if "per_class" in test and len(m.classes) > 8:
-        return f"{len(m.classes)} statements at once (multi-label; listed below)"
-    return ", ".join(m.classes) + (" (multi-label: any number at once)" if "per_class" in test else "")
+    from ecgzoo.report.task_report import task_of_manifest
+
+    task = task_of_manifest(m)
+    if not task.lists_labels:
+        return ", ".join(m.classes)
+    if len(m.classes) > 8:
+        return f"{len(m.classes)} statements at once ({task.kind}; listed below)"
+    return ", ".join(m.classes) + f" ({task.kind}: any number at once)"
 
 
 def _how_good(m: PretrainedManifest) -> str:
-    """The model card's figures section: challenge F1 (single-label) or macro AUROC per statement (multi-label)."""
-    test, val, t = m.metrics.get("test", {}), m.metrics.get("validation", {}), m.training
-    if "per_class" not in test:
-        per_class = " | ".join(f"{c} {figure_or_na(f)}" for c, f in test.get("f1", {}).items())
-        ci = test.get("challenge_f1_ci95", [float("nan")] * 2)
-        return f"""## How good, on what
-- Test split: {t.get('test_records')} records never used for training or for choosing the epoch:
-  challenge F1 **{figure_text(test.get('challenge_f1'))}** (95% bootstrap interval {figure_text(ci[0])}-{figure_text(ci[1])}),
-  accuracy {test.get('accuracy', float('nan')):.3f}; F1 per class: {per_class}.
-- Validation split ({t.get('val_records')} records, used to choose the epoch): challenge F1
-  {figure_text(val.get('challenge_f1'))}.
-- Challenge F1 is the mean of the F1 of N, A and O (the noisy class is classified but not averaged).
-  These records come from the public training set of the challenge; the hidden test set of the
-  challenge was not available, so figures there may differ.
-"""
-    lo, hi = test.get("macro_auroc_ci95", [float("nan")] * 2)
-    rows = "\n".join(f"| {c} | {r['name']} | {figure_or_na(r['auroc'])} | {figure_or_na(r['f1'])} | {r['threshold']:.3f} | {r['support']} |"
-                     for c, r in test["per_class"].items())
-    return f"""## How good, on what
-- Test split: {t.get('test_records')} records never used for training, for choosing the epoch or the thresholds:
-  macro AUROC **{figure_or_na(test.get('macro_auroc'))}** (95% bootstrap interval {lo:.3f}-{hi:.3f},
-  {test.get('bootstrap_resamples', 1000)} resamples of the records), F-max {figure_or_na(test.get('f_max'))},
-  macro F1 at the stored thresholds {figure_or_na(test.get('macro_f1'))}.
-- Validation split ({t.get('val_records')} records, used to choose the epoch and the per-class decision
-  thresholds, each maximising that class's F1): macro AUROC {figure_or_na(val.get('macro_auroc'))}.
-- Per class on the test split (AUROC does not depend on the thresholds; n/a: no positive record):
+    """The model card's figures section: the task's headline figure (`Task.headline_metric`) and what it is
+    made of, as `ecgzoo.report.task_report` writes it for the task of the manifest."""
+    from ecgzoo.report.task_report import report_for, task_of_manifest
 
-| class | name | AUROC | F1 | threshold | support |
-|---|---|---|---|---|---|
-{rows}
-"""
+    task = task_of_manifest(m)
+    return report_for(task).card_figures(task, m.metrics.get("test", {}), m.metrics.get("validation", {}), m.training)

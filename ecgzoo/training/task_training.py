@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgzoo.core.tasks import MULTI, SINGLE, Task
+from ecgzoo.core.tasks import MULTI, SINGLE, Task, pos_weights
 from ecgzoo.data.splits import class_weights
-from ecgzoo.evaluation.metrics import metrics_from_confusion
+from ecgzoo.evaluation.metrics import metrics_from_confusion, selection_score, validation_figures
 from ecgzoo.training import distributed
-from ecgzoo.training import multilabel_training as ml
 
 #: an epoch's figures: (the history row's training figures, its validation figures, the validation
 #: metrics kept with the best weights, the selection score: higher is better, None where undefined)
@@ -99,7 +98,7 @@ class SingleLabelTraining(TaskTraining):
 class MultiLabelTraining(TaskTraining):
     def loss_weights(self, task: Task, labels: np.ndarray, class_weighting: str, pos_weight: str,
                      selection_metric: str) -> torch.Tensor | None:
-        return ml.pos_weights(labels, pos_weight)  # type: ignore[arg-type]
+        return pos_weights(labels, pos_weight)  # type: ignore[arg-type]
 
     def batch_outputs(self, task: Task, targets: torch.Tensor, logits: torch.Tensor) -> Any:
         return targets.cpu().numpy(), task.probabilities(logits).cpu().numpy()
@@ -110,8 +109,8 @@ class MultiLabelTraining(TaskTraining):
 
     def epoch_figures(self, task: Task, train_confusion: np.ndarray, val_loss: float, val_outputs: Any,
                       selection_metric: str, scored: Sequence[str] | None) -> EpochFigures:
-        figures = ml.validation_figures(*val_outputs)
-        score = ml.selection_score(figures, val_loss, selection_metric)
+        figures = validation_figures(*val_outputs)
+        score = selection_score(figures, val_loss, selection_metric)
         return {}, {f"val_{name}": value for name, value in figures.items()}, figures, score
 
 
