@@ -43,3 +43,19 @@ def test_a_run_without_test_figures_is_refused_by_name(vt, tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"validation": {}}))
     with pytest.raises(SystemExit, match="no test-split figures .*validation"):
         vt.test_figures(str(tmp_path))
+
+
+def test_the_paired_difference_matches_a_hand_computation(vt, tmp_path):
+    head = "record,true,predicted\n"
+    a = tmp_path / "a.csv"
+    b = tmp_path / "b.csv"
+    # A right on 3 of 4, B on all 4; classes N, A; scored both
+    a.write_text(head + "r1,N,N\nr2,N,N\nr3,A,A\nr4,A,N\n")
+    b.write_text(head + "r4,A,A\nr1,N,N\nr2,N,N\nr3,A,A\n")
+    d = vt.paired_difference(str(a), str(b), ["N", "A"], ["N", "A"], resamples=200)
+    # A: F1(N) = 2*2/(2*2+1) = 0.8, F1(A) = 2*1/(2*1+1) = 2/3; mean 0.7333; B: 1.0
+    assert d["records"] == 4 and d["a"] == pytest.approx((0.8 + 2 / 3) / 2) and d["b"] == 1.0
+    assert d["diff"] == pytest.approx(1 - (0.8 + 2 / 3) / 2) and d["diff_ci95"][0] >= 0 and d["share_b_lower"] == 0
+    b.write_text(head + "r1,N,N\nr2,N,N\nr3,A,A\n")
+    with pytest.raises(SystemExit, match="different records"):
+        vt.paired_difference(str(a), str(b), ["N", "A"], ["N", "A"])
