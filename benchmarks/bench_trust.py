@@ -220,7 +220,7 @@ def scored_rows(args, records, score) -> list[dict]:
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     lo, hi = shard_range(getattr(args, "shard", None), min(args.records, len(records)))
-    with (gzip.open(path, "at", encoding="utf-8") if path.suffix == ".gz" else path.open("a", encoding="utf-8")) as out:
+    with rows_file(path, "a") as out:
         for i, rec in enumerate(records[:args.records]):
             if rec.record_id in done:
                 rows.append(done[rec.record_id])
@@ -244,6 +244,11 @@ def scored_rows(args, records, score) -> list[dict]:
     return rows
 
 
+def rows_file(path: Path, mode: str):
+    """A --jsonl file opened as text for reading ("r") or appending ("a"): gzip for `.gz`, plain otherwise."""
+    return gzip.open(path, mode + "t", encoding="utf-8") if path.suffix == ".gz" else path.open(mode, encoding="utf-8")
+
+
 def read_rows(path: Path) -> list[dict]:
     """The rows of a --jsonl file, plain or gzip-compressed (`.jsonl.gz`: each run appends a gzip member,
     flushed row by row). A run that was killed leaves its last member without an end marker and maybe a
@@ -252,7 +257,7 @@ def read_rows(path: Path) -> list[dict]:
         return []
     lines = []
     try:
-        with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as f:
+        with rows_file(path, "r") as f:
             for line in f:
                 lines.append(line)
     except EOFError:  # a gzip member cut short: the lines read so far stand

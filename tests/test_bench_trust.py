@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from bench_helpers import load_benchmark
 from test_predict import _toy, tiny  # noqa: F401 (fixtures: the toy plugin, the shared tiny run)
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_trust.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_trust", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_trust")
 
 
 def test_trust_benchmark_runs_and_resumes_on_a_finished_run(bench, tiny, tmp_path, capsys):

@@ -4,38 +4,26 @@ bench_trust.py and ecgzoo.explain.evidence it shares: targets, per-statement sta
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from bench_helpers import load_benchmark
 
 import ecgzoo
 from ecgzoo.explain import evidence
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def ml():
-    return _load("bench_trust_multilabel")
+    return load_benchmark("bench_trust_multilabel")
 
 
 @pytest.fixture(scope="module")
 def bt():
-    return _load("bench_trust")
+    return load_benchmark("bench_trust")
 
 
 def test_targets_are_the_positive_statements_most_probable_first_else_the_most_probable_one(ml):

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "variant_table.py"
+from bench_helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def vt():
-    spec = importlib.util.spec_from_file_location("variant_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("variant_table")
 
 
 def _row(diff: float) -> dict:
